@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: a static, cgo-free binary on a distroless base,
+# running as a non-root user. SQLite data lives in /data (mount a volume),
+# or set DATABASE_URL for PostgreSQL.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/keygate ./cmd/keygate \
+ && mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/keygate /usr/local/bin/keygate
+COPY --from=build --chown=65532:65532 /out/data /data
+ENV KEYGATE_DATA_DIR=/data \
+    KEYGATE_ADDR=:4000
+USER 65532:65532
+EXPOSE 4000
+VOLUME ["/data"]
+HEALTHCHECK --interval=15s --timeout=5s --start-period=5s --retries=3 CMD ["/usr/local/bin/keygate", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/keygate"]
+CMD ["serve"]

@@ -1,0 +1,81 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestBadInput sends malformed, mistyped and oversized requests to every
+// write endpoint: each must get a 4xx in LiteLLM's error shape, never a
+// 500, and change nothing.
+func TestBadInput(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "u1", "user_email": "u1@example.com"})
+		e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "t1"})
+		huge := `{"user_id":"` + strings.Repeat("x", 2<<20) + `"}`
+		cases := []struct {
+			path   string
+			body   any
+			status int
+		}{
+			{"/user/new", `{"user_id":`, 400},
+			{"/user/new", `not json`, 400},
+			{"/user/new", ``, 400},
+			{"/user/new", `[1,2]`, 400},
+			{"/user/new", `{"a":1} {"b":2}`, 400},
+			{"/user/new", map[string]any{"user_id": 12}, 400},
+			{"/user/new", map[string]any{"max_budget": "ten"}, 400},
+			{"/user/new", map[string]any{"max_budget": -1}, 400},
+			{"/user/new", map[string]any{"models": "gpt-4o"}, 400},
+			{"/user/new", map[string]any{"user_role": "superadmin"}, 400},
+			{"/user/new", map[string]any{"user_role": "internal_user_view_only"}, 400},
+			{"/user/new", map[string]any{"user_email": "not-an-email"}, 400},
+			{"/user/new", map[string]any{"user_id": "has space"}, 400},
+			{"/user/new", map[string]any{"user_id": strings.Repeat("a", 300)}, 400},
+			{"/user/new", map[string]any{"budget_duration": "forever"}, 400},
+			{"/user/new", map[string]any{"teams": "t1"}, 400},
+			{"/user/new", map[string]any{"auto_create_key": "yes"}, 400},
+			{"/user/new", map[string]any{"tpm_limit": -5}, 400},
+			{"/user/new", huge, 413},
+			{"/user/update", map[string]any{}, 400},
+			{"/user/update", map[string]any{"user_id": "u1", "user_role": "root"}, 400},
+			{"/user/update", map[string]any{"user_id": "u1", "max_budget": true}, 400},
+			{"/user/update", map[string]any{"user_id": "u1", "user_email": "bad"}, 400},
+			{"/user/delete", map[string]any{}, 400},
+			{"/user/delete", map[string]any{"user_ids": "u1"}, 400},
+			{"/user/delete", map[string]any{"user_ids": []string{""}}, 400},
+			{"/team/new", map[string]any{"team_id": 5}, 400},
+			{"/team/new", map[string]any{"members_with_roles": "x"}, 400},
+			{"/team/new", map[string]any{"members_with_roles": []any{map[string]any{"role": "admin"}}}, 400},
+			{"/team/update", map[string]any{}, 400},
+			{"/team/update", map[string]any{"team_id": "t1", "max_budget": -3}, 400},
+			{"/team/delete", map[string]any{"team_ids": []int{1}}, 400},
+			{"/team/member_add", map[string]any{"team_id": "t1"}, 400},
+			{"/team/member_add", map[string]any{"team_id": "t1", "member": map[string]any{"user_id": "u1", "role": "owner"}}, 400},
+			{"/team/member_add", map[string]any{"team_id": "t1", "member": 7}, 400},
+			{"/team/member_delete", map[string]any{"team_id": "t1"}, 400},
+			{"/team/member_update", map[string]any{"team_id": "t1", "user_id": "u1", "role": "boss"}, 400},
+		}
+		before := snapshot(t, e)
+		for _, c := range cases {
+			name := c.path
+			if s, ok := c.body.(string); ok && len(s) < 40 {
+				name += " " + s
+			}
+			r := e.do(http.MethodPost, c.path, masterKey, c.body)
+			requireError(t, r, c.status)
+			require.NotContains(t, r.Body.String(), strings.Repeat("x", 100), "%s echoes the oversized input", name)
+		}
+		require.Equal(t, before, snapshot(t, e), "bad input changed the database")
+
+		// unknown routes and methods answer in the same JSON shape
+		requireError(t, e.do(http.MethodGet, "/no/such/route", masterKey, nil), http.StatusNotFound)
+		requireError(t, e.do(http.MethodGet, "/user/new", masterKey, nil), http.StatusMethodNotAllowed)
+		// missing / wrong credentials
+		requireError(t, e.do(http.MethodGet, "/user/list", "", nil), http.StatusUnauthorized)
+		requireError(t, e.do(http.MethodGet, "/user/list", "sk-wrong", nil), http.StatusUnauthorized)
+	})
+}

@@ -1,0 +1,139 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/apperr"
+)
+
+var errCSRF = apperr.Forbidden("Missing or invalid CSRF token for a cookie-authenticated request.")
+
+func forbiddenRoute(p auth.Principal, rt Route) error {
+	role := string(p.Role)
+	if role == "" {
+		role = "none"
+	}
+	return apperr.Forbidden("Your role (%s) may not call %s %s (requires %s).", role, rt.Method, rt.Path, rt.Perm)
+}
+
+// decodeJSON reads the request body into v. Unknown fields are ignored
+// (LiteLLM clients send many); a known field with the wrong type, malformed
+// JSON, an empty body, trailing data or an oversized body is a 4xx naming
+// the problem.
+func decodeJSON(c *gin.Context, v any) error {
+	if c.Request.Body == nil {
+		return apperr.Invalid("A JSON request body is required.")
+	}
+	dec := json.NewDecoder(c.Request.Body)
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(mbe)
+		}
+		return apperr.Invalid("The request body must hold exactly one JSON object.")
+	}
+	return nil
+}
+
+func tooLarge(mbe *http.MaxBytesError) error {
+	e := apperr.Invalid("The request body is larger than %d bytes.", mbe.Limit)
+	e.Kind = apperr.KindTooLarge
+	return e
+}
+
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(mbe)
+	case errors.Is(err, io.EOF):
+		return apperr.Invalid("A JSON request body is required.")
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return apperr.Invalid("The request body must be a JSON object.")
+		}
+		return apperr.InvalidParam(field, "Field %q must be of type %s, got %s.", field, jsonTypeName(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se):
+		return apperr.Invalid("Malformed JSON at offset %d.", se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apperr.Invalid("Malformed JSON: the body ends early.")
+	}
+	// Custom UnmarshalJSON errors (teams, member) land here; their text
+	// is ours and safe to show.
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return apperr.Invalid("Invalid request body: %s", msg)
+}
+
+func jsonTypeName(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+		return "number"
+	case kind == "slice", kind == "array":
+		return "list"
+	case kind == "map", kind == "struct", kind == "ptr":
+		return "object"
+	}
+	return kind
+}
+
+// queryInt reads an optional integer query parameter.
+func queryInt(c *gin.Context, name string) (int, error) {
+	v := c.Query(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, apperr.InvalidParam(name, "Query parameter %s must be an integer.", name)
+	}
+	return n, nil
+}
+
+// queryList reads a comma-separated query parameter.
+func queryList(c *gin.Context, name string) []string {
+	v := c.Query(name)
+	if v == "" {
+		return nil
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func requireQuery(c *gin.Context, name string) (string, error) {
+	v := c.Query(name)
+	if v == "" {
+		return "", apperr.InvalidParam(name, "Query parameter %s is required.", name)
+	}
+	return v, nil
+}
+
+func totalPages(total int64, size int) int64 {
+	if size <= 0 {
+		return 0
+	}
+	return (total + int64(size) - 1) / int64(size)
+}

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/internal/httperr"
+)
+
+// EngineOptions configures the HTTP router shared by the API and the UI.
+type EngineOptions struct {
+	Logger *slog.Logger
+	// TrustedProxies lists IPs/CIDRs whose X-Forwarded-For is believed;
+	// empty trusts none, so c.ClientIP() is the TCP peer.
+	TrustedProxies []string
+	// MaxBodyBytes caps every request body (413 beyond it).
+	MaxBodyBytes int64
+	// LogAll decides whether a successful request gets an access-log line;
+	// nil logs every request.
+	LogAll httperr.AccessLog
+}
+
+// NewEngine returns a Gin engine with Keygate's middleware: request id,
+// panic recovery, access log, body cap, and JSON answers for unknown routes.
+// Gin's release mode is selected here so cmd need not import Gin.
+func NewEngine(o EngineOptions) (*gin.Engine, error) {
+	gin.SetMode(gin.ReleaseMode)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	e := gin.New()
+	e.ContextWithFallback = true
+	if err := e.SetTrustedProxies(o.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("trusted proxies: %w", err)
+	}
+	e.HandleMethodNotAllowed = true
+	e.NoRoute(httperr.NotFound)
+	e.NoMethod(httperr.MethodNotAllowed)
+	e.Use(httperr.RequestContext(o.Logger, o.LogAll), limitBody(o.MaxBodyBytes))
+	return e, nil
+}
+
+// limitBody caps every request body; handlers that read past the cap get
+// an *http.MaxBytesError and answer 413.
+func limitBody(limit int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.Body != nil && limit > 0 {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		}
+		c.Next()
+	}
+}

@@ -1,0 +1,89 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/service"
+	"github.com/keygate/keygate/rbac"
+)
+
+type httperrHandler = func(c *gin.Context) error
+
+// coreRoutes is the route table of the management API. Read it as the
+// access policy: each line names the permission a caller's role needs;
+// ownership ("own keys", "team admin") is then checked by the service.
+func (s *Server) coreRoutes() []Route {
+	const (
+		get  = http.MethodGet
+		post = http.MethodPost
+	)
+	return []Route{
+		{Method: get, Path: "/health/liveliness", Public: true, Handler: s.health},
+		{Method: get, Path: "/health/liveness", Public: true, Handler: s.health},
+		{Method: get, Path: "/health/readiness", Public: true, Handler: s.readiness},
+
+		// Forward auth authenticates inside the handler: its failures have
+		// their own statuses (401/403/429/503) and it must not need CSRF.
+		{Method: get, Path: "/auth/verify", Public: true, Handler: s.verify},
+		{Method: post, Path: "/auth/verify", Public: true, Handler: s.verify},
+		{Method: http.MethodHead, Path: "/auth/verify", Public: true, Handler: s.verify},
+
+		{Method: post, Path: "/user/new", Perm: rbac.PermUserWrite, Handler: s.userNew},
+		{Method: get, Path: "/user/info", Perm: rbac.PermReadOwn, Handler: s.userInfo},
+		{Method: get, Path: "/v2/user/info", Perm: rbac.PermReadOwn, Handler: s.userInfoV2},
+		{Method: post, Path: "/user/update", Perm: rbac.PermUserWrite, Handler: s.userUpdate},
+		{Method: post, Path: "/user/delete", Perm: rbac.PermUserWrite, Handler: s.userDelete},
+		{Method: get, Path: "/user/list", Perm: rbac.PermReadAll, Handler: s.userList},
+		{Method: get, Path: "/user/available_roles", Perm: rbac.PermAuthenticated, Handler: s.availableRoles},
+
+		{Method: post, Path: "/team/new", Perm: rbac.PermTeamWrite, Handler: s.teamNew},
+		{Method: get, Path: "/team/info", Perm: rbac.PermReadOwn, Handler: s.teamInfo},
+		{Method: get, Path: "/team/list", Perm: rbac.PermReadOwn, Handler: s.teamList},
+		{Method: post, Path: "/team/update", Perm: rbac.PermTeamWrite, Handler: s.teamUpdate},
+		{Method: post, Path: "/team/delete", Perm: rbac.PermTeamWrite, Handler: s.teamDelete},
+		{Method: post, Path: "/team/member_add", Perm: rbac.PermTeamMemberWrite,
+			Handler: s.teamMember(func(t TeamOps) memberOp { return t.AddMembers })},
+		{Method: post, Path: "/team/member_delete", Perm: rbac.PermTeamMemberWrite,
+			Handler: s.teamMember(func(t TeamOps) memberOp { return t.RemoveMember })},
+		{Method: post, Path: "/team/member_update", Perm: rbac.PermTeamMemberWrite,
+			Handler: s.teamMember(func(t TeamOps) memberOp { return t.UpdateMember })},
+
+		{Method: post, Path: "/key/generate", Perm: rbac.PermKeyWriteOwn, Handler: s.keyGenerate},
+		{Method: post, Path: "/key/update", Perm: rbac.PermKeyWriteOwn, Handler: s.keyUpdate},
+		{Method: post, Path: "/key/delete", Perm: rbac.PermKeyWriteOwn, Handler: s.keyDelete},
+		{Method: get, Path: "/key/info", Perm: rbac.PermKeySelf, Handler: s.keyInfo},
+		{Method: get, Path: "/key/list", Perm: rbac.PermReadOwn, Handler: s.keyList},
+		{Method: post, Path: "/key/regenerate", Perm: rbac.PermKeyWriteOwn, Handler: s.keyRegenerate},
+		{Method: post, Path: "/key/:key/regenerate", Perm: rbac.PermKeyWriteOwn, Handler: s.keyRegenerate},
+		{Method: post, Path: "/key/block", Perm: rbac.PermKeyWriteAny, Handler: s.keyBlock(true)},
+		{Method: post, Path: "/key/unblock", Perm: rbac.PermKeyWriteAny, Handler: s.keyBlock(false)},
+
+		{Method: post, Path: "/spend/report", Perm: rbac.PermSpendReport, Handler: s.spendReport},
+		{Method: get, Path: "/spend/logs", Perm: rbac.PermReadOwn, Handler: s.spendLogs},
+	}
+}
+
+// UserInfoHook may add to /user/info's answer (keys, spend).
+type UserInfoHook func(ctx context.Context, p auth.Principal, d service.UserDetail, out map[string]any) error
+
+// TeamInfoHook may add to /team/info's answer (team keys).
+type TeamInfoHook func(ctx context.Context, p auth.Principal, d service.TeamDetail, out map[string]any) error
+
+// structToMap turns a view struct into a map so hooks can add fields
+// while the JSON field names stay those of the struct tags.
+func structToMap(v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return map[string]any{}
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return map[string]any{}
+	}
+	return m
+}

@@ -1,0 +1,161 @@
+// Package api serves Keygate's JSON API: the LiteLLM-compatible management
+// routes (/user/*, /team/*, /key/*, ...), forward-auth (/auth/verify),
+// JWKS and health. Every route is registered from one table (routes.go)
+// that names its permission, so the table reads as the security policy and
+// a test can walk it. Handlers decode JSON, call the service layer and
+// encode the answer; they hold no business rules.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/httperr"
+	"github.com/keygate/keygate/rbac"
+)
+
+// Route is one entry of the route table.
+type Route struct {
+	Method string
+	Path   string
+	// Perm is required of the caller. Public routes have Perm "" and
+	// Public true; a route with neither is a programming error that
+	// Mount refuses and a test catches.
+	Perm    rbac.Permission
+	Public  bool
+	Handler httperr.HandlerFunc
+}
+
+// Options configures the API.
+type Options struct {
+	Logger        *slog.Logger
+	Authenticator auth.Authenticator
+	// SessionCookie is the name of the session cookie accepted as a
+	// credential (empty: cookies are not accepted).
+	SessionCookie string
+	// CSRF checks a cookie-authenticated state-changing request. Nil
+	// means such requests are refused outright.
+	CSRF func(c *gin.Context, p auth.Principal) error
+	// Ready reports whether dependencies (the database) answer.
+	Ready func(ctx context.Context) error
+
+	Users UserOps
+	Teams TeamOps
+	Keys  KeyOps
+	Spend SpendOps
+}
+
+// Server holds the handlers.
+type Server struct {
+	opts          Options
+	log           *slog.Logger
+	extra         []Route
+	userCreated   []UserCreated
+	userInfoHooks []UserInfoHook
+	teamInfoHooks []TeamInfoHook
+}
+
+// OnUserCreated registers a hook that extends /user/new's answer.
+func (s *Server) OnUserCreated(h UserCreated) { s.userCreated = append(s.userCreated, h) }
+
+// OnUserInfo registers a hook that extends /user/info's answer.
+func (s *Server) OnUserInfo(h UserInfoHook) { s.userInfoHooks = append(s.userInfoHooks, h) }
+
+// OnTeamInfo registers a hook that extends /team/info's answer.
+func (s *Server) OnTeamInfo(h TeamInfoHook) { s.teamInfoHooks = append(s.teamInfoHooks, h) }
+
+// New returns the API server.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Server{opts: o, log: o.Logger}
+}
+
+// Add registers further routes (from feature packages wired in cmd).
+func (s *Server) Add(routes ...Route) { s.extra = append(s.extra, routes...) }
+
+// Routes returns the full route table.
+func (s *Server) Routes() []Route {
+	rs := s.coreRoutes()
+	return append(rs, s.extra...)
+}
+
+// Mount registers every route on r.
+func (s *Server) Mount(r gin.IRouter) {
+	for _, rt := range s.Routes() {
+		if rt.Perm == "" && !rt.Public {
+			panic("api: route " + rt.Method + " " + rt.Path + " declares no permission")
+		}
+		r.Handle(rt.Method, rt.Path, s.guard(rt), httperr.Handle(rt.Handler))
+	}
+}
+
+// guard authenticates the caller of a non-public route and checks the
+// route's permission; the principal is then available via PrincipalOf.
+func (s *Server) guard(rt Route) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if rt.Public {
+			c.Next()
+			return
+		}
+		p, err := s.opts.Authenticator.Authenticate(c.Request.Context(), auth.CredentialFromRequest(c.Request, s.opts.SessionCookie))
+		if err != nil {
+			httperr.Write(c, err)
+			return
+		}
+		if p.ViaCookie && !safeMethod(c.Request.Method) {
+			if s.opts.CSRF == nil {
+				httperr.Write(c, errCSRF)
+				return
+			}
+			if err := s.opts.CSRF(c, p); err != nil {
+				httperr.Write(c, err)
+				return
+			}
+		}
+		if !p.Can(rt.Perm) {
+			httperr.Write(c, forbiddenRoute(p, rt))
+			return
+		}
+		c.Set(principalKey, p)
+		c.Next()
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+const principalKey = "keygate.principal"
+
+// PrincipalOf returns the principal the guard resolved.
+func PrincipalOf(c *gin.Context) auth.Principal {
+	v, _ := c.Get(principalKey)
+	p, _ := v.(auth.Principal)
+	return p
+}
+
+func (s *Server) health(c *gin.Context) error {
+	c.JSON(http.StatusOK, gin.H{"status": "healthy"})
+	return nil
+}
+
+func (s *Server) readiness(c *gin.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(ctx); err != nil {
+			httperr.Logger(c).Warn("readiness check failed", "err", err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unhealthy", "db": "disconnected"})
+			return nil
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "healthy", "db": "connected"})
+	return nil
+}

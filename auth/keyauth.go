@@ -1,0 +1,227 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate/auth/apikey"
+	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
+)
+
+// KeyLookup is what API-key authentication reads from the store.
+type KeyLookup interface {
+	GetKey(ctx context.Context, hash string) (store.Key, error)
+	GetUser(ctx context.Context, id string) (store.User, error)
+	GetTeam(ctx context.Context, id string) (store.Team, error)
+	ListMembershipsByUser(ctx context.Context, userID string) ([]store.Membership, error)
+	TouchKeys(ctx context.Context, lastActive map[string]time.Time) error
+}
+
+// KeyAuthOptions configures KeyAuthenticator.
+type KeyAuthOptions struct {
+	Store  KeyLookup
+	Now    func() time.Time
+	Logger *slog.Logger
+	// TTL bounds how long a positive answer is cached (default 30 s);
+	// NegativeTTL how long an unknown key is remembered (default 5 s).
+	// Writes invalidate entries at once, so the TTLs only bound staleness
+	// when an invalidation is lost.
+	TTL         time.Duration
+	NegativeTTL time.Duration
+	// MaxEntries caps the cache (default 100 000).
+	MaxEntries int
+}
+
+// KeyAuthenticator authenticates API keys: format check (a Keygate key
+// with a bad checksum never reaches the database), then a cached lookup of
+// the key, its owner and team. It never runs a slow KDF: keys carry 128+
+// bits of entropy, so SHA-256 is enough.
+type KeyAuthenticator struct {
+	st    KeyLookup
+	now   func() time.Time
+	log   *slog.Logger
+	cache *Cache
+
+	touchMu sync.Mutex
+	touched map[string]time.Time
+}
+
+// NewKeyAuthenticator returns an authenticator for API keys.
+func NewKeyAuthenticator(o KeyAuthOptions) *KeyAuthenticator {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.TTL == 0 {
+		o.TTL = 30 * time.Second
+	}
+	if o.NegativeTTL == 0 {
+		o.NegativeTTL = 5 * time.Second
+	}
+	return &KeyAuthenticator{st: o.Store, now: o.Now, log: o.Logger,
+		cache:   NewCache(o.TTL, o.NegativeTTL, o.MaxEntries, o.Now),
+		touched: map[string]time.Time{}}
+}
+
+// Cache exposes the verification cache so writes can invalidate it.
+func (a *KeyAuthenticator) Cache() *Cache { return a.cache }
+
+// Authenticate implements Authenticator for "sk-" credentials.
+func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Principal, error) {
+	if c.FromCookie {
+		return Principal{}, ErrNotMine
+	}
+	if _, err := apikey.Parse(c.Secret); err != nil {
+		if errors.Is(err, apikey.ErrNotAPIKey) {
+			return Principal{}, ErrNotMine
+		}
+		return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	hash := apikey.Hash(c.Secret)
+	p, err := a.ByHash(ctx, hash)
+	if err == nil {
+		a.touch(hash)
+	}
+	return p, err
+}
+
+// ByHash resolves a key hash (cached), checking expiry on every call since
+// a cached entry may outlive the key.
+func (a *KeyAuthenticator) ByHash(ctx context.Context, hash string) (Principal, error) {
+	e, ok := a.cache.Get(hash)
+	if !ok {
+		var err error
+		e, err = a.load(ctx, hash)
+		if err != nil {
+			return Principal{}, err // unavailable: never cached, never allowed
+		}
+		a.cache.Put(hash, e)
+	}
+	if e.Err != nil {
+		return Principal{}, e.Err
+	}
+	if e.ExpiresAt != nil && !a.now().Before(*e.ExpiresAt) {
+		return Principal{}, ErrExpired
+	}
+	return e.Principal, nil
+}
+
+// load reads the key and its owner; an answer about the key (unknown,
+// blocked) is returned as a cacheable entry, a database failure as err.
+func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error) {
+	k, err := a.st.GetKey(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return Entry{Err: ErrInvalid}, nil
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	e := Entry{ExpiresAt: k.ExpiresAt, UserID: k.UserID}
+	if k.Blocked {
+		e.Err = ErrBlocked
+		return e, nil
+	}
+	p := Principal{Method: MethodAPIKey, UserID: k.UserID, KeyHash: k.Hash, KeyAlias: k.Alias, KeyTeamID: k.TeamID,
+		KeyType: k.KeyType, Role: rbac.RoleNone}
+	acc := &Access{KeyModels: k.Models, TPMLimit: k.TPMLimit, RPMLimit: k.RPMLimit}
+	now := a.now()
+	acc.Budgets = appendBudget(acc.Budgets, "key", k.Spend, k.MaxBudget, k.BudgetResetAt, now)
+	if k.UserID != "" {
+		u, err := a.st.GetUser(ctx, k.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			return Entry{Err: ErrInvalid, UserID: k.UserID}, nil
+		}
+		if err != nil {
+			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		if u.Disabled {
+			e.Err = ErrBlocked
+			return e, nil
+		}
+		p.Role, p.Email = rbac.Role(u.Role), u.Email
+		acc.UserModels = u.Models
+		acc.Budgets = appendBudget(acc.Budgets, "user", u.Spend, u.MaxBudget, u.BudgetResetAt, now)
+		ms, err := a.st.ListMembershipsByUser(ctx, u.ID)
+		if err != nil {
+			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		for _, m := range ms {
+			p.TeamIDs = append(p.TeamIDs, m.TeamID)
+		}
+	}
+	if k.TeamID != "" {
+		t, err := a.st.GetTeam(ctx, k.TeamID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		if err == nil {
+			if t.Blocked {
+				e.Err = ErrBlocked
+				return e, nil
+			}
+			acc.TeamModels = t.Models
+			acc.Budgets = appendBudget(acc.Budgets, "team", t.Spend, t.MaxBudget, t.BudgetResetAt, now)
+		}
+	}
+	p.Access = acc
+	e.Principal = p
+	return e, nil
+}
+
+func appendBudget(bs []Budget, scope string, spend float64, max *float64, resetAt *time.Time, now time.Time) []Budget {
+	if max == nil {
+		return bs
+	}
+	return append(bs, Budget{Scope: scope, Spend: spend, Max: *max, ResetDue: resetAt != nil && !now.Before(*resetAt)})
+}
+
+func (a *KeyAuthenticator) touch(hash string) {
+	a.touchMu.Lock()
+	a.touched[hash] = a.now()
+	a.touchMu.Unlock()
+}
+
+// FlushLastActive writes the batched last-active times; RunLastActive
+// calls it periodically so verification never writes per request.
+func (a *KeyAuthenticator) FlushLastActive(ctx context.Context) error {
+	a.touchMu.Lock()
+	batch := a.touched
+	a.touched = map[string]time.Time{}
+	a.touchMu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := a.st.TouchKeys(ctx, batch); err != nil {
+		return fmt.Errorf("auth: record last active: %w", err)
+	}
+	return nil
+}
+
+// RunLastActive flushes last-active times every interval until ctx ends,
+// then once more.
+func (a *KeyAuthenticator) RunLastActive(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := a.FlushLastActive(fctx); err != nil {
+				a.log.Warn("flush last_active", "err", err)
+			}
+			cancel()
+			return
+		case <-t.C:
+			if err := a.FlushLastActive(ctx); err != nil {
+				a.log.Warn("flush last_active", "err", err)
+			}
+		}
+	}
+}

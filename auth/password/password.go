@@ -1,0 +1,263 @@
+// Package password hashes and verifies user passwords with argon2id and
+// stores them as PHC strings:
+//
+//	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>
+//
+// (salt and key in standard base64 without padding). DefaultParams is the
+// OWASP minimum (19 MiB, 2 passes, 1 lane). Every hash and verification
+// runs under a semaphore of maxConcurrent slots, so peak memory is about
+// maxConcurrent × Memory however many logins arrive at once; waiting for a
+// slot honours the context. Stored strings are parsed strictly and
+// bounded (MaxMemory, MaxTime, ...) so a bad database row can neither
+// crash nor stall the server.
+//
+// Unknown users must cost as much as wrong passwords, or login timing
+// tells an attacker which emails exist: call VerifyDummy for them.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Password policy. Lengths count Unicode code points (runes), not bytes:
+// a person types characters, and counting bytes would let a three-letter
+// CJK password (9 bytes) pass the minimum while penalising non-Latin
+// passphrases at the maximum. NIST SP 800-63B §5.1.1.2 counts characters
+// the same way. 128 runes is at most 512 bytes of argon2 input.
+const (
+	MinLength = 8
+	MaxLength = 128
+	// maxInputBytes is the longest byte string any valid password can be;
+	// Verify refuses to spend a KDF run on anything longer.
+	maxInputBytes = MaxLength * utf8.UTFMax
+)
+
+// Errors. The policy errors' messages are safe to show to the user.
+var (
+	ErrTooShort    = errors.New("password must be at least 8 characters")
+	ErrTooLong     = errors.New("password must be at most 128 characters")
+	ErrInvalidUTF8 = errors.New("password must be valid UTF-8 text")
+	// ErrInvalidHash: a stored PHC string is malformed or out of bounds.
+	ErrInvalidHash = errors.New("password: invalid stored hash")
+	// ErrInvalidParams: New was given unusable parameters.
+	ErrInvalidParams = errors.New("password: invalid parameters")
+)
+
+// Params are the argon2id cost parameters for new hashes.
+type Params struct {
+	Memory  uint32 // KiB
+	Time    uint32 // passes over memory
+	Threads uint8  // lanes
+	SaltLen uint32 // bytes
+	KeyLen  uint32 // bytes
+}
+
+// DefaultParams returns OWASP's minimum argon2id configuration (Password
+// Storage Cheat Sheet: m=19 MiB, t=2, p=1) with a 16-byte salt and a
+// 32-byte key. Configuration should never go below it; New does not
+// enforce that so that tests elsewhere may use cheap parameters.
+func DefaultParams() Params {
+	return Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
+
+// Validate reports whether p is usable: inside the bounds a stored hash
+// may have (MaxMemory, MaxTime, ...), so every hash New makes can be
+// parsed back. Errors wrap ErrInvalidParams.
+func (p Params) Validate() error {
+	if err := p.checkCost(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidParams, err)
+	}
+	if err := checkLen("salt", p.SaltLen, MinSaltLen, MaxSaltLen); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidParams, err)
+	}
+	if err := checkLen("key", p.KeyLen, MinKeyLen, MaxKeyLen); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidParams, err)
+	}
+	return nil
+}
+
+// checkCost bounds m, t and p. x/crypto panics on t=0 or p=0 and silently
+// raises m below 8·p, so both are refused here instead. The error names
+// the offending value only; callers add the sentinel.
+func (p Params) checkCost() error {
+	switch {
+	case p.Time < 1 || p.Time > MaxTime:
+		return fmt.Errorf("time %d outside 1..%d", p.Time, MaxTime)
+	case p.Threads < 1 || p.Threads > MaxThreads:
+		return fmt.Errorf("parallelism %d outside 1..%d", p.Threads, MaxThreads)
+	case p.Memory < 8*uint32(p.Threads) || p.Memory > MaxMemory:
+		return fmt.Errorf("memory %d KiB outside %d..%d", p.Memory, 8*uint32(p.Threads), MaxMemory)
+	}
+	return nil
+}
+
+func checkLen(what string, n, lo, hi uint32) error {
+	if n < lo || n > hi {
+		return fmt.Errorf("%s length %d outside %d..%d bytes", what, n, lo, hi)
+	}
+	return nil
+}
+
+// weakerThan reports whether any cost or length in p is below q's, which
+// is when a stored hash should be upgraded at the next successful login.
+func (p Params) weakerThan(q Params) bool {
+	return p.Memory < q.Memory || p.Time < q.Time || p.Threads < q.Threads ||
+		p.SaltLen < q.SaltLen || p.KeyLen < q.KeyLen
+}
+
+// Validate checks a new password against the policy (MinLength..MaxLength
+// runes of valid UTF-8). It returns one of ErrInvalidUTF8, ErrTooShort,
+// ErrTooLong, whose messages may be shown to the user.
+func Validate(password string) error {
+	if !utf8.ValidString(password) {
+		return ErrInvalidUTF8
+	}
+	switch n := utf8.RuneCountInString(password); {
+	case n < MinLength:
+		return ErrTooShort
+	case n > MaxLength:
+		return ErrTooLong
+	}
+	return nil
+}
+
+// Hasher hashes and verifies passwords with fixed parameters under a
+// concurrency limit. It is safe for concurrent use.
+type Hasher struct {
+	params Params
+	// sem holds one token per running argon2 computation; its capacity is
+	// the concurrency limit and hence the memory bound.
+	sem chan struct{}
+	// dummy is a real hash of a random password, made once in New, that
+	// VerifyDummy checks against.
+	dummy   string
+	dummies atomic.Uint64
+}
+
+// New returns a Hasher producing hashes with params and running at most
+// maxConcurrent argon2 computations at once (runtime.NumCPU() when
+// maxConcurrent ≤ 0: more would only queue for CPU while holding memory).
+// It computes the dummy hash used by VerifyDummy, which costs one hash.
+func New(params Params, maxConcurrent int) (*Hasher, error) {
+	if err := params.Validate(); err != nil {
+		return nil, err
+	}
+	if maxConcurrent <= 0 {
+		maxConcurrent = runtime.NumCPU()
+	}
+	h := &Hasher{params: params, sem: make(chan struct{}, maxConcurrent)}
+	secret := make([]byte, 32)
+	// crypto/rand.Read never fails on supported platforms (Go ≥ 1.24).
+	_, _ = rand.Read(secret)
+	dummy, err := h.hash(context.Background(), secret)
+	if err != nil {
+		return nil, fmt.Errorf("password: dummy hash: %w", err)
+	}
+	h.dummy = dummy
+	return h, nil
+}
+
+// Params returns the parameters new hashes are made with.
+func (h *Hasher) Params() Params { return h.params }
+
+// Hash validates password against the policy and returns its PHC string
+// with a fresh random salt. It waits for a free slot, or for ctx.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if err := Validate(password); err != nil {
+		return "", err
+	}
+	return h.hash(ctx, []byte(password))
+}
+
+func (h *Hasher) hash(ctx context.Context, password []byte) (string, error) {
+	salt := make([]byte, h.params.SaltLen)
+	_, _ = rand.Read(salt)
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey(password, salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
+	h.release()
+	return encode(h.params, salt, key), nil
+}
+
+// Verify reports whether password matches the PHC string phc, and
+// whether phc was made with parameters weaker than the Hasher's (then
+// the caller should store a fresh Hash after a successful login). A
+// malformed or out-of-bounds phc returns an error wrapping
+// ErrInvalidHash before any KDF run (log it; a caller wanting even that
+// case to take the usual time can follow up with VerifyDummy); a
+// cancelled wait returns ctx's error. Passwords longer than any valid one
+// do not match and cost no KDF run.
+func (h *Hasher) Verify(ctx context.Context, phc, password string) (ok, needsRehash bool, err error) {
+	d, err := parse(phc)
+	if err != nil {
+		return false, false, err
+	}
+	if len(password) > maxInputBytes {
+		return false, false, nil
+	}
+	ok, err = h.check(ctx, d, password)
+	if err != nil {
+		return false, false, err
+	}
+	return ok, ok && d.params.weakerThan(h.params), nil
+}
+
+// VerifyDummy does the work of one Verify against a hash no password
+// matches. Call it when the user does not exist (or has no password) so
+// the response takes as long as for a wrong password. It returns only a
+// context error.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	d, err := parse(h.dummy)
+	if err != nil {
+		return fmt.Errorf("password: dummy hash: %w", err)
+	}
+	if len(password) > maxInputBytes {
+		return nil
+	}
+	if _, err := h.check(ctx, d, password); err != nil {
+		return err
+	}
+	h.dummies.Add(1)
+	return nil
+}
+
+// DummyVerifications counts completed VerifyDummy computations, so tests
+// can assert that an unknown-user login really paid for a KDF run.
+func (h *Hasher) DummyVerifications() uint64 { return h.dummies.Load() }
+
+// check recomputes d's key for password under the semaphore and compares
+// in constant time.
+func (h *Hasher) check(ctx context.Context, d decoded, password string) (bool, error) {
+	if err := h.acquire(ctx); err != nil {
+		return false, err
+	}
+	key := argon2.IDKey([]byte(password), d.salt, d.params.Time, d.params.Memory, d.params.Threads, d.params.KeyLen)
+	h.release()
+	return subtle.ConstantTimeCompare(key, d.key) == 1, nil
+}
+
+// acquire takes a computation slot or gives up when ctx ends. ctx is
+// checked first because select picks at random among ready cases.
+func (h *Hasher) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("password: waiting for a hashing slot: %w", ctx.Err())
+	}
+}
+
+func (h *Hasher) release() { <-h.sem }

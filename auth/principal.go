@@ -1,0 +1,199 @@
+// Package auth resolves who is calling: it turns a credential found on a
+// request (master key, API key, session JWT) into a Principal. The
+// credential formats, hashing and token code live in the sub-packages
+// (auth/apikey, auth/password, auth/session, auth/sso); this package holds
+// the Principal, the Authenticator interface and the chain that tries each
+// authenticator in turn.
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/keygate/keygate/rbac"
+)
+
+// Method says how a principal authenticated.
+type Method string
+
+// Authentication methods.
+const (
+	MethodMasterKey Method = "master_key"
+	MethodAPIKey    Method = "api_key"
+	MethodSession   Method = "session"
+)
+
+// Principal is the resolved identity behind a request. Handlers and the
+// service layer decide everything from it; they never look at raw
+// credentials.
+type Principal struct {
+	Method Method
+	// UserID is empty for the master key (whose actor id is MasterActorID)
+	// and for ownerless API keys.
+	UserID string
+	Email  string
+	// Role is the owner's current role; empty for an ownerless key, which
+	// rbac then grants nothing.
+	Role    rbac.Role
+	TeamIDs []string
+	// KeyHash, KeyAlias, KeyTeamID, KeyType: set when authenticated by an
+	// API key.
+	KeyHash   string
+	KeyAlias  string
+	KeyTeamID string
+	KeyType   string
+	// SessionID is set when authenticated by a session JWT.
+	SessionID string
+	// ViaCookie: the credential came from the session cookie, so
+	// state-changing requests must carry a CSRF token.
+	ViaCookie bool
+	// Access holds what /auth/verify needs beyond identity (models,
+	// budgets); nil for the master key.
+	Access *Access
+}
+
+// Access is the state of a key, its owner and its team at authentication
+// time, from which /auth/verify decides budget and model questions.
+type Access struct {
+	KeyModels  []string
+	UserModels []string
+	TeamModels []string
+	Budgets    []Budget
+	TPMLimit   *int64
+	RPMLimit   *int64
+}
+
+// Budget is one spend limit that applies to a request.
+type Budget struct {
+	Scope string // "key", "user" or "team"
+	Spend float64
+	Max   float64
+	// ResetDue: the budget period has ended and its spend is about to be
+	// reset, so it does not block.
+	ResetDue bool
+}
+
+// MasterActorID is the actor id recorded for changes made with the master
+// key (LiteLLM's default_user_id).
+const MasterActorID = "default_user_id"
+
+// ActorID is the id written to created_by / audit for this principal.
+func (p Principal) ActorID() string {
+	switch {
+	case p.Method == MethodMasterKey:
+		return MasterActorID
+	case p.UserID != "":
+		return p.UserID
+	default:
+		return "key:" + p.KeyHash
+	}
+}
+
+// Can reports whether the principal may exercise perm: its role must hold
+// it and, for API keys, the key's type must allow it (an llm_api key of an
+// admin cannot manage users), unless the key type itself grants it.
+func (p Principal) Can(perm rbac.Permission) bool {
+	if rbac.KeyTypeGrants(p.KeyType, perm) {
+		return true
+	}
+	return rbac.Can(p.Role, perm) && rbac.KeyTypeAllows(p.KeyType, perm)
+}
+
+// InTeam reports whether the principal's user belongs to team id.
+func (p Principal) InTeam(id string) bool {
+	for _, t := range p.TeamIDs {
+		if t == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors returned by authenticators. internal/httperr maps them to 401/503.
+var (
+	// ErrNoCredential: the request carries no credential at all.
+	ErrNoCredential = errors.New("auth: no credential")
+	// ErrNotMine: this authenticator does not recognise the credential's
+	// format; the chain tries the next one.
+	ErrNotMine = errors.New("auth: credential not handled")
+	// ErrInvalid: the credential is unknown, malformed or its signature
+	// is wrong.
+	ErrInvalid = errors.New("auth: invalid credential")
+	// ErrExpired: the credential was valid but has expired.
+	ErrExpired = errors.New("auth: credential expired")
+	// ErrBlocked: the key or its owner is blocked or disabled.
+	ErrBlocked = errors.New("auth: credential blocked")
+	// ErrUnavailable: the answer needs the database, which is down.
+	ErrUnavailable = errors.New("auth: backing store unavailable")
+)
+
+// Credential is a secret presented by a request.
+type Credential struct {
+	Secret string
+	// FromCookie is true when Secret came from the session cookie.
+	FromCookie bool
+}
+
+// Authenticator turns a credential into a principal, or returns ErrNotMine
+// when the credential is not of its kind.
+type Authenticator interface {
+	Authenticate(ctx context.Context, c Credential) (Principal, error)
+}
+
+// Chain tries each authenticator in order; the first that does not answer
+// ErrNotMine decides.
+type Chain []Authenticator
+
+// Authenticate implements Authenticator.
+func (ch Chain) Authenticate(ctx context.Context, c Credential) (Principal, error) {
+	if c.Secret == "" {
+		return Principal{}, ErrNoCredential
+	}
+	for _, a := range ch {
+		p, err := a.Authenticate(ctx, c)
+		if errors.Is(err, ErrNotMine) {
+			continue
+		}
+		return p, err
+	}
+	return Principal{}, ErrInvalid
+}
+
+// CredentialHeaders are the request headers that may carry an API key or
+// session JWT, in the order they are consulted.
+func CredentialHeaders() []string {
+	return []string{"Authorization", "X-Litellm-Api-Key", "X-Api-Key", "Api-Key"}
+}
+
+// maxCredentialLen bounds what is accepted from a header; longer values are
+// not credentials Keygate issues and are rejected without further work.
+const maxCredentialLen = 8192
+
+// CredentialFromRequest extracts the credential from the headers (Bearer
+// or a bare key) or, failing that, from the named session cookie.
+func CredentialFromRequest(r *http.Request, cookieName string) Credential {
+	for _, h := range CredentialHeaders() {
+		v := strings.TrimSpace(r.Header.Get(h))
+		if v == "" {
+			continue
+		}
+		if h == "Authorization" {
+			scheme, rest, ok := strings.Cut(v, " ")
+			if ok && strings.EqualFold(scheme, "Bearer") {
+				v = strings.TrimSpace(rest)
+			}
+		}
+		if v == "" || len(v) > maxCredentialLen {
+			return Credential{Secret: ""}
+		}
+		return Credential{Secret: v}
+	}
+	if cookieName != "" {
+		if ck, err := r.Cookie(cookieName); err == nil && ck.Value != "" && len(ck.Value) <= maxCredentialLen {
+			return Credential{Secret: ck.Value, FromCookie: true}
+		}
+	}
+	return Credential{}
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/testutil/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func envOf(m map[string]string) (func(string) (string, bool), []string) {
+	var environ []string
+	for k, v := range m {
+		environ = append(environ, k+"="+v)
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }, environ
+}
+
+// startServer runs the real serve() with the given environment on a free
+// loopback port and returns its base URL and output.
+func startServer(t *testing.T, vars map[string]string) (string, *syncBuffer, func() error) {
+	t.Helper()
+	if vars["KEYGATE_ADDR"] == "" {
+		vars["KEYGATE_ADDR"] = "127.0.0.1:0"
+	}
+	lookup, environ := envOf(vars)
+	cfg, err := loadConfig("serve", nil, env{lookup: lookup, environ: environ})
+	require.NoError(t, err)
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, out, ready) }()
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(40 * time.Second):
+				stopErr = context.DeadlineExceeded
+			}
+		})
+		return stopErr
+	}
+	select {
+	case addr := <-ready:
+		t.Cleanup(func() { _ = stop() })
+		return "http://" + addr, out, stop
+	case err := <-done:
+		t.Fatalf("server did not start: %v\n%s", err, out.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not start in time\n%s", out.String())
+	}
+	return "", nil, nil
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestZeroConfigStart: with no configuration at all Keygate starts on an
+// SQLite file, prints how to reach it and a generated master key that
+// works, and shuts down cleanly when asked.
+func TestZeroConfigStart(t *testing.T) {
+	dir := t.TempDir()
+	base, out, stop := startServer(t, map[string]string{"KEYGATE_DATA_DIR": dir})
+	code, _ := get(t, base+"/health/liveliness", "")
+	require.Equal(t, http.StatusOK, code)
+	code, body := get(t, base+"/health/readiness", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.FileExists(t, filepath.Join(dir, "keygate.db"))
+
+	m := regexp.MustCompile(`master key:\s+(sk-[0-9a-f]+)`).FindStringSubmatch(out.String())
+	require.Len(t, m, 2, out.String())
+	code, _ = get(t, base+"/user/list", m[1])
+	require.Equal(t, http.StatusOK, code)
+	code, _ = get(t, base+"/user/list", "sk-not-the-master-key")
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Equal(t, 1, strings.Count(out.String(), m[1]), "the generated master key is printed exactly once and never logged")
+
+	require.NoError(t, stop(), "graceful shutdown")
+}
+
+func TestConfiguredMasterKeyAndPostgres(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	base, out, _ := startServer(t, map[string]string{"DATABASE_URL": url, "LITELLM_MASTER_KEY": "sk-configured-master-1234"})
+	require.Contains(t, out.String(), "PostgreSQL")
+	require.NotContains(t, out.String(), "sk-configured-master-1234", "a configured master key is never printed")
+	code, body := get(t, base+"/user/list", "sk-configured-master-1234")
+	require.Equal(t, http.StatusOK, code, body)
+}
+
+func TestCheckConfig(t *testing.T) {
+	var out bytes.Buffer
+	lookup, environ := envOf(map[string]string{"LITELLM_MASTER_KEY": "sk-secret-value-123", "KEYGATE_ADDR": ":5000"})
+	require.NoError(t, run(context.Background(), []string{"check-config"}, lookup, environ, &out))
+	require.Contains(t, out.String(), "configuration OK")
+	require.NotContains(t, out.String(), "sk-secret-value-123")
+
+	// every problem at once, each naming its variable
+	out.Reset()
+	lookup, environ = envOf(map[string]string{"LITELLM_MASTER_KEY": "nope", "KEYGATE_TOKEN_TTL": "soon", "KEYGATE_ADRR": ":1"})
+	err := run(context.Background(), []string{"check-config"}, lookup, environ, &out)
+	require.Error(t, err)
+	for _, name := range []string{"LITELLM_MASTER_KEY", "KEYGATE_TOKEN_TTL", "KEYGATE_ADRR"} {
+		require.Contains(t, err.Error(), name)
+	}
+	require.Error(t, run(context.Background(), []string{"frobnicate"}, lookup, environ, &out))
+}
+
+func TestHealthcheckSubcommand(t *testing.T) {
+	base, _, _ := startServer(t, map[string]string{"KEYGATE_DATA_DIR": t.TempDir()})
+	var out bytes.Buffer
+	lookup, _ := envOf(map[string]string{})
+	require.NoError(t, run(context.Background(), []string{"healthcheck", "--url", base + "/health/liveliness"}, lookup, nil, &out))
+	require.Error(t, run(context.Background(), []string{"healthcheck", "--url", base + "/nope"}, lookup, nil, &out))
+}

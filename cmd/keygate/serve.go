@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/config"
+)
+
+// serve runs the HTTP server until ctx is cancelled, then drains
+// connections for up to the shutdown timeout. When ready is not nil the
+// bound address is sent on it once the server accepts connections (tests
+// use port 0).
+func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan<- string) error {
+	start := time.Now()
+	log := newLogger(cfg.Log, stdout)
+	masterKey, generated, err := masterKey(cfg)
+	if err != nil {
+		return err
+	}
+	a, err := buildApp(ctx, cfg, log, sha256.Sum256([]byte(masterKey)))
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	a.Run(bgctx)
+	defer func() { stopBackground(); a.Wait() }()
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (KEYGATE_ADDR): %w", cfg.Server.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	scheme := "http"
+	if cfg.TLSEnabled() {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLSEnabled() {
+			errc <- srv.ServeTLS(ln, cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile)
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	addr := ln.Addr().String()
+	announce(stdout, scheme, addr, cfg, masterKey, generated, a.dialect, time.Since(start))
+	log.Info("keygate ready", "addr", addr, "database", a.dialect, "startup_ms", time.Since(start).Milliseconds())
+	if ready != nil {
+		ready <- addr
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "drain", cfg.Server.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// masterKey returns the configured master key or, when none is configured,
+// a fresh random one that lives only until the process exits (its raw
+// value is printed once and only its hash is kept by the server).
+func masterKey(cfg *config.Config) (key string, generated bool, err error) {
+	if cfg.Auth.MasterKey != "" {
+		return cfg.Auth.MasterKey, false, nil
+	}
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", false, fmt.Errorf("generate master key: %w", err)
+	}
+	return "sk-" + strings.ToLower(fmt.Sprintf("%x", b[:])), true, nil
+}
+
+func announce(w io.Writer, scheme, addr string, cfg *config.Config, key string, generated bool, dialect string, took time.Duration) {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	base := fmt.Sprintf("%s://%s", scheme, net.JoinHostPort(host, port))
+	db := "SQLite " + cfg.SQLitePath()
+	if dialect == "postgres" {
+		db = "PostgreSQL"
+	}
+	fmt.Fprintf(w, "Keygate is ready on %s (database: %s, started in %d ms)\n", base, db, took.Milliseconds())
+	fmt.Fprintf(w, "  health:      %s/health/readiness\n", base)
+	if generated {
+		fmt.Fprintf(w, "  master key:  %s\n", key)
+		fmt.Fprintln(w, "               (generated for this run only and not stored; set LITELLM_MASTER_KEY to keep one)")
+	} else {
+		fmt.Fprintln(w, "  master key:  the value of LITELLM_MASTER_KEY / KEYGATE_MASTER_KEY")
+	}
+	fmt.Fprintf(w, "  try:         curl -H 'Authorization: Bearer <master key>' %s/user/list\n", base)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch c.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if w == nil {
+		w = os.Stdout
+	}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,135 @@
+// Package httperr is the one place where errors become HTTP responses.
+// Handlers return errors; Handle maps them to a status and LiteLLM's JSON
+// error body {"error":{"message","type","param","code"}}. Only the public
+// message of an *apperr.Error ever reaches a client; any other error is
+// logged with the request id and answered with a generic 500.
+package httperr
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/store"
+)
+
+// HandlerFunc is a Gin handler that reports failure by returning an error.
+type HandlerFunc func(c *gin.Context) error
+
+// Body is LiteLLM's error envelope.
+type Body struct {
+	Error Detail `json:"error"`
+}
+
+// Detail is the inside of Body. LiteLLM sends param as the string "None"
+// when there is none and code as the status in a string; we keep both
+// conventions so clients that parse them keep working.
+type Detail struct {
+	Message string `json:"message"`
+	Type    string `json:"type"`
+	Param   string `json:"param"`
+	Code    string `json:"code"`
+}
+
+// Handle adapts h to gin.HandlerFunc.
+func Handle(h HandlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			Write(c, err)
+		}
+	}
+}
+
+// Resolve turns any error into its public form: status, type and message.
+func Resolve(err error) (status int, typ, msg, param string, retryAfter int) {
+	if e, ok := apperr.As(err); ok {
+		status, typ = kindStatus(e.Kind)
+		msg = e.Message
+		if e.Kind == apperr.KindInternal {
+			msg = "Internal server error."
+		}
+		return status, typ, msg, e.Param, e.RetryAfterSeconds
+	}
+	switch {
+	case errors.Is(err, auth.ErrNoCredential):
+		return http.StatusUnauthorized, "auth_error", "Authentication Error, no API key or session provided.", "", 0
+	case errors.Is(err, auth.ErrExpired):
+		return http.StatusUnauthorized, "expired_key", "Authentication Error, the key or session has expired.", "", 0
+	case errors.Is(err, auth.ErrBlocked):
+		return http.StatusUnauthorized, "auth_error", "Authentication Error, the key or its owner is blocked.", "", 0
+	case errors.Is(err, auth.ErrInvalid):
+		return http.StatusUnauthorized, "auth_error", "Authentication Error, invalid API key or session.", "", 0
+	case errors.Is(err, auth.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable, "service_unavailable", "The database is unavailable; try again.", "", 1
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "not_found_error", "Not found.", "", 0
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, "conflict_error", "Conflict with an existing record.", "", 0
+	}
+	return http.StatusInternalServerError, "internal_server_error", "Internal server error.", "", 0
+}
+
+func kindStatus(k apperr.Kind) (int, string) {
+	switch k {
+	case apperr.KindInvalid:
+		return http.StatusBadRequest, "bad_request_error"
+	case apperr.KindUnauthenticated:
+		return http.StatusUnauthorized, "auth_error"
+	case apperr.KindExpired:
+		return http.StatusUnauthorized, "expired_key"
+	case apperr.KindForbidden:
+		return http.StatusForbidden, "auth_error"
+	case apperr.KindNotFound:
+		return http.StatusNotFound, "not_found_error"
+	case apperr.KindConflict:
+		return http.StatusConflict, "conflict_error"
+	case apperr.KindTooLarge:
+		return http.StatusRequestEntityTooLarge, "bad_request_error"
+	case apperr.KindRateLimited:
+		return http.StatusTooManyRequests, "rate_limit_error"
+	case apperr.KindBudgetExceeded:
+		return http.StatusTooManyRequests, "budget_exceeded"
+	case apperr.KindUnavailable:
+		return http.StatusServiceUnavailable, "service_unavailable"
+	case apperr.KindBadGateway:
+		return http.StatusBadGateway, "upstream_error"
+	case apperr.KindGatewayTimeout:
+		return http.StatusGatewayTimeout, "upstream_timeout"
+	}
+	return http.StatusInternalServerError, "internal_server_error"
+}
+
+// Write sends err as a JSON error response and logs it: server-side
+// failures at error level with the cause, client errors at debug.
+func Write(c *gin.Context, err error) {
+	status, typ, msg, param, retry := Resolve(err)
+	log := Logger(c)
+	if status >= 500 {
+		log.Error("request failed", "status", status, "err", err)
+	} else {
+		log.Debug("request rejected", "status", status, "err", err)
+	}
+	if retry > 0 {
+		c.Header("Retry-After", strconv.Itoa(retry))
+	}
+	if param == "" {
+		param = "None"
+	}
+	c.AbortWithStatusJSON(status, Body{Error: Detail{Message: msg, Type: typ, Param: param, Code: strconv.Itoa(status)}})
+}
+
+// Logger returns the request-scoped logger set by RequestContext, or the
+// default logger.
+func Logger(c *gin.Context) *slog.Logger {
+	if v, ok := c.Get(loggerKey); ok {
+		if l, ok := v.(*slog.Logger); ok {
+			return l
+		}
+	}
+	return slog.Default()
+}

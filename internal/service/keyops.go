@@ -1,0 +1,409 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/apikey"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
+)
+
+// keyHashOf turns a key reference (raw key or its SHA-256 hex) into the
+// stored hash.
+func keyHashOf(ref string) (string, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return "", apperr.InvalidParam("key", "key is required.")
+	}
+	if apikey.IsHash(ref) {
+		return ref, nil
+	}
+	if _, err := apikey.Parse(ref); err != nil {
+		return "", apperr.InvalidParam("key", "key must be an API key (sk-...) or its SHA-256 hash.")
+	}
+	return apikey.Hash(ref), nil
+}
+
+func (s *Service) loadKey(ctx context.Context, st store.Store, ref string) (store.Key, error) {
+	h, err := keyHashOf(ref)
+	if err != nil {
+		return store.Key{}, err
+	}
+	k, err := st.GetKey(ctx, h)
+	if err != nil {
+		return store.Key{}, notFound(err, "Key not found.")
+	}
+	return k, nil
+}
+
+// isTeamAdmin reports whether p administers team teamID.
+func isTeamAdmin(ctx context.Context, st store.Store, p auth.Principal, teamID string) (bool, error) {
+	if teamID == "" || p.UserID == "" {
+		return false, nil
+	}
+	m, err := st.GetMembership(ctx, teamID, p.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("service: check team admin: %w", err)
+	}
+	return m.Role == string(rbac.TeamRoleAdmin), nil
+}
+
+// mayWriteKey: proxy admins any key; key writers their own keys and the
+// keys of teams they administer.
+func mayWriteKey(ctx context.Context, st store.Store, p auth.Principal, k store.Key) error {
+	if p.Can(rbac.PermKeyWriteAny) {
+		return nil
+	}
+	if !p.Can(rbac.PermKeyWriteOwn) {
+		return forbidden(p, rbac.PermKeyWriteOwn)
+	}
+	if p.UserID != "" && k.UserID == p.UserID {
+		return nil
+	}
+	ok, err := isTeamAdmin(ctx, st, p, k.TeamID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	return apperr.Forbidden("You are not authorized to change this key: it belongs to another user.")
+}
+
+// mayReadKey: admins and admin viewers any key; the key itself; its owner;
+// admins of its team.
+func mayReadKey(ctx context.Context, st store.Store, p auth.Principal, k store.Key) error {
+	if p.Can(rbac.PermReadAll) || (p.KeyHash != "" && p.KeyHash == k.Hash) {
+		return nil
+	}
+	if p.Can(rbac.PermReadOwn) {
+		if p.UserID != "" && k.UserID == p.UserID {
+			return nil
+		}
+		ok, err := isTeamAdmin(ctx, st, p, k.TeamID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
+	return apperr.Forbidden("You are not authorized to view this key.")
+}
+
+// KeyInfo returns a key the principal may see. An empty ref means the
+// calling key itself.
+func (s *Service) KeyInfo(ctx context.Context, p auth.Principal, ref string) (store.Key, error) {
+	if err := require(p, rbac.PermKeySelf); err != nil {
+		return store.Key{}, err
+	}
+	if ref == "" {
+		if p.KeyHash == "" {
+			return store.Key{}, apperr.InvalidParam("key", "key is required unless you call with an API key.")
+		}
+		ref = p.KeyHash
+	}
+	k, err := s.loadKey(ctx, s.store, ref)
+	if err != nil {
+		return store.Key{}, err
+	}
+	if err := mayReadKey(ctx, s.store, p, k); err != nil {
+		return store.Key{}, err
+	}
+	return k, nil
+}
+
+// KeyListInput filters ListKeys.
+type KeyListInput struct {
+	UserID   string
+	TeamID   string
+	KeyHash  string
+	KeyAlias string
+	Page     int
+	Size     int
+}
+
+// ListKeys lists keys: admins and admin viewers any, everyone else only
+// their own (a user_id filter naming someone else is 403, never widened).
+func (s *Service) ListKeys(ctx context.Context, p auth.Principal, in KeyListInput) ([]store.Key, int64, error) {
+	if err := require(p, rbac.PermReadOwn); err != nil {
+		return nil, 0, err
+	}
+	pg, err := pageOf(in.Page, in.Size, 10)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !p.Can(rbac.PermReadAll) {
+		if in.UserID != "" && in.UserID != p.UserID {
+			return nil, 0, apperr.Forbidden("You can only list your own keys.")
+		}
+		in.UserID = p.UserID
+		if in.UserID == "" {
+			return nil, 0, nil
+		}
+	}
+	keys, total, err := s.store.ListKeys(ctx, store.KeyFilter{UserID: in.UserID, TeamID: in.TeamID, KeyHash: in.KeyHash, KeyAlias: in.KeyAlias, Page: pg})
+	if err != nil {
+		return nil, 0, fmt.Errorf("service: list keys: %w", err)
+	}
+	return keys, total, nil
+}
+
+// UpdateKey changes a key. Non-admins cannot reassign it, block it, move it
+// to a team they are not in, or widen it beyond its owner's limits.
+func (s *Service) UpdateKey(ctx context.Context, p auth.Principal, ref string, in KeyRequest) (store.Key, error) {
+	if err := require(p, rbac.PermKeyWriteOwn); err != nil {
+		return store.Key{}, err
+	}
+	if err := in.validate(); err != nil {
+		return store.Key{}, err
+	}
+	if in.Key != nil && ref == "" {
+		ref = *in.Key
+	}
+	var out store.Key
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		k, err := s.loadKey(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		out, err = s.applyKeyUpdate(ctx, tx, p, k, k.Hash, in, "key.updated")
+		return err
+	})
+	if err != nil {
+		return store.Key{}, err
+	}
+	s.keysChanged(ctx, out.Hash)
+	return out, nil
+}
+
+// applyKeyUpdate authorizes and writes in's changes to k, under newHash
+// (the same hash for updates, a fresh one for regeneration).
+func (s *Service) applyKeyUpdate(ctx context.Context, tx store.Store, p auth.Principal, k store.Key, newHash string, in KeyRequest, action string) (store.Key, error) {
+	if err := mayWriteKey(ctx, tx, p, k); err != nil {
+		return store.Key{}, err
+	}
+	admin := p.Can(rbac.PermKeyWriteAny)
+	if !admin {
+		if in.UserID != nil && *in.UserID != k.UserID {
+			return store.Key{}, apperr.Forbidden("Only a proxy admin can give a key to another user.")
+		}
+		if in.Blocked != nil && *in.Blocked != k.Blocked {
+			return store.Key{}, apperr.Forbidden("Only a proxy admin can block or unblock keys.")
+		}
+		if in.KeyType != nil && *in.KeyType == rbac.KeyTypeService {
+			return store.Key{}, apperr.Forbidden("Only a proxy admin can create service keys.")
+		}
+		if in.NewKey != nil {
+			return store.Key{}, apperr.Forbidden("Only a proxy admin can choose a key's value.")
+		}
+	}
+	now := s.Now()
+	next := k
+	if in.KeyAlias != nil {
+		next.Alias = *in.KeyAlias
+	}
+	if in.Duration != nil {
+		next.ExpiresAt = expiryOf(now, in.Duration)
+	}
+	if in.Models != nil {
+		next.Models = in.Models
+	}
+	if in.MaxBudget != nil {
+		next.MaxBudget = in.MaxBudget
+	}
+	if in.BudgetDuration != nil {
+		next.BudgetDuration = *in.BudgetDuration
+		next.BudgetResetAt = nil
+		if *in.BudgetDuration != "" {
+			d, _ := ParseDuration(*in.BudgetDuration)
+			reset := now.Add(d)
+			next.BudgetResetAt = &reset
+		}
+	}
+	if in.TeamID != nil {
+		next.TeamID = *in.TeamID
+	}
+	if in.UserID != nil {
+		next.UserID = *in.UserID
+	}
+	if in.Metadata != nil {
+		next.Metadata = in.Metadata
+	}
+	if in.KeyType != nil {
+		next.KeyType = *in.KeyType
+	}
+	if in.TPMLimit != nil {
+		next.TPMLimit = in.TPMLimit
+	}
+	if in.RPMLimit != nil {
+		next.RPMLimit = in.RPMLimit
+	}
+	if in.Blocked != nil {
+		next.Blocked = *in.Blocked
+	}
+	if err := s.checkKeyScope(ctx, tx, p, admin, next); err != nil {
+		return store.Key{}, err
+	}
+	next.UpdatedAt = now
+	apply := func(dst *store.Key) error {
+		hash, keyName, created, createdBy, spend, last := dst.Hash, next.KeyName, dst.CreatedAt, dst.CreatedBy, dst.Spend, dst.LastActive
+		*dst = next
+		dst.Hash, dst.KeyName, dst.CreatedAt, dst.CreatedBy, dst.Spend, dst.LastActive = hash, keyName, created, createdBy, spend, last
+		return nil
+	}
+	var out store.Key
+	var err error
+	if newHash == k.Hash {
+		out, err = tx.UpdateKey(ctx, k.Hash, apply)
+	} else {
+		out, err = tx.ReplaceKeyHash(ctx, k.Hash, newHash, apply)
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.Key{}, apperr.Conflict("A key with this key_alias (or value) already exists.").Wrap(err)
+		}
+		return store.Key{}, notFound(err, "Key not found.")
+	}
+	if err := s.audit(ctx, tx, p, action, "key", out.Hash, keySummary(k), keySummary(out)); err != nil {
+		return store.Key{}, err
+	}
+	return out, nil
+}
+
+// RegenerateKey replaces a key's secret: the old value stops working at
+// once, the record (spend, limits, owner) carries over, and optional fields
+// in `in` are applied as by UpdateKey.
+func (s *Service) RegenerateKey(ctx context.Context, p auth.Principal, ref string, in KeyRequest) (IssuedKey, error) {
+	if err := require(p, rbac.PermKeyWriteOwn); err != nil {
+		return IssuedKey{}, err
+	}
+	if err := in.validate(); err != nil {
+		return IssuedKey{}, err
+	}
+	if ref == "" && in.Key != nil {
+		ref = *in.Key
+	}
+	in.Key = nil
+	raw := ""
+	if in.NewKey != nil {
+		raw = *in.NewKey
+	} else {
+		var err error
+		if raw, err = apikey.Generate(randReader{s.rand}); err != nil {
+			return IssuedKey{}, fmt.Errorf("service: generate key: %w", err)
+		}
+	}
+	var old string
+	var out store.Key
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		k, err := s.loadKey(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		old = k.Hash
+		out, err = s.applyKeyUpdate(ctx, tx, p, k, apikey.Hash(raw), in, "key.regenerated")
+		if err != nil {
+			return err
+		}
+		out, err = tx.UpdateKey(ctx, out.Hash, func(k *store.Key) error { k.KeyName = apikey.KeyName(raw); return nil })
+		return err
+	})
+	if err != nil {
+		return IssuedKey{}, err
+	}
+	s.keysChanged(ctx, old, out.Hash)
+	return IssuedKey{Key: out, Raw: raw}, nil
+}
+
+// SetKeyBlocked blocks or unblocks a key (proxy admin only).
+func (s *Service) SetKeyBlocked(ctx context.Context, p auth.Principal, ref string, blocked bool) (store.Key, error) {
+	if err := require(p, rbac.PermKeyWriteAny); err != nil {
+		return store.Key{}, err
+	}
+	var out store.Key
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		k, err := s.loadKey(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		out, err = tx.UpdateKey(ctx, k.Hash, func(k *store.Key) error { k.Blocked = blocked; k.UpdatedAt = s.Now(); return nil })
+		if err != nil {
+			return notFound(err, "Key not found.")
+		}
+		action := "key.unblocked"
+		if blocked {
+			action = "key.blocked"
+		}
+		return s.audit(ctx, tx, p, action, "key", k.Hash, keySummary(k), keySummary(out))
+	})
+	if err != nil {
+		return store.Key{}, err
+	}
+	s.keysChanged(ctx, out.Hash)
+	return out, nil
+}
+
+// DeleteKeys deletes keys named by value/hash or by alias. All-or-nothing:
+// an unknown key is 404 and a key the caller may not delete is 403, and in
+// either case nothing is deleted.
+func (s *Service) DeleteKeys(ctx context.Context, p auth.Principal, refs, aliases []string) error {
+	if err := require(p, rbac.PermKeyWriteOwn); err != nil {
+		return err
+	}
+	if len(refs)+len(aliases) == 0 {
+		return apperr.InvalidParam("keys", "keys or key_aliases must name at least one key.")
+	}
+	if len(refs)+len(aliases) > 1000 {
+		return apperr.InvalidParam("keys", "At most 1000 keys can be deleted at once.")
+	}
+	var hashes []string
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		var keys []store.Key
+		for _, r := range refs {
+			k, err := s.loadKey(ctx, tx, r)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, k)
+		}
+		for _, a := range aliases {
+			k, err := tx.GetKeyByAlias(ctx, a)
+			if err != nil {
+				return notFound(err, "No key with alias %q.", truncate(a, 80))
+			}
+			keys = append(keys, k)
+		}
+		for _, k := range keys {
+			if err := mayWriteKey(ctx, tx, p, k); err != nil {
+				return apperr.Forbidden("You are not authorized to delete this key; nothing was deleted.").Wrap(err)
+			}
+		}
+		for _, k := range keys {
+			if err := tx.DeleteKey(ctx, k.Hash); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					continue // named twice
+				}
+				return fmt.Errorf("service: delete key: %w", err)
+			}
+			hashes = append(hashes, k.Hash)
+			if err := s.audit(ctx, tx, p, "key.deleted", "key", k.Hash, keySummary(k), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.keysChanged(ctx, hashes...)
+	return nil
+}

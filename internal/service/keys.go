@@ -1,0 +1,257 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/apikey"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
+)
+
+// KeyRequest is the body of /key/generate, /key/update and
+// /key/regenerate (LiteLLM's field names). Pointers distinguish absent
+// fields from zero values.
+type KeyRequest struct {
+	Key            *string        `json:"key"`
+	KeyAlias       *string        `json:"key_alias"`
+	Duration       *string        `json:"duration"`
+	Models         []string       `json:"models"`
+	MaxBudget      *float64       `json:"max_budget"`
+	BudgetDuration *string        `json:"budget_duration"`
+	TeamID         *string        `json:"team_id"`
+	UserID         *string        `json:"user_id"`
+	Metadata       map[string]any `json:"metadata"`
+	KeyType        *string        `json:"key_type"`
+	TPMLimit       *int64         `json:"tpm_limit"`
+	RPMLimit       *int64         `json:"rpm_limit"`
+	Blocked        *bool          `json:"blocked"`
+	// NewKey lets an admin choose the regenerated key's value.
+	NewKey *string `json:"new_key"`
+}
+
+// IssuedKey is a key record plus, once, its raw value.
+type IssuedKey struct {
+	Key store.Key
+	Raw string // only set by generate and regenerate
+}
+
+func (in *KeyRequest) validate() error {
+	if in.KeyAlias != nil {
+		if err := validAlias("key_alias", *in.KeyAlias); err != nil {
+			return err
+		}
+	}
+	if in.Duration != nil && *in.Duration != "" && *in.Duration != "-1" {
+		if err := validDuration("duration", in.Duration); err != nil {
+			return err
+		}
+	}
+	if in.KeyType != nil && !rbac.ValidKeyType(*in.KeyType) {
+		return apperr.InvalidParam("key_type", "Unknown key_type %q; use default, llm_api, management, read_only or service.", truncate(*in.KeyType, 40))
+	}
+	for _, raw := range []*string{in.Key, in.NewKey} {
+		if raw != nil {
+			if _, err := apikey.Parse(*raw); err != nil {
+				return apperr.InvalidParam("key", "A custom key must start with \"sk-\", be at most 256 characters and contain no spaces.")
+			}
+			if len(*raw) < 20 {
+				return apperr.InvalidParam("key", "A custom key must be at least 20 characters long.")
+			}
+		}
+	}
+	return firstPublic(errors.Join(validBudget("max_budget", in.MaxBudget), validDuration("budget_duration", in.BudgetDuration),
+		validModels("models", in.Models), validLimit("tpm_limit", in.TPMLimit), validLimit("rpm_limit", in.RPMLimit)))
+}
+
+// expiryOf turns LiteLLM's duration (nil, "" or "-1" = never) into a time.
+func expiryOf(now time.Time, d *string) *time.Time {
+	if d == nil || *d == "" || *d == "-1" {
+		return nil
+	}
+	dur, _ := ParseDuration(*d)
+	t := now.Add(dur)
+	return &t
+}
+
+// GenerateKey creates an API key. proxy_admin may create keys for anyone
+// (or ownerless keys, by omitting user_id); everyone else with
+// PermKeyWriteOwn creates keys only for themselves, only in teams they
+// belong to, and only within their own models and budget.
+func (s *Service) GenerateKey(ctx context.Context, p auth.Principal, in KeyRequest) (IssuedKey, error) {
+	if err := require(p, rbac.PermKeyWriteOwn); err != nil {
+		return IssuedKey{}, err
+	}
+	if err := in.validate(); err != nil {
+		return IssuedKey{}, err
+	}
+	admin := p.Can(rbac.PermKeyWriteAny)
+	owner := ""
+	if in.UserID != nil {
+		owner = *in.UserID
+	}
+	if !admin {
+		if owner != "" && owner != p.UserID {
+			return IssuedKey{}, apperr.Forbidden("User can only create keys for themselves (user_id must be your own).")
+		}
+		owner = p.UserID
+		if owner == "" {
+			return IssuedKey{}, apperr.Forbidden("Only a proxy admin can create keys that belong to no user.")
+		}
+		if in.Key != nil {
+			return IssuedKey{}, apperr.Forbidden("Only a proxy admin can choose a key's value.")
+		}
+		if in.KeyType != nil && *in.KeyType == rbac.KeyTypeService {
+			return IssuedKey{}, apperr.Forbidden("Only a proxy admin can create service keys.")
+		}
+		if in.Blocked != nil && *in.Blocked {
+			return IssuedKey{}, apperr.Forbidden("Only a proxy admin can block keys.")
+		}
+	}
+	raw := ""
+	if in.Key != nil {
+		raw = *in.Key
+	} else {
+		var err error
+		if raw, err = apikey.Generate(randReader{s.rand}); err != nil {
+			return IssuedKey{}, fmt.Errorf("service: generate key: %w", err)
+		}
+	}
+	now := s.Now()
+	k := store.Key{Hash: apikey.Hash(raw), KeyName: apikey.KeyName(raw), Models: in.Models, MaxBudget: in.MaxBudget,
+		TPMLimit: in.TPMLimit, RPMLimit: in.RPMLimit, Metadata: in.Metadata, UserID: owner, ExpiresAt: expiryOf(now, in.Duration),
+		CreatedBy: p.ActorID(), CreatedAt: now, UpdatedAt: now}
+	if in.KeyAlias != nil {
+		k.Alias = *in.KeyAlias
+	}
+	if in.TeamID != nil {
+		k.TeamID = *in.TeamID
+	}
+	if in.KeyType != nil {
+		k.KeyType = *in.KeyType
+	}
+	if in.Blocked != nil {
+		k.Blocked = *in.Blocked
+	}
+	if in.BudgetDuration != nil && *in.BudgetDuration != "" {
+		d, _ := ParseDuration(*in.BudgetDuration)
+		k.BudgetDuration = *in.BudgetDuration
+		reset := now.Add(d)
+		k.BudgetResetAt = &reset
+	}
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		if err := s.checkKeyScope(ctx, tx, p, admin, k); err != nil {
+			return err
+		}
+		if err := tx.CreateKey(ctx, &k); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return apperr.Conflict("A key with this key_alias (or value) already exists.").Wrap(err)
+			}
+			return fmt.Errorf("service: create key: %w", err)
+		}
+		return s.audit(ctx, tx, p, "key.created", "key", k.Hash, nil, keySummary(k))
+	})
+	if err != nil {
+		return IssuedKey{}, err
+	}
+	// A negative cache entry may exist for a chosen or imported value.
+	s.keysChanged(ctx, k.Hash)
+	return IssuedKey{Key: k, Raw: raw}, nil
+}
+
+// checkKeyScope enforces that the key's owner and team exist and, for
+// non-admins, that the key names only the caller's teams and does not
+// widen the caller's models, budget or rate limits.
+func (s *Service) checkKeyScope(ctx context.Context, tx store.Store, p auth.Principal, admin bool, k store.Key) error {
+	var owner store.User
+	if k.UserID != "" {
+		u, err := tx.GetUser(ctx, k.UserID)
+		if err != nil {
+			return notFound(err, "User %q not found.", truncate(k.UserID, 80))
+		}
+		owner = u
+	}
+	if k.TeamID != "" {
+		team, err := tx.GetTeam(ctx, k.TeamID)
+		if err != nil {
+			if !admin && errors.Is(err, store.ErrNotFound) {
+				return apperr.Forbidden("You can only create keys for teams you are a member of.")
+			}
+			return notFound(err, "Team %q not found.", truncate(k.TeamID, 80))
+		}
+		if !admin {
+			if _, err := tx.GetMembership(ctx, k.TeamID, p.UserID); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return apperr.Forbidden("You can only create keys for teams you are a member of.")
+				}
+				return fmt.Errorf("service: check membership: %w", err)
+			}
+			if err := narrows("team", team.Models, team.MaxBudget, team.TPMLimit, team.RPMLimit, k); err != nil {
+				return err
+			}
+		}
+	}
+	if !admin {
+		return narrows("your", owner.Models, owner.MaxBudget, owner.TPMLimit, owner.RPMLimit, k)
+	}
+	return nil
+}
+
+// narrows rejects a key that would allow more than its holder: models
+// outside the allowed list, a larger budget or higher rate limits.
+func narrows(whose string, models []string, budget *float64, tpm, rpm *int64, k store.Key) error {
+	if len(models) > 0 && !allModels(models) {
+		if len(k.Models) == 0 {
+			return apperr.Forbidden("The key must list models: %s access is limited to %s.", whose, strings.Join(models, ", "))
+		}
+		for _, m := range k.Models {
+			if !contains(models, m) {
+				return apperr.Forbidden("Model %q is not in %s allowed models; a key can only narrow access.", truncate(m, 80), whose)
+			}
+		}
+	}
+	if budget != nil && k.MaxBudget != nil && *k.MaxBudget > *budget {
+		return apperr.Forbidden("max_budget %.4g exceeds %s budget of %.4g; a key can only narrow access.", *k.MaxBudget, whose, *budget)
+	}
+	if tpm != nil && k.TPMLimit != nil && *k.TPMLimit > *tpm {
+		return apperr.Forbidden("tpm_limit exceeds %s limit; a key can only narrow access.", whose)
+	}
+	if rpm != nil && k.RPMLimit != nil && *k.RPMLimit > *rpm {
+		return apperr.Forbidden("rpm_limit exceeds %s limit; a key can only narrow access.", whose)
+	}
+	return nil
+}
+
+// allModels: LiteLLM's wildcard entries mean "every model".
+func allModels(models []string) bool {
+	for _, m := range models {
+		if m == "*" || m == "all-proxy-models" {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func keySummary(k store.Key) map[string]any {
+	return map[string]any{"key_name": k.KeyName, "key_alias": k.Alias, "user_id": k.UserID, "team_id": k.TeamID,
+		"models": k.Models, "max_budget": k.MaxBudget, "blocked": k.Blocked, "expires": k.ExpiresAt, "key_type": k.KeyType}
+}
+
+// randReader adapts the service's rand function to io.Reader.
+type randReader struct{ f func([]byte) (int, error) }
+
+func (r randReader) Read(b []byte) (int, error) { return r.f(b) }

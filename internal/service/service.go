@@ -1,0 +1,158 @@
+// Package service holds Keygate's operations, once: both faces (the JSON
+// API in api/ and the web UI in ui/) call these methods, so a rule written
+// here holds for both. Every operation takes the calling auth.Principal,
+// checks its permission with rbac (and ownership where the role table says
+// "own"), runs in one store transaction, writes its audit event in that
+// same transaction, and tells the verification cache what changed.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
+)
+
+// Hooks are called after a transaction that changed something the
+// verification path caches has committed.
+type Hooks struct {
+	// KeysChanged: these key hashes were deleted, blocked, updated or
+	// regenerated.
+	KeysChanged func(ctx context.Context, hashes ...string)
+	// UserChanged: this user's role, status or existence changed; every
+	// cached answer for the user's keys and sessions is stale.
+	UserChanged func(ctx context.Context, userID string)
+}
+
+// PasswordHasher hashes and checks passwords (auth/password.Hasher).
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+	Verify(ctx context.Context, phc, password string) (ok bool, needsRehash bool, err error)
+	VerifyDummy(ctx context.Context, password string)
+}
+
+// Options configures a Service.
+type Options struct {
+	Store  store.Store
+	Now    func() time.Time
+	Logger *slog.Logger
+	Hooks  Hooks
+	// Passwords is optional; without it password fields are refused.
+	Passwords PasswordHasher
+	// Rand is the randomness source for ids and secrets (crypto/rand by
+	// default).
+	Rand func(b []byte) (int, error)
+}
+
+// Service implements the operations.
+type Service struct {
+	store     store.Store
+	now       func() time.Time
+	log       *slog.Logger
+	hooks     Hooks
+	passwords PasswordHasher
+	rand      func(b []byte) (int, error)
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.rand == nil {
+		s.rand = rand.Read
+	}
+	return s
+}
+
+// Now is the service clock, shared with handlers that need the same time.
+func (s *Service) Now() time.Time { return s.now().UTC() }
+
+func (s *Service) newID() string { return uuid.NewString() }
+
+type requestMetaKey struct{}
+
+// RequestMeta is what the audit log records about the HTTP request behind
+// an operation.
+type RequestMeta struct {
+	ClientIP  string
+	RequestID string
+}
+
+// WithRequestMeta attaches request metadata for audit events.
+func WithRequestMeta(ctx context.Context, m RequestMeta) context.Context {
+	return context.WithValue(ctx, requestMetaKey{}, m)
+}
+
+func metaOf(ctx context.Context) RequestMeta {
+	m, _ := ctx.Value(requestMetaKey{}).(RequestMeta)
+	return m
+}
+
+// audit appends an event inside tx. Before/after summaries are built by
+// the caller from non-secret fields only.
+func (s *Service) audit(ctx context.Context, tx store.Store, p auth.Principal, action, targetType, targetID string, before, after map[string]any) error {
+	m := metaOf(ctx)
+	err := tx.AppendAudit(ctx, &store.AuditEvent{
+		At: s.Now(), Action: action, ActorID: p.ActorID(), ActorRole: string(p.Role),
+		TargetType: targetType, TargetID: targetID, ClientIP: m.ClientIP, RequestID: m.RequestID,
+		Before: before, After: after,
+	})
+	if err != nil {
+		return fmt.Errorf("service: audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// require returns a 403 unless p holds perm.
+func require(p auth.Principal, perm rbac.Permission) error {
+	if p.Can(perm) {
+		return nil
+	}
+	return forbidden(p, perm)
+}
+
+func forbidden(p auth.Principal, perm rbac.Permission) error {
+	role := string(p.Role)
+	if role == "" {
+		role = "none"
+	}
+	return apperr.Forbidden("Your role (%s) is not allowed to do this (requires %s).", role, perm)
+}
+
+// notFound converts store.ErrNotFound into a public 404 naming what was
+// missing, and passes other errors through.
+func notFound(err error, format string, a ...any) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return apperr.NotFound(format, a...).Wrap(err)
+	}
+	return err
+}
+
+func (s *Service) keysChanged(ctx context.Context, hashes ...string) {
+	if s.hooks.KeysChanged != nil && len(hashes) > 0 {
+		s.hooks.KeysChanged(ctx, hashes...)
+	}
+}
+
+func (s *Service) userChanged(ctx context.Context, ids ...string) {
+	if s.hooks.UserChanged == nil {
+		return
+	}
+	for _, id := range ids {
+		s.hooks.UserChanged(ctx, id)
+	}
+}

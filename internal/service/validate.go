@@ -1,0 +1,145 @@
+package service
+
+import (
+	"math"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/rbac"
+)
+
+const (
+	maxIDLen    = 255
+	maxAliasLen = 255
+	maxModels   = 1000
+)
+
+func validID(param, id string) error {
+	if id == "" {
+		return apperr.InvalidParam(param, "%s must not be empty.", param)
+	}
+	if len(id) > maxIDLen {
+		return apperr.InvalidParam(param, "%s is longer than %d characters.", param, maxIDLen)
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return apperr.InvalidParam(param, "%s must not contain spaces or control characters.", param)
+		}
+	}
+	return nil
+}
+
+func validAlias(param, s string) error {
+	if len(s) > maxAliasLen {
+		return apperr.InvalidParam(param, "%s is longer than %d characters.", param, maxAliasLen)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return apperr.InvalidParam(param, "%s must not contain control characters.", param)
+		}
+	}
+	return nil
+}
+
+// validEmail accepts a bare address (no display name) of sane length.
+func validEmail(param, s string) error {
+	if len(s) > 254 {
+		return apperr.InvalidParam(param, "%s is too long.", param)
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return apperr.InvalidParam(param, "%s is not a valid e-mail address.", param)
+	}
+	return nil
+}
+
+func validRole(param, role string) (rbac.Role, error) {
+	r := rbac.Role(role)
+	if !r.Valid() {
+		return "", apperr.InvalidParam(param, "Unknown role %q; valid roles are proxy_admin, proxy_admin_viewer, internal_user, internal_user_viewer.", truncate(role, 40))
+	}
+	return r, nil
+}
+
+func validTeamRole(param, role string) (rbac.TeamRole, error) {
+	if role == "" {
+		return rbac.TeamRoleUser, nil
+	}
+	r := rbac.TeamRole(role)
+	if !r.Valid() {
+		return "", apperr.InvalidParam(param, "Unknown team role %q; valid team roles are admin and user.", truncate(role, 40))
+	}
+	return r, nil
+}
+
+func validBudget(param string, v *float64) error {
+	if v == nil {
+		return nil
+	}
+	if math.IsNaN(*v) || math.IsInf(*v, 0) || *v < 0 {
+		return apperr.InvalidParam(param, "%s must be a non-negative number.", param)
+	}
+	return nil
+}
+
+func validLimit(param string, v *int64) error {
+	if v != nil && *v < 0 {
+		return apperr.InvalidParam(param, "%s must not be negative.", param)
+	}
+	return nil
+}
+
+func validModels(param string, models []string) error {
+	if len(models) > maxModels {
+		return apperr.InvalidParam(param, "%s lists more than %d models.", param, maxModels)
+	}
+	for _, m := range models {
+		if strings.TrimSpace(m) == "" || len(m) > maxAliasLen {
+			return apperr.InvalidParam(param, "%s contains an empty or over-long model name.", param)
+		}
+	}
+	return nil
+}
+
+var durationRE = regexp.MustCompile(`^(\d{1,6})(s|m|h|d|w|mo)$`)
+
+// ParseDuration parses LiteLLM's duration strings ("30s", "30m", "30h",
+// "30d", "2w", "1mo"). A month is counted as 30 days, as LiteLLM does for
+// budget resets.
+func ParseDuration(s string) (time.Duration, error) {
+	m := durationRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return 0, apperr.Invalid("Invalid duration %q: use a number followed by s, m, h, d, w or mo (e.g. \"30d\").", truncate(s, 40))
+	}
+	n, _ := strconv.Atoi(m[1])
+	unit := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour,
+		"w": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour}[m[2]]
+	if n <= 0 {
+		return 0, apperr.Invalid("Invalid duration %q: must be positive.", truncate(s, 40))
+	}
+	return time.Duration(n) * unit, nil
+}
+
+func validDuration(param string, s *string) error {
+	if s == nil || *s == "" {
+		return nil
+	}
+	if _, err := ParseDuration(*s); err != nil {
+		e, _ := apperr.As(err)
+		e.Param = param
+		return e
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,77 @@
+package gormstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// migration is one step of the schema history. Steps are append-only:
+// never edit or reorder a released one, add a new one instead. Each step
+// uses row structs frozen in its own file, so later edits to the live row
+// structs cannot change what an old step creates, and each step is
+// idempotent so a half-applied history can be re-run.
+type migration struct {
+	id string // timestamp id, e.g. "202611270001_initial"; sorts by age
+	up func(tx *gorm.DB) error
+}
+
+// migrations returns the schema history, oldest first.
+func migrations() []migration {
+	return []migration{
+		{id: "202611270001_initial", up: migrateInitial},
+	}
+}
+
+// migrationRow records an applied step in keygate_migrations.
+type migrationRow struct {
+	ID        string    `gorm:"column:id;primaryKey"`
+	AppliedAt time.Time `gorm:"column:applied_at;not null"`
+}
+
+func (migrationRow) TableName() string { return "keygate_migrations" }
+
+// migrate applies pending steps in one transaction. On PostgreSQL an
+// advisory lock, scoped to the current schema, makes replicas that start
+// together take turns instead of racing to create the same tables.
+func (s *Store) migrate(ctx context.Context) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.dialect == DialectPostgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keygate_migrations:' || coalesce(current_schema(), '')))").Error; err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+		}
+		if !tx.Migrator().HasTable(&migrationRow{}) {
+			if err := tx.Migrator().CreateTable(&migrationRow{}); err != nil {
+				return fmt.Errorf("create keygate_migrations: %w", err)
+			}
+		}
+		var applied []migrationRow
+		if err := tx.Find(&applied).Error; err != nil {
+			return fmt.Errorf("read keygate_migrations: %w", err)
+		}
+		done := make(map[string]bool, len(applied))
+		for _, a := range applied {
+			done[a.ID] = true
+		}
+		for _, m := range migrations() {
+			if done[m.id] {
+				continue
+			}
+			if err := m.up(tx); err != nil {
+				return fmt.Errorf("%s: %w", m.id, err)
+			}
+			if err := tx.Create(&migrationRow{ID: m.id, AppliedAt: time.Now().UTC()}).Error; err != nil {
+				return fmt.Errorf("%s: record: %w", m.id, err)
+			}
+			s.log.InfoContext(ctx, "applied database migration", "id", m.id, "dialect", s.dialect)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gormstore: migrate %s: %w", s.dialect, translate(err))
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package gormstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Limits and timings of Notify/Listen.
+const (
+	// MaxNotifyPayload is the largest payload Notify accepts. PostgreSQL
+	// refuses payloads of 8000 bytes or more; the margin keeps us clear
+	// of that whatever the server's build.
+	MaxNotifyPayload = 7900
+	// maxChannelLen is PostgreSQL's identifier limit (NAMEDATALEN-1); a
+	// longer name would be truncated silently by LISTEN but not by
+	// pg_notify, and the two would never meet.
+	maxChannelLen = 63
+
+	listenMinBackoff = 100 * time.Millisecond
+	listenMaxBackoff = 5 * time.Second
+	// listenConnectTimeout bounds one connect + LISTEN attempt, so a
+	// black-holed server costs a retry rather than a hung listener.
+	listenConnectTimeout = 10 * time.Second
+	// listenIdleCheck: after this long without a notification the
+	// listener pings the server. A connection dropped without a TCP reset
+	// (NAT timeout, failover) would otherwise wait forever and miss every
+	// invalidation.
+	listenIdleCheck = 30 * time.Second
+	listenPingTimeout = 5 * time.Second
+	// listenCloseTimeout bounds closing the connection after ctx ended.
+	listenCloseTimeout = 2 * time.Second
+)
+
+// ResetAll is the payload Listen delivers after a reconnect: notifications
+// sent while the listener was disconnected are lost, so the caller should
+// drop its whole cache.
+const ResetAll = "*"
+
+// validChannel checks that channel is a plain identifier. LISTEN takes no
+// parameters, so the name ends up in SQL text; restricting it to letters,
+// digits and underscores (and quoting it anyway) rules out injection.
+func validChannel(channel string) error {
+	if channel == "" || len(channel) > maxChannelLen {
+		return fmt.Errorf("gormstore: channel name must be 1..%d characters", maxChannelLen)
+	}
+	for _, c := range channel {
+		if !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return fmt.Errorf("gormstore: channel %q: only letters, digits and underscores are allowed", channel)
+		}
+	}
+	return nil
+}
+
+// Notify publishes payload on channel to every replica (PostgreSQL NOTIFY
+// via pg_notify); on SQLite, which runs as a single instance, it only
+// validates its arguments. Called on a Store bound to a transaction, the
+// notification is delivered when the transaction commits and dropped if
+// it rolls back, so listeners never act on a change that did not happen.
+// Channels are database-wide: stores on different schemas of one database
+// hear each other.
+func (s *Store) Notify(ctx context.Context, channel, payload string) error {
+	if err := validChannel(channel); err != nil {
+		return fmt.Errorf("gormstore: notify: %w", err)
+	}
+	if len(payload) > MaxNotifyPayload {
+		return fmt.Errorf("gormstore: notify %s: payload of %d bytes exceeds %d", channel, len(payload), MaxNotifyPayload)
+	}
+	if s.dialect != DialectPostgres {
+		return nil
+	}
+	if err := s.conn(ctx).Exec("SELECT pg_notify(?, ?)", channel, payload).Error; err != nil {
+		return fmt.Errorf("gormstore: notify %s: %w", channel, translate(err))
+	}
+	return nil
+}
+
+// Listen calls fn with the payload of every notification on channel until
+// ctx ends, then returns nil. fn runs on Listen's goroutine, one call at a
+// time; a slow fn delays later notifications but loses none.
+//
+// On PostgreSQL it holds a dedicated connection (same DSN, so the same
+// search_path and credentials) outside the pool, doing LISTEN and waiting.
+// When that connection fails it reconnects with backoff from 100 ms to
+// 5 s, logging each failure, and after every connection that is not the
+// first attempt's it calls fn(ResetAll) once, because notifications sent
+// meanwhile are lost. A listener that is idle pings the server now and
+// then, so a silently dropped connection is noticed too.
+//
+// On SQLite there is only one instance and nothing to hear: Listen waits
+// for ctx and returns nil.
+func (s *Store) Listen(ctx context.Context, channel string, fn func(payload string)) error {
+	if err := validChannel(channel); err != nil {
+		return fmt.Errorf("gormstore: listen: %w", err)
+	}
+	if fn == nil {
+		return errors.New("gormstore: listen: nil callback")
+	}
+	if s.dialect != DialectPostgres {
+		<-ctx.Done()
+		return nil
+	}
+	cfg, err := pgx.ParseConfig(s.dsn)
+	if err != nil {
+		// pgconn redacts the password in parse errors.
+		return fmt.Errorf("gormstore: listen %s: %w", channel, err)
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "keygate-listener"
+	}
+
+	backoff := listenMinBackoff
+	for attempt := 1; ; attempt++ {
+		conn, err := s.listenConnect(ctx, cfg, channel)
+		if ctx.Err() != nil {
+			closeListenConn(conn)
+			return nil
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "notification listener cannot connect; retrying",
+				"channel", channel, "attempt", attempt, "retry_in", backoff, "error", err)
+			if !sleepCtx(ctx, backoff) {
+				return nil
+			}
+			backoff = min(2*backoff, listenMaxBackoff)
+			continue
+		}
+		if attempt > 1 {
+			// Subscribed again before the caller drops its cache, so no
+			// change after the drop can go unheard.
+			s.log.InfoContext(ctx, "notification listener reconnected", "channel", channel, "attempt", attempt)
+			fn(ResetAll)
+		}
+		connected := time.Now()
+		err = s.listenLoop(ctx, conn, fn)
+		closeListenConn(conn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		// A connection that lived a while starts the backoff afresh; one
+		// that drops right after connecting (a flapping server) keeps
+		// growing it, so we never hammer the server every 100 ms.
+		if time.Since(connected) > 2*listenMaxBackoff {
+			backoff = listenMinBackoff
+		}
+		s.log.WarnContext(ctx, "notification listener lost its connection; reconnecting",
+			"channel", channel, "retry_in", backoff, "error", err)
+		if !sleepCtx(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, listenMaxBackoff)
+	}
+}
+
+// listenConnect opens the dedicated connection and subscribes it.
+func (s *Store) listenConnect(ctx context.Context, cfg *pgx.ConnConfig, channel string) (*pgx.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, listenConnectTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg.Copy())
+	if err != nil {
+		return nil, translate(err)
+	}
+	if _, err := conn.Exec(cctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		closeListenConn(conn)
+		return nil, translate(err)
+	}
+	return conn, nil
+}
+
+// listenLoop delivers notifications until ctx ends (nil) or the
+// connection fails (the error).
+func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, fn func(string)) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenIdleCheck)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			if n != nil {
+				fn(n.Payload)
+			}
+		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+			// Idle: the read timed out and the connection is still
+			// usable. Check that the server is still there.
+			pctx, pcancel := context.WithTimeout(ctx, listenPingTimeout)
+			perr := conn.Ping(pctx)
+			pcancel()
+			if perr != nil && ctx.Err() == nil {
+				return fmt.Errorf("idle ping: %w", translate(perr))
+			}
+		default:
+			return translate(err)
+		}
+	}
+}
+
+func closeListenConn(conn *pgx.Conn) {
+	if conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), listenCloseTimeout)
+	defer cancel()
+	_ = conn.Close(ctx) // the connection is being discarded either way
+}
+
+// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,392 @@
+// Package store declares Keygate's records, the small per-aggregate
+// interfaces the service layer uses to read and change them, and the
+// sentinel errors every implementation returns. It imports nothing of
+// Keygate's; store/gormstore implements it for SQLite and PostgreSQL and
+// store/storetest holds the conformance suite both must pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with %w; callers test with
+// errors.Is.
+var (
+	// ErrNotFound: the addressed record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a uniqueness rule (id, e-mail, key alias, request id)
+	// or a conditional update (invitation already consumed) failed.
+	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable: the database could not be reached.
+	ErrUnavailable = errors.New("store: unavailable")
+)
+
+// Store is every aggregate plus transactions. Handlers never see it whole:
+// they declare the narrow interface they need.
+type Store interface {
+	Users
+	Teams
+	Keys
+	Spend
+	Invitations
+	Sessions
+	SigningKeys
+	LoginAttempts
+	Audit
+	// Tx runs fn in one database transaction; fn receives a Store bound to
+	// it. An error (or panic) from fn rolls everything back. Calling Tx on a
+	// Store that is already inside a transaction joins it.
+	Tx(ctx context.Context, fn func(Store) error) error
+	// Ping checks that the database answers (readiness).
+	Ping(ctx context.Context) error
+}
+
+// Page selects a slice of a listing. Limit 0 means the implementation's
+// default (25); implementations cap Limit at 1000.
+type Page struct {
+	Offset int
+	Limit  int
+}
+
+// ---- users ----
+
+// User is a person (or service identity) that may hold keys and log in.
+type User struct {
+	ID             string
+	Email          string // unique case-insensitively when not empty
+	Alias          string
+	Role           string
+	PasswordHash   string // PHC string; empty = no password set
+	Models         []string
+	MaxBudget      *float64
+	BudgetDuration string
+	BudgetResetAt  *time.Time
+	Spend          float64
+	TPMLimit       *int64
+	RPMLimit       *int64
+	Metadata       map[string]any
+	SSOIssuer      string // (SSOIssuer, SSOSubject) is unique when set
+	SSOSubject     string
+	Disabled       bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// UserFilter narrows ListUsers. Empty fields do not filter.
+type UserFilter struct {
+	Role          string
+	UserIDs       []string
+	EmailContains string // case-insensitive substring
+	TeamID        string
+	SSOSubjects   []string
+	Page          Page
+}
+
+// Users stores User records.
+type Users interface {
+	// CreateUser inserts u; ErrConflict on a duplicate id or e-mail.
+	// CreatedAt/UpdatedAt are set by the caller.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	// GetUserByEmail matches case-insensitively.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	GetUserBySSO(ctx context.Context, issuer, subject string) (User, error)
+	// UpdateUser reads the user, lets fn change it, and writes it back
+	// atomically. ErrNotFound if absent; ErrConflict if the new e-mail is
+	// taken. The ID cannot change.
+	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
+	// DeleteUser removes the user and, in the same transaction, their keys,
+	// invitations, memberships and sessions.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns one page, ordered by creation then id, and the
+	// total number of matching users.
+	ListUsers(ctx context.Context, f UserFilter) ([]User, int64, error)
+}
+
+// ---- teams ----
+
+// Team groups users and keys.
+type Team struct {
+	ID             string
+	Alias          string
+	Models         []string
+	MaxBudget      *float64
+	BudgetDuration string
+	BudgetResetAt  *time.Time
+	Spend          float64
+	TPMLimit       *int64
+	RPMLimit       *int64
+	Metadata       map[string]any
+	Blocked        bool
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Membership places a user in a team with a team role ("admin" or "user").
+type Membership struct {
+	TeamID          string
+	UserID          string
+	Role            string
+	MaxBudgetInTeam *float64
+	Spend           float64
+	CreatedAt       time.Time
+}
+
+// TeamFilter narrows ListTeams.
+type TeamFilter struct {
+	UserID string // only teams this user is a member of
+	Page   Page
+}
+
+// Teams stores teams and memberships.
+type Teams interface {
+	CreateTeam(ctx context.Context, t *Team) error
+	GetTeam(ctx context.Context, id string) (Team, error)
+	UpdateTeam(ctx context.Context, id string, fn func(*Team) error) (Team, error)
+	// DeleteTeam removes the team and its memberships; keys of the team
+	// are deleted too (a team key without a team would widen nothing but
+	// would dangle).
+	DeleteTeam(ctx context.Context, id string) error
+	ListTeams(ctx context.Context, f TeamFilter) ([]Team, int64, error)
+	// PutMembership inserts or updates (team, user).
+	PutMembership(ctx context.Context, m Membership) error
+	GetMembership(ctx context.Context, teamID, userID string) (Membership, error)
+	DeleteMembership(ctx context.Context, teamID, userID string) error
+	ListMembershipsByTeam(ctx context.Context, teamID string) ([]Membership, error)
+	ListMembershipsByUser(ctx context.Context, userID string) ([]Membership, error)
+}
+
+// ---- keys ----
+
+// Key is an API key. Only the SHA-256 hex of the raw key is stored.
+type Key struct {
+	Hash           string // SHA-256 hex of the raw key; primary key
+	KeyName        string // "sk-...abcd"
+	Alias          string // unique when not empty
+	UserID         string // empty: ownerless (admin-made service key)
+	TeamID         string
+	Models         []string
+	MaxBudget      *float64
+	BudgetDuration string
+	BudgetResetAt  *time.Time
+	Spend          float64
+	TPMLimit       *int64
+	RPMLimit       *int64
+	Blocked        bool
+	ExpiresAt      *time.Time
+	KeyType        string
+	Metadata       map[string]any
+	CreatedBy      string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	LastActive     *time.Time
+}
+
+// KeyFilter narrows ListKeys. Empty fields do not filter.
+type KeyFilter struct {
+	UserID   string
+	TeamID   string
+	KeyHash  string
+	KeyAlias string
+	Page     Page
+}
+
+// Keys stores API keys.
+type Keys interface {
+	// CreateKey inserts k; ErrConflict on a duplicate hash or alias.
+	CreateKey(ctx context.Context, k *Key) error
+	GetKey(ctx context.Context, hash string) (Key, error)
+	GetKeyByAlias(ctx context.Context, alias string) (Key, error)
+	UpdateKey(ctx context.Context, hash string, fn func(*Key) error) (Key, error)
+	// ReplaceKeyHash moves the record to a new hash (regeneration) and
+	// applies fn in the same transaction.
+	ReplaceKeyHash(ctx context.Context, oldHash, newHash string, fn func(*Key) error) (Key, error)
+	DeleteKey(ctx context.Context, hash string) error
+	ListKeys(ctx context.Context, f KeyFilter) ([]Key, int64, error)
+	// TouchKeys records last-active times in one batch; unknown hashes
+	// are ignored.
+	TouchKeys(ctx context.Context, lastActive map[string]time.Time) error
+	// ResetDueBudgets zeroes the spend of every key, user and team whose
+	// BudgetResetAt is at or before now (a team's memberships with it, as
+	// MaxBudgetInTeam runs on the team's period), and moves BudgetResetAt
+	// forward by next(BudgetDuration, oldResetAt), called repeatedly until
+	// it is after now. When next returns the zero time (unparseable
+	// duration) or does not move forward, BudgetResetAt becomes nil and the
+	// row stops resetting. Returns the reset key hashes and user ids, sorted,
+	// for cache invalidation. One transaction.
+	ResetDueBudgets(ctx context.Context, now time.Time, next func(duration string, from time.Time) time.Time) (keyHashes []string, userIDs []string, err error)
+}
+
+// ---- spend ----
+
+// SpendEntry is one metered request.
+type SpendEntry struct {
+	RequestID        string // unique
+	KeyHash          string
+	UserID           string
+	TeamID           string
+	Model            string
+	PromptTokens     int64
+	CompletionTokens int64
+	Spend            float64
+	CreatedAt        time.Time
+}
+
+// SpendFilter narrows ListSpend. Empty fields do not filter.
+type SpendFilter struct {
+	UserID    string
+	KeyHash   string
+	TeamID    string
+	RequestID string
+	Since     *time.Time
+	Until     *time.Time
+	Page      Page
+}
+
+// Spend records usage.
+type Spend interface {
+	// RecordSpend inserts e and adds e.Spend to the key's, the user's and
+	// the team's running totals (and the membership's), all in one
+	// transaction. A duplicate RequestID returns ErrConflict and adds
+	// nothing.
+	RecordSpend(ctx context.Context, e SpendEntry) error
+	ListSpend(ctx context.Context, f SpendFilter) ([]SpendEntry, int64, error)
+}
+
+// ---- invitations ----
+
+// Invitation lets one user set a password once. Only the SHA-256 hex of
+// the link id is stored.
+type Invitation struct {
+	IDHash     string
+	UserID     string
+	IsAccepted bool
+	AcceptedAt *time.Time
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	CreatedBy  string
+	UpdatedAt  time.Time
+	UpdatedBy  string
+}
+
+// InvitationFilter narrows ListInvitations.
+type InvitationFilter struct {
+	UserID string
+	Page   Page
+}
+
+// Invitations stores invitation links.
+type Invitations interface {
+	// CreateInvitation inserts inv and deletes every unaccepted invitation
+	// of the same user (a new invitation supersedes older ones).
+	CreateInvitation(ctx context.Context, inv *Invitation) error
+	GetInvitation(ctx context.Context, idHash string) (Invitation, error)
+	// ConsumeInvitation marks the invitation accepted with one conditional
+	// update that succeeds only while it is unaccepted and now < ExpiresAt.
+	// Of any number of concurrent calls exactly one succeeds; the others
+	// get ErrConflict (used or expired) or ErrNotFound (unknown).
+	ConsumeInvitation(ctx context.Context, idHash string, now time.Time, by string) (Invitation, error)
+	UpdateInvitation(ctx context.Context, idHash string, fn func(*Invitation) error) (Invitation, error)
+	DeleteInvitation(ctx context.Context, idHash string) error
+	ListInvitations(ctx context.Context, f InvitationFilter) ([]Invitation, int64, error)
+}
+
+// ---- sessions ----
+
+// Session is a server-side login session; session JWTs carry its ID.
+type Session struct {
+	ID          string
+	UserID      string
+	Role        string // the role the session was issued with
+	LoginMethod string // "password" | "sso"
+	IDToken     string // SSO id_token, for RP-initiated logout hints
+	SSOSID      string // the IdP's sid claim, for back-channel logout
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	RevokedAt   *time.Time
+}
+
+// Sessions stores login sessions.
+type Sessions interface {
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	// RevokeSession sets RevokedAt if not yet set; ErrNotFound if absent.
+	RevokeSession(ctx context.Context, id string, at time.Time) error
+	// RevokeUserSessions revokes every live session of the user except
+	// those whose id is in keep, and returns the ids it revoked.
+	RevokeUserSessions(ctx context.Context, userID string, at time.Time, keep ...string) ([]string, error)
+	// RevokeSessionsBySSOSID revokes the sessions carrying the IdP sid.
+	RevokeSessionsBySSOSID(ctx context.Context, ssoSID string, at time.Time) ([]string, error)
+}
+
+// ---- signing keys ----
+
+// SigningKey is a JWT signing key pair; the private part is encrypted by
+// the caller before it reaches the store.
+type SigningKey struct {
+	KID           string
+	Algorithm     string // "ES256" | "RS256"
+	PublicPEM     string
+	PrivateSealed []byte
+	CreatedAt     time.Time
+	// NotAfter: the key stops signing at this time (rotation).
+	NotAfter time.Time
+	// VerifyUntil: the key leaves the JWKS at this time.
+	VerifyUntil time.Time
+}
+
+// SigningKeys stores JWT signing keys.
+type SigningKeys interface {
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns keys with VerifyUntil after now, newest first.
+	ListSigningKeys(ctx context.Context, now time.Time) ([]SigningKey, error)
+	// UpdateSigningKey changes NotAfter/VerifyUntil of kid.
+	UpdateSigningKey(ctx context.Context, kid string, fn func(*SigningKey) error) (SigningKey, error)
+}
+
+// ---- login attempts ----
+
+// LoginAttempts counts failed logins per subject ("account:<email>" or
+// "ip:<addr>") so that every replica shares the count.
+type LoginAttempts interface {
+	RecordLoginFailure(ctx context.Context, subject string, at time.Time) error
+	// CountLoginFailures counts failures of subject at or after since, and
+	// returns the time of the oldest of them (zero when none).
+	CountLoginFailures(ctx context.Context, subject string, since time.Time) (int64, time.Time, error)
+	ClearLoginFailures(ctx context.Context, subject string) error
+}
+
+// ---- audit ----
+
+// AuditEvent is one append-only record of a security-relevant change.
+type AuditEvent struct {
+	ID         int64
+	At         time.Time
+	Action     string // e.g. "user.created"
+	ActorID    string
+	ActorRole  string
+	TargetType string
+	TargetID   string
+	ClientIP   string
+	RequestID  string
+	Before     map[string]any
+	After      map[string]any
+}
+
+// AuditFilter narrows ListAudit.
+type AuditFilter struct {
+	Action   string
+	ActorID  string
+	TargetID string
+	Since    *time.Time
+	Until    *time.Time
+	Page     Page
+}
+
+// Audit appends and reads audit events.
+type Audit interface {
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, int64, error)
+}

@@ -1,0 +1,201 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/store"
+)
+
+func testKeysCRUD(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := store.Key{
+		Hash: "h1", KeyName: "sk-...abcd", Alias: "ci", UserID: "u1", TeamID: "t1", Models: []string{"m1", "m2"},
+		MaxBudget: ptr(3.0), BudgetDuration: "1d", BudgetResetAt: ptr(at(1440)), Spend: 0.5,
+		TPMLimit: ptr(int64(100)), RPMLimit: ptr(int64(7)), Blocked: true, ExpiresAt: ptr(at(9000)),
+		KeyType: "llm_api", Metadata: map[string]any{"env": "ci"}, CreatedBy: "admin",
+		CreatedAt: at(0), UpdatedAt: at(0), LastActive: ptr(at(2)),
+	}
+	want := k
+	require.NoError(t, s.CreateKey(ctx, &k))
+	got, err := s.GetKey(ctx, "h1")
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	got, err = s.GetKeyByAlias(ctx, "ci")
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+
+	// An ownerless key (admin-made service key) is fine.
+	mkKey(t, s, "h2", "", "", at(1))
+
+	updated, err := s.UpdateKey(ctx, "h1", func(k *store.Key) error {
+		k.Hash = "ignored"
+		k.Blocked = false
+		k.ExpiresAt = nil
+		k.Alias = ""
+		k.Models = nil
+		k.UpdatedAt = at(4)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, "h1", updated.Hash)
+	got, err = s.GetKey(ctx, "h1")
+	require.NoError(t, err)
+	require.Equal(t, updated, got)
+	require.False(t, got.Blocked)
+	require.Nil(t, got.ExpiresAt)
+	require.Nil(t, got.Models)
+	_, err = s.GetKeyByAlias(ctx, "ci")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.GetKeyByAlias(ctx, "")
+	require.ErrorIs(t, err, store.ErrNotFound, "an empty alias matches no key")
+	_, err = s.GetKey(ctx, "ignored")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	require.NoError(t, s.DeleteKey(ctx, "h1"))
+	_, err = s.GetKey(ctx, "h1")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, s.DeleteKey(ctx, "h1"), store.ErrNotFound)
+}
+
+func testKeysAliasUnique(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := store.Key{Hash: "a", Alias: "prod", CreatedAt: at(0), UpdatedAt: at(0)}
+	require.NoError(t, s.CreateKey(ctx, &a))
+	b := store.Key{Hash: "b", Alias: "prod", CreatedAt: at(0), UpdatedAt: at(0)}
+	require.ErrorIs(t, s.CreateKey(ctx, &b), store.ErrConflict)
+	_, err := s.GetKey(ctx, "b")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	mkKey(t, s, "c", "", "", at(0))
+	mkKey(t, s, "d", "", "", at(0)) // empty aliases never collide
+	_, err = s.UpdateKey(ctx, "c", func(k *store.Key) error { k.Alias = "prod"; return nil })
+	require.ErrorIs(t, err, store.ErrConflict)
+	c, err := s.GetKey(ctx, "c")
+	require.NoError(t, err)
+	require.Empty(t, c.Alias)
+
+	require.NoError(t, s.DeleteKey(ctx, "a"))
+	_, err = s.UpdateKey(ctx, "c", func(k *store.Key) error { k.Alias = "prod"; return nil })
+	require.NoError(t, err, "a deleted key frees its alias")
+}
+
+func testKeysReplaceHash(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := store.Key{Hash: "old", Alias: "svc", UserID: "u", Spend: 4, CreatedAt: at(0), UpdatedAt: at(0)}
+	require.NoError(t, s.CreateKey(ctx, &k))
+	mkKey(t, s, "taken", "", "", at(0))
+
+	_, err := s.ReplaceKeyHash(ctx, "old", "taken", nil)
+	require.ErrorIs(t, err, store.ErrConflict)
+	_, err = s.GetKey(ctx, "old")
+	require.NoError(t, err, "a failed replace keeps the old key")
+
+	got, err := s.ReplaceKeyHash(ctx, "old", "new", func(k *store.Key) error {
+		k.KeyName = "sk-...wxyz"
+		k.UpdatedAt = at(5)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, "new", got.Hash)
+	require.Equal(t, "sk-...wxyz", got.KeyName)
+	require.Equal(t, "svc", got.Alias, "the alias moves with the key")
+	require.InDelta(t, 4.0, got.Spend, 0)
+	require.Equal(t, at(0), got.CreatedAt)
+
+	_, err = s.GetKey(ctx, "old")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	stored, err := s.GetKey(ctx, "new")
+	require.NoError(t, err)
+	require.Equal(t, got, stored)
+	byAlias, err := s.GetKeyByAlias(ctx, "svc")
+	require.NoError(t, err)
+	require.Equal(t, "new", byAlias.Hash)
+
+	_, err = s.ReplaceKeyHash(ctx, "old", "newer", nil)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testKeysList(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var want []string
+	for i := range 30 {
+		h := fmt.Sprintf("hash-%02d", i)
+		user, team := "u1", ""
+		if i%2 == 1 {
+			user = "u2"
+		}
+		if i%5 == 0 {
+			team = "t1"
+		}
+		k := store.Key{Hash: h, Alias: fmt.Sprintf("alias-%02d", i), UserID: user, TeamID: team,
+			CreatedAt: at(i / 3), UpdatedAt: at(0)}
+		require.NoError(t, s.CreateKey(ctx, &k))
+		want = append(want, h)
+	}
+	page, total, err := s.ListKeys(ctx, store.KeyFilter{})
+	require.NoError(t, err)
+	require.EqualValues(t, 30, total)
+	require.Equal(t, want[:25], keyHashes(page))
+
+	page, total, err = s.ListKeys(ctx, store.KeyFilter{UserID: "u2", Page: store.Page{Offset: 2, Limit: 3}})
+	require.NoError(t, err)
+	require.EqualValues(t, 15, total)
+	require.Equal(t, []string{"hash-05", "hash-07", "hash-09"}, keyHashes(page))
+
+	page, total, err = s.ListKeys(ctx, store.KeyFilter{TeamID: "t1"})
+	require.NoError(t, err)
+	require.EqualValues(t, 6, total)
+	require.Equal(t, []string{"hash-00", "hash-05", "hash-10", "hash-15", "hash-20", "hash-25"}, keyHashes(page))
+
+	page, total, err = s.ListKeys(ctx, store.KeyFilter{UserID: "u2", TeamID: "t1"})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, total)
+	require.Equal(t, []string{"hash-05", "hash-15", "hash-25"}, keyHashes(page))
+
+	page, total, err = s.ListKeys(ctx, store.KeyFilter{KeyHash: "hash-11"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, total)
+	require.Equal(t, []string{"hash-11"}, keyHashes(page))
+
+	page, total, err = s.ListKeys(ctx, store.KeyFilter{KeyAlias: "alias-12"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, total)
+	require.Equal(t, []string{"hash-12"}, keyHashes(page))
+
+	page, total, err = s.ListKeys(ctx, store.KeyFilter{UserID: "nobody"})
+	require.NoError(t, err)
+	require.Zero(t, total)
+	require.Empty(t, page)
+}
+
+func testKeysTouch(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mkKey(t, s, "a", "", "", at(0))
+	mkKey(t, s, "b", "", "", at(0))
+	require.NoError(t, s.TouchKeys(ctx, nil))
+	require.NoError(t, s.TouchKeys(ctx, map[string]time.Time{"a": at(5), "b": at(6), "unknown": at(7)}))
+	a, err := s.GetKey(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, ptr(at(5)), a.LastActive)
+	b, err := s.GetKey(ctx, "b")
+	require.NoError(t, err)
+	require.Equal(t, ptr(at(6)), b.LastActive)
+
+	// A late flush from another replica never moves the time back.
+	require.NoError(t, s.TouchKeys(ctx, map[string]time.Time{"a": at(3), "b": at(8)}))
+	a, err = s.GetKey(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, ptr(at(5)), a.LastActive)
+	b, err = s.GetKey(ctx, "b")
+	require.NoError(t, err)
+	require.Equal(t, ptr(at(8)), b.LastActive)
+}
+
+// errBoom is what update callbacks return to test that their error comes
+// back unchanged and nothing is written.
+var errBoom = errors.New("storetest: boom")
