@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -23,7 +24,12 @@ import (
 	"github.com/keygate/keygate/store/gormstore"
 )
 
-const masterKey = "sk-master-test-key"
+const (
+	masterKey     = "sk-master-test-key"
+	testSecret    = "test-secret-please-0123456789"
+	testIssuer    = "http://keygate.test"
+	adminPassword = "bootstrap-admin-pass"
+)
 
 // testEnv is the real application (internal/app, as cmd wires it) over a
 // real store. Principals of each role authenticate with real API keys.
@@ -76,7 +82,9 @@ func newEnv(t *testing.T, st store.Store) *testEnv {
 	var mk [32]byte
 	copy(mk[:], sha(masterKey))
 	clock := newFakeClock()
-	a, err := app.New(app.Options{Store: st, Logger: log, MasterKeyHash: mk, MaxBodyBytes: 1 << 20, Now: clock.Now})
+	a, err := app.New(t.Context(), app.Options{Store: st, Logger: log, MasterKeyHash: mk, MaxBodyBytes: 1 << 20, Now: clock.Now,
+		Secret: testSecret, Issuer: testIssuer, LogoutURL: "https://intranet.example/bye",
+		LogoutAllowlist: []string{"https://allowed.example/"}, UIUsername: "admin@example.com", UIPassword: adminPassword})
 	require.NoError(t, err)
 	return &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: clock}
 }
@@ -157,4 +165,28 @@ func sha(s string) []byte {
 
 func TestMain(m *testing.M) {
 	dbtest.Main(m)
+}
+
+func dbtestPostgres(t *testing.T) string { return dbtest.PostgresURL(t) }
+
+func pgOptions(url string) gormstore.Options { return gormstore.Options{DatabaseURL: url} }
+
+// newEnvWithNotifier is a replica: its own store connection and cache,
+// with cross-replica invalidation running.
+func newEnvWithNotifier(t *testing.T, url string) *testEnv {
+	t.Helper()
+	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var mk [32]byte
+	copy(mk[:], sha(masterKey))
+	clock := newFakeClock()
+	a, err := app.New(t.Context(), app.Options{Store: st, Notifier: st, Logger: log, MasterKeyHash: mk, Now: clock.Now,
+		Secret: testSecret, Issuer: testIssuer})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	a.Run(ctx)
+	t.Cleanup(func() { cancel(); a.Wait(); _ = st.Close() })
+	time.Sleep(100 * time.Millisecond) // let LISTEN start
+	return &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: clock}
 }

@@ -8,6 +8,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -44,15 +45,18 @@ type Options struct {
 	// Ready reports whether dependencies (the database) answer.
 	Ready func(ctx context.Context) error
 
-	Users UserOps
-	Teams TeamOps
-	Keys  KeyOps
-	Spend SpendOps
+	Users    UserOps
+	Teams    TeamOps
+	Keys     KeyOps
+	Spend    SpendOps
+	Sessions SessionOps
+	Session  SessionConfig
 }
 
 // Server holds the handlers.
 type Server struct {
 	opts          Options
+	sess          SessionConfig
 	log           *slog.Logger
 	extra         []Route
 	userCreated   []UserCreated
@@ -74,7 +78,17 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Server{opts: o, log: o.Logger}
+	if o.Session.CookieName == "" {
+		o.Session.CookieName = "keygate_session"
+	}
+	if o.SessionCookie == "" {
+		o.SessionCookie = o.Session.CookieName
+	}
+	s := &Server{opts: o, log: o.Logger, sess: o.Session}
+	if s.opts.CSRF == nil {
+		s.opts.CSRF = s.checkCSRF
+	}
+	return s
 }
 
 // Add registers further routes (from feature packages wired in cmd).
@@ -104,7 +118,11 @@ func (s *Server) guard(rt Route) gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		p, err := s.opts.Authenticator.Authenticate(c.Request.Context(), auth.CredentialFromRequest(c.Request, s.opts.SessionCookie))
+		cred := auth.CredentialFromRequest(c.Request, s.opts.SessionCookie)
+		p, err := s.opts.Authenticator.Authenticate(c.Request.Context(), cred)
+		if err != nil && cred.FromCookie && errors.Is(err, auth.ErrExpired) {
+			p, err = s.refreshCookie(c, cred.Secret)
+		}
 		if err != nil {
 			httperr.Write(c, err)
 			return
@@ -126,6 +144,25 @@ func (s *Server) guard(rt Route) gin.HandlerFunc {
 		c.Set(principalKey, p)
 		c.Next()
 	}
+}
+
+// refreshCookie re-issues the short-lived token of a browser whose
+// server-side session is still alive.
+func (s *Server) refreshCookie(c *gin.Context, token string) (auth.Principal, error) {
+	if s.sess.Refresher == nil || s.opts.Sessions == nil {
+		return auth.Principal{}, auth.ErrExpired
+	}
+	p, err := s.sess.Refresher.Refreshable(c.Request.Context(), token)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	tok, _, err := s.opts.Sessions.RefreshToken(c.Request.Context(), p)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: s.sess.CookieName, Value: tok, Path: "/", HttpOnly: true,
+		Secure: s.sess.Secure, SameSite: http.SameSiteLaxMode})
+	return p, nil
 }
 
 func safeMethod(m string) bool {

@@ -55,7 +55,7 @@ func TestUserLifecycle(t *testing.T) {
 		requireError(t, e.do(http.MethodPost, "/user/update", masterKey, map[string]any{"user_email": "ghost@corp.example", "user_alias": "x"}), http.StatusNotFound)
 		_, total, err := e.store.ListUsers(t.Context(), storeUserFilter())
 		require.NoError(t, err)
-		require.EqualValues(t, 2, total, "update must never create users")
+		require.EqualValues(t, 3, total, "update must never create users (the bootstrap admin and two users)")
 		// update by e-mail (case-insensitive lookup)
 		r = e.do(http.MethodPost, "/user/update", masterKey, map[string]any{"user_email": "BOB@corp.example", "max_budget": 3})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())

@@ -104,6 +104,14 @@ func (c *Cache) InvalidateUser(userID string) {
 	delete(c.byUser, userID)
 }
 
+// Clear drops every entry (after a lost invalidation stream).
+func (c *Cache) Clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = map[string]Entry{}
+	c.byUser = map[string]map[string]struct{}{}
+}
+
 // Stats returns hit and miss counts (for metrics).
 func (c *Cache) Stats() (hits, misses uint64) {
 	return c.hits.Load(), c.misses.Load()

@@ -86,8 +86,10 @@ func (p Principal) ActorID() string {
 		return MasterActorID
 	case p.UserID != "":
 		return p.UserID
-	default:
+	case p.KeyHash != "":
 		return "key:" + p.KeyHash
+	default:
+		return "anonymous"
 	}
 }
 

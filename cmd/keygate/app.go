@@ -2,9 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/keygate/keygate/config"
 	"github.com/keygate/keygate/internal/app"
@@ -29,13 +37,83 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	a, err := app.New(app.Options{
-		Store: st, Logger: log, MasterKeyHash: masterHash,
+	secret, err := operatorSecret(cfg, st.Dialect(), log)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	a, err := app.New(ctx, app.Options{
+		Store: st, Notifier: st, Logger: log, MasterKeyHash: masterHash,
 		TrustedProxies: cfg.Server.TrustedProxies, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Secret: secret, Issuer: issuerURL(cfg), JWTAlgorithm: cfg.Auth.JWTAlgorithm, TokenTTL: cfg.Auth.TokenTTL,
+		SessionTTL: cfg.Auth.SessionTTL, SigningKeyRotation: cfg.Auth.SigningKeyRotation,
+		PasswordLoginDisabled: cfg.Auth.PasswordLoginDisabled, UIUsername: cfg.Auth.UIUsername, UIPassword: cfg.Auth.UIPassword,
+		SecureCookies: secureCookies(cfg), LogoutURL: urlString(cfg.URLs.ProxyLogoutURL),
+		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist,
 	})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
 	return &built{App: a, dialect: st.Dialect(), close: func() { _ = st.Close() }}, nil
+}
+
+// operatorSecret returns KEYGATE_SECRET / LITELLM_SALT_KEY. On SQLite
+// (one instance, zero configuration) a missing secret is generated once and
+// kept next to the database with mode 0600, so logins work out of the box;
+// with PostgreSQL every replica must share it, so it must be configured.
+func operatorSecret(cfg *config.Config, dialect string, log *slog.Logger) (string, error) {
+	if cfg.Auth.Secret != "" {
+		return cfg.Auth.Secret, nil
+	}
+	if dialect != gormstore.DialectSQLite {
+		log.Warn("KEYGATE_SECRET (or LITELLM_SALT_KEY) is not set: password login and session tokens are disabled until it is")
+		return "", nil
+	}
+	path := filepath.Join(cfg.Database.DataDir, "keygate.secret")
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); len(s) >= 16 {
+			return s, nil
+		}
+		return "", fmt.Errorf("%s is shorter than 16 characters; delete it or set KEYGATE_SECRET", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate secret: %w", err)
+	}
+	s := hex.EncodeToString(b[:])
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s (set KEYGATE_SECRET instead): %w", path, err)
+	}
+	log.Info("generated an operator secret for signing keys", "file", path)
+	return s, nil
+}
+
+// issuerURL is the iss of session tokens and the base of the JWKS URL.
+func issuerURL(cfg *config.Config) string {
+	if cfg.URLs.ProxyBaseURL != nil {
+		return strings.TrimSuffix(cfg.URLs.ProxyBaseURL.String(), "/")
+	}
+	_, port, err := net.SplitHostPort(cfg.Server.Addr)
+	if err != nil || port == "" || port == "0" {
+		port = "4000"
+	}
+	scheme := "http"
+	if cfg.TLSEnabled() {
+		scheme = "https"
+	}
+	return scheme + "://localhost:" + port
+}
+
+func secureCookies(cfg *config.Config) bool {
+	return cfg.TLSEnabled() || (cfg.URLs.ProxyBaseURL != nil && cfg.URLs.ProxyBaseURL.Scheme == "https")
+}
+
+func urlString(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	return u.String()
 }

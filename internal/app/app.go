@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/password"
+	"github.com/keygate/keygate/auth/session"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/store"
 )
@@ -43,16 +46,43 @@ type Options struct {
 	// LastActiveEvery is how often key last-active times are written
 	// (default 10 s).
 	LastActiveEvery time.Duration
+
+	// Secret encrypts signing keys and derives CSRF tokens; empty disables
+	// logins (they answer 503 naming KEYGATE_SECRET).
+	Secret string
+	// Issuer is the session tokens' iss and the JWKS base URL
+	// (PROXY_BASE_URL, else http://localhost:<port>).
+	Issuer       string
+	JWTAlgorithm string
+	TokenTTL     time.Duration
+	SessionTTL   time.Duration
+	// SigningKeyRotation is how often a new signing key is made.
+	SigningKeyRotation    time.Duration
+	PasswordLoginDisabled bool
+	// PasswordParams overrides the argon2id cost (tests use a cheap one);
+	// nil means the OWASP-level defaults.
+	PasswordParams *password.Params
+	// MaxConcurrentHashes bounds parallel password hashing (memory).
+	MaxConcurrentHashes int
+	// UIUsername / UIPassword bootstrap an admin account.
+	UIUsername, UIPassword string
+	// SecureCookies marks cookies Secure (TLS or https base URL).
+	SecureCookies   bool
+	LogoutURL       string
+	LogoutAllowlist []string
 }
 
 // App is a wired Keygate.
 type App struct {
-	opts    Options
-	log     *slog.Logger
-	handler http.Handler
-	keyAuth *auth.KeyAuthenticator
-	svc     *service.Service
-	api     *api.Server
+	opts     Options
+	log      *slog.Logger
+	handler  http.Handler
+	keyAuth  *auth.KeyAuthenticator
+	sessAuth *auth.SessionAuthenticator
+	keyring  *session.Keyring
+	hasher   *password.Hasher
+	svc      *service.Service
+	api      *api.Server
 
 	wg sync.WaitGroup
 }
@@ -61,7 +91,7 @@ type App struct {
 const invalidationChannel = "keygate_invalidate"
 
 // New wires an App. Background work starts with Run.
-func New(o Options) (*App, error) {
+func New(ctx context.Context, o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -71,14 +101,46 @@ func New(o Options) (*App, error) {
 	if o.LastActiveEvery == 0 {
 		o.LastActiveEvery = 10 * time.Second
 	}
+	if o.MaxConcurrentHashes == 0 {
+		o.MaxConcurrentHashes = 2
+	}
 	a := &App{opts: o, log: o.Logger}
 	a.keyAuth = auth.NewKeyAuthenticator(auth.KeyAuthOptions{Store: o.Store, Now: o.Now, Logger: o.Logger, TTL: o.CacheTTL})
-	a.svc = service.New(service.Options{Store: o.Store, Now: o.Now, Logger: o.Logger, Hooks: service.Hooks{
-		KeysChanged: a.keysChanged, UserChanged: a.userChanged,
-	}})
+	params := password.DefaultParams()
+	if o.PasswordParams != nil {
+		params = *o.PasswordParams
+	}
+	hasher, err := password.New(params, o.MaxConcurrentHashes)
+	if err != nil {
+		return nil, fmt.Errorf("app: password hasher: %w", err)
+	}
+	a.hasher = hasher
 	authn := auth.Chain{auth.NewMasterKey(o.MasterKeyHash), a.keyAuth}
+	sessOpts := service.SessionOptions{TTL: o.SessionTTL, PasswordLoginDisabled: o.PasswordLoginDisabled}
+	sessCfg := api.SessionConfig{Secure: o.SecureCookies, LogoutURL: o.LogoutURL, LogoutAllowlist: o.LogoutAllowlist, Issuer: o.Issuer}
+	if o.Secret != "" {
+		issuer, err := a.buildSessions(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		sessOpts.Tokens = issuer
+		a.sessAuth = auth.NewSessionAuthenticator(o.Store, issuer, auth.NewCache(cacheTTL(o.CacheTTL), 5*time.Second, 0, o.Now), o.Now)
+		authn = append(authn, a.sessAuth)
+		sessCfg.CSRFKey = derive(o.Secret, "keygate-csrf-v1")
+		sessCfg.JWKS = func(ctx context.Context) any { return a.keyring.JWKS(ctx) }
+		sessCfg.Refresher = a.sessAuth
+	} else {
+		o.Logger.Warn("KEYGATE_SECRET is not set: logins and session tokens are disabled")
+	}
+	a.svc = service.New(service.Options{Store: o.Store, Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
+		Hooks: service.Hooks{KeysChanged: a.keysChanged, UserChanged: a.userChanged, SessionsChanged: a.sessionsChanged}})
+	if o.UIPassword != "" {
+		if err := a.svc.EnsureBootstrapAdmin(ctx, o.UIUsername, o.UIPassword); err != nil {
+			return nil, fmt.Errorf("app: bootstrap admin (UI_USERNAME/UI_PASSWORD): %w", err)
+		}
+	}
 	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: o.Store.Ping,
-		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc})
+		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg})
 	a.api.OnUserCreated(a.autoCreateKey)
 	a.api.OnUserInfo(a.userInfoKeys)
 	a.api.OnTeamInfo(a.teamInfoKeys)
@@ -90,6 +152,43 @@ func New(o Options) (*App, error) {
 	a.api.Mount(engine)
 	a.handler = engine
 	return a, nil
+}
+
+func cacheTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return 30 * time.Second
+	}
+	return d
+}
+
+// buildSessions sets up signing keys (shared by all replicas through the
+// store, private parts sealed with the secret) and the token issuer.
+func (a *App) buildSessions(ctx context.Context, o Options) (*session.Issuer, error) {
+	sealer, err := session.NewSealer(o.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	kr, err := session.NewKeyring(o.Store, sealer, session.KeyringOptions{Algorithm: o.JWTAlgorithm,
+		RotateEvery: o.SigningKeyRotation, TokenTTL: o.TokenTTL, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("app: signing keys: %w", err)
+	}
+	if err := kr.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("app: signing keys: %w", err)
+	}
+	a.keyring = kr
+	issuer, err := session.NewIssuer(kr, session.IssuerOptions{Issuer: o.Issuer})
+	if err != nil {
+		return nil, fmt.Errorf("app: session issuer: %w", err)
+	}
+	return issuer, nil
+}
+
+// derive makes an independent key for one purpose from the operator secret.
+func derive(secret, purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // quietHotPath keeps successful /auth/verify calls out of the access log:
@@ -113,6 +212,13 @@ func (a *App) Run(ctx context.Context) {
 		defer a.wg.Done()
 		a.keyAuth.RunLastActive(ctx, a.opts.LastActiveEvery)
 	}()
+	if a.keyring != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.rotateSigningKeys(ctx)
+		}()
+	}
 	if a.opts.Notifier != nil {
 		a.wg.Add(1)
 		go func() {
@@ -123,6 +229,33 @@ func (a *App) Run(ctx context.Context) {
 			}
 		}()
 	}
+}
+
+// rotateSigningKeys makes a new signing key when the current one is due,
+// checking hourly on every replica (the keyring tolerates races).
+func (a *App) rotateSigningKeys(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if rotated, err := a.keyring.RotateIfDue(ctx); err != nil {
+				a.log.Error("signing key rotation", "err", err)
+			} else if rotated {
+				a.log.Info("rotated the session signing key")
+			}
+		}
+	}
+}
+
+// RotateSigningKey makes a new signing key now (admin CLI, tests).
+func (a *App) RotateSigningKey(ctx context.Context) error {
+	if a.keyring == nil {
+		return fmt.Errorf("app: sessions are disabled (no KEYGATE_SECRET)")
+	}
+	return a.keyring.Rotate(ctx)
 }
 
 // Wait blocks until the background work started by Run has stopped.
@@ -136,8 +269,28 @@ func (a *App) keysChanged(ctx context.Context, hashes ...string) {
 }
 
 func (a *App) userChanged(ctx context.Context, userID string) {
-	a.keyAuth.Cache().InvalidateUser(userID)
+	a.dropUser(userID)
 	a.publish(ctx, "u:"+userID)
+}
+
+func (a *App) sessionsChanged(ctx context.Context, ids ...string) {
+	for _, id := range ids {
+		a.dropSession(id)
+		a.publish(ctx, "s:"+id)
+	}
+}
+
+func (a *App) dropUser(userID string) {
+	a.keyAuth.Cache().InvalidateUser(userID)
+	if a.sessAuth != nil {
+		a.sessAuth.Cache().InvalidateUser(userID)
+	}
+}
+
+func (a *App) dropSession(id string) {
+	if a.sessAuth != nil {
+		a.sessAuth.Cache().Invalidate(id)
+	}
 }
 
 func (a *App) publish(ctx context.Context, payload string) {
@@ -152,6 +305,14 @@ func (a *App) publish(ctx context.Context, payload string) {
 
 // applyInvalidation handles an invalidation published by any replica.
 func (a *App) applyInvalidation(payload string) {
+	if payload == "*" {
+		// The listener reconnected and may have missed notifications.
+		a.keyAuth.Cache().Clear()
+		if a.sessAuth != nil {
+			a.sessAuth.Cache().Clear()
+		}
+		return
+	}
 	kind, id, ok := strings.Cut(payload, ":")
 	if !ok {
 		return
@@ -160,6 +321,12 @@ func (a *App) applyInvalidation(payload string) {
 	case "k":
 		a.keyAuth.Cache().Invalidate(id)
 	case "u":
-		a.keyAuth.Cache().InvalidateUser(id)
+		a.dropUser(id)
+	case "s":
+		a.dropSession(id)
 	}
 }
+
+// DummyVerifications counts password checks run against the dummy hash
+// (unknown users), so tests can prove the equal-time path ran.
+func (a *App) DummyVerifications() uint64 { return a.hasher.DummyVerifications() }

@@ -31,13 +31,15 @@ type Hooks struct {
 	// UserChanged: this user's role, status or existence changed; every
 	// cached answer for the user's keys and sessions is stale.
 	UserChanged func(ctx context.Context, userID string)
+	// SessionsChanged: these sessions were revoked.
+	SessionsChanged func(ctx context.Context, ids ...string)
 }
 
 // PasswordHasher hashes and checks passwords (auth/password.Hasher).
 type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, phc, password string) (ok bool, needsRehash bool, err error)
-	VerifyDummy(ctx context.Context, password string)
+	VerifyDummy(ctx context.Context, password string) error
 }
 
 // Options configures a Service.
@@ -51,6 +53,8 @@ type Options struct {
 	// Rand is the randomness source for ids and secrets (crypto/rand by
 	// default).
 	Rand func(b []byte) (int, error)
+	// Sessions configures logins.
+	Sessions SessionOptions
 }
 
 // Service implements the operations.
@@ -61,11 +65,21 @@ type Service struct {
 	hooks     Hooks
 	passwords PasswordHasher
 	rand      func(b []byte) (int, error)
+	sessions  SessionOptions
 }
 
 // New returns a Service.
 func New(o Options) *Service {
-	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand}
+	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions}
+	if s.sessions.TTL == 0 {
+		s.sessions.TTL = 24 * time.Hour
+	}
+	if s.sessions.MaxFailures == 0 {
+		s.sessions.MaxFailures = 5
+	}
+	if s.sessions.Window == 0 {
+		s.sessions.Window = 15 * time.Minute
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -145,6 +159,12 @@ func notFound(err error, format string, a ...any) error {
 func (s *Service) keysChanged(ctx context.Context, hashes ...string) {
 	if s.hooks.KeysChanged != nil && len(hashes) > 0 {
 		s.hooks.KeysChanged(ctx, hashes...)
+	}
+}
+
+func (s *Service) sessionsChanged(ctx context.Context, ids ...string) {
+	if s.hooks.SessionsChanged != nil && len(ids) > 0 {
+		s.hooks.SessionsChanged(ctx, ids...)
 	}
 }
 

@@ -29,7 +29,7 @@ const (
 	// listener pings the server. A connection dropped without a TCP reset
 	// (NAT timeout, failover) would otherwise wait forever and miss every
 	// invalidation.
-	listenIdleCheck = 30 * time.Second
+	listenIdleCheck   = 30 * time.Second
 	listenPingTimeout = 5 * time.Second
 	// listenCloseTimeout bounds closing the connection after ctx ended.
 	listenCloseTimeout = 2 * time.Second

@@ -1,0 +1,236 @@
+package api
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/service"
+)
+
+// SessionOps is what the login routes need.
+type SessionOps interface {
+	Login(ctx context.Context, in service.LoginInput) (service.LoginResult, error)
+	Logout(ctx context.Context, p auth.Principal) (bool, error)
+	RevokeSessionByID(ctx context.Context, userID, sid string) (bool, error)
+	RefreshToken(ctx context.Context, p auth.Principal) (string, time.Time, error)
+	ChangePassword(ctx context.Context, p auth.Principal, in service.PasswordChange) error
+}
+
+// Refresher resolves an expired session token whose session still lives
+// (auth.SessionAuthenticator.Refreshable).
+type Refresher interface {
+	Refreshable(ctx context.Context, token string) (auth.Principal, error)
+}
+
+// SessionConfig configures cookies, CSRF and logout redirects.
+type SessionConfig struct {
+	CookieName string // default "keygate_session"
+	// Secure marks cookies Secure (set when served over TLS or behind an
+	// https PROXY_BASE_URL).
+	Secure bool
+	// CSRFKey derives each session's CSRF token (HMAC of the session id).
+	CSRFKey []byte
+	// LogoutURL is where /ui/logout sends the browser (PROXY_LOGOUT_URL);
+	// empty: the login page.
+	LogoutURL string
+	// LogoutAllowlist lists absolute URL prefixes a ?redirect= may name.
+	LogoutAllowlist []string
+	// Issuer and JWKS publish the session-token verification keys.
+	Issuer string
+	JWKS   func(ctx context.Context) any
+	// Refresher lets a browser whose short-lived token expired keep its
+	// live session.
+	Refresher Refresher
+}
+
+// CSRFHeader and CSRFField carry the CSRF token of cookie-authenticated
+// state changes (header for fetch/XHR, field for HTML forms).
+const (
+	CSRFHeader = "X-CSRF-Token"
+	CSRFField  = "csrf_token"
+	csrfCookie = "keygate_csrf"
+)
+
+// CSRFToken is the token a session must echo on state-changing requests.
+func CSRFToken(key []byte, sessionID string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("keygate-csrf:" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checkCSRF implements Options.CSRF for cookie sessions.
+func (s *Server) checkCSRF(c *gin.Context, p auth.Principal) error {
+	if p.SessionID == "" || len(s.sess.CSRFKey) == 0 {
+		return errCSRF
+	}
+	got := c.GetHeader(CSRFHeader)
+	if got == "" {
+		got = c.PostForm(CSRFField)
+	}
+	want := CSRFToken(s.sess.CSRFKey, p.SessionID)
+	if got == "" || !hmac.Equal([]byte(got), []byte(want)) {
+		return errCSRF
+	}
+	return nil
+}
+
+func (s *Server) setSessionCookies(c *gin.Context, res service.LoginResult) {
+	maxAge := int(time.Until(res.Session.ExpiresAt).Seconds())
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: s.sess.CookieName, Value: res.Token, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.sess.Secure, SameSite: http.SameSiteLaxMode})
+	// The CSRF cookie is readable by the page's script on purpose (double
+	// submit); it is useless without the HttpOnly session cookie.
+	http.SetCookie(c.Writer, &http.Cookie{Name: csrfCookie, Value: CSRFToken(s.sess.CSRFKey, res.Session.ID), Path: "/",
+		MaxAge: maxAge, Secure: s.sess.Secure, SameSite: http.SameSiteLaxMode})
+}
+
+func (s *Server) clearSessionCookies(c *gin.Context) {
+	for _, name := range []string{s.sess.CookieName, csrfCookie} {
+		http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: name != csrfCookie,
+			Secure: s.sess.Secure, SameSite: http.SameSiteLaxMode})
+	}
+}
+
+// loginForm is POST /login: LiteLLM's form login, answering 303 to /ui/
+// with the session cookie.
+func (s *Server) loginForm(c *gin.Context) error {
+	in := service.LoginInput{Username: c.PostForm("username"), Password: c.PostForm("password"), ClientIP: c.ClientIP()}
+	res, err := s.opts.Sessions.Login(ctxOf(c), in)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookies(c, res)
+	c.Redirect(http.StatusSeeOther, "/ui/?login=success")
+	return nil
+}
+
+// loginJSON is POST /v2/login: the same checks, a JSON answer carrying the
+// token for API clients, and the cookie for browsers.
+func (s *Server) loginJSON(c *gin.Context) error {
+	var in service.LoginInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	in.ClientIP = c.ClientIP()
+	res, err := s.opts.Sessions.Login(ctxOf(c), in)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookies(c, res)
+	noStore(c)
+	c.JSON(http.StatusOK, gin.H{"token": res.Token, "token_type": "Bearer", "expires_at": res.TokenExpires,
+		"session_expires_at": res.Session.ExpiresAt, "user_id": res.User.ID, "user_email": strPtr(res.User.Email),
+		"user_role": res.User.Role, "login_method": "username_password", "csrf_token": CSRFToken(s.sess.CSRFKey, res.Session.ID),
+		"redirect_url": "/ui/?login=success"})
+	return nil
+}
+
+func (s *Server) sessionRefresh(c *gin.Context) error {
+	tok, exp, err := s.opts.Sessions.RefreshToken(ctxOf(c), PrincipalOf(c))
+	if err != nil {
+		return err
+	}
+	noStore(c)
+	c.JSON(http.StatusOK, gin.H{"token": tok, "token_type": "Bearer", "expires_at": exp})
+	return nil
+}
+
+// sessionLogout is POST /session/logout (LiteLLM 2026): revokes the
+// presenting session and clears the cookie.
+func (s *Server) sessionLogout(c *gin.Context) error {
+	revoked, err := s.opts.Sessions.Logout(ctxOf(c), PrincipalOf(c))
+	if err != nil {
+		return err
+	}
+	s.clearSessionCookies(c)
+	msg := "Session revoked."
+	if !revoked {
+		msg = "Session already revoked."
+	}
+	c.JSON(http.StatusOK, gin.H{"message": msg})
+	return nil
+}
+
+// uiLogout is GET|POST /ui/logout: revoke the cookie's session if any
+// (even with an expired token), clear cookies, and redirect to
+// PROXY_LOGOUT_URL, an allow-listed ?redirect=, or the login page. It is
+// public so a stale cookie can always log out.
+func (s *Server) uiLogout(c *gin.Context) error {
+	if ck, err := c.Cookie(s.sess.CookieName); err == nil && ck != "" && s.sess.Refresher != nil {
+		if p, err := s.sess.Refresher.Refreshable(ctxOf(c), ck); err == nil {
+			if _, err := s.opts.Sessions.RevokeSessionByID(ctxOf(c), p.UserID, p.SessionID); err != nil {
+				return err
+			}
+		}
+	}
+	s.clearSessionCookies(c)
+	c.Header("Cache-Control", "no-store")
+	c.Redirect(http.StatusSeeOther, s.logoutTarget(c.Query("redirect")))
+	return nil
+}
+
+// logoutTarget never follows a user-supplied URL unless it starts with an
+// allow-listed prefix (no open redirect).
+func (s *Server) logoutTarget(asked string) string {
+	if asked != "" {
+		if u, err := url.Parse(asked); err == nil && u.IsAbs() && (u.Scheme == "https" || u.Scheme == "http") {
+			for _, prefix := range s.sess.LogoutAllowlist {
+				if prefix != "" && strings.HasPrefix(asked, prefix) {
+					return asked
+				}
+			}
+		}
+	}
+	if s.sess.LogoutURL != "" {
+		return s.sess.LogoutURL
+	}
+	return "/ui/login"
+}
+
+func (s *Server) passwordChange(c *gin.Context) error {
+	var in service.PasswordChange
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	p := PrincipalOf(c)
+	if err := s.opts.Sessions.ChangePassword(ctxOf(c), p, in); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"user_id": p.UserID, "message": "Password changed; your other sessions were signed out."})
+	return nil
+}
+
+func (s *Server) jwks(c *gin.Context) error {
+	if s.sess.JWKS == nil {
+		return apperr.NotFound("Session tokens are not enabled on this server.")
+	}
+	c.Header("Cache-Control", "public, max-age=60")
+	c.JSON(http.StatusOK, s.sess.JWKS(c.Request.Context()))
+	return nil
+}
+
+func (s *Server) openIDConfiguration(c *gin.Context) error {
+	if s.sess.JWKS == nil {
+		return apperr.NotFound("Session tokens are not enabled on this server.")
+	}
+	issuer := strings.TrimSuffix(s.sess.Issuer, "/")
+	c.Header("Cache-Control", "public, max-age=300")
+	c.JSON(http.StatusOK, gin.H{"issuer": s.sess.Issuer, "jwks_uri": issuer + "/.well-known/jwks.json",
+		"id_token_signing_alg_values_supported": []string{"ES256", "RS256"}, "subject_types_supported": []string{"public"},
+		"response_types_supported": []string{"id_token"}, "claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti",
+			"sid", "email", "role", "login_method", "groups", "scope"}})
+	return nil
+}

@@ -1,0 +1,374 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/session"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
+)
+
+// TokenMinter issues session JWTs (auth/session.Issuer).
+type TokenMinter interface {
+	Mint(ctx context.Context, in session.MintInput) (string, time.Time, error)
+}
+
+// SessionOptions configures logins.
+type SessionOptions struct {
+	// Tokens mints session JWTs; nil disables logins (503 with a clear
+	// message: the operator has not configured KEYGATE_SECRET).
+	Tokens TokenMinter
+	// TTL is how long a session lives (default 24 h).
+	TTL time.Duration
+	// MaxFailures failures per account or client IP within Window lock
+	// further attempts out until the window has passed (default 5 / 15 min).
+	MaxFailures int64
+	Window      time.Duration
+	// PasswordLoginDisabled refuses password logins (SSO only).
+	PasswordLoginDisabled bool
+}
+
+// LoginResult is a started session and its first token.
+type LoginResult struct {
+	Session      store.Session
+	User         store.User
+	Token        string
+	TokenExpires time.Time
+}
+
+// LoginInput is an e-mail (or user id) and password attempt.
+type LoginInput struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	ClientIP string `json:"-"`
+}
+
+// errBadCredentials is the one answer for every failed login, so a caller
+// cannot tell an unknown user from a wrong password.
+var errBadCredentials = apperr.Unauthenticated("Invalid credentials.")
+
+func (s *Service) sessionsEnabled() error {
+	if s.sessions.Tokens == nil {
+		return apperr.Unavailable("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY) so Keygate can keep signing keys.")
+	}
+	return nil
+}
+
+// Login checks a password and starts a session. Unknown users and wrong
+// passwords cost the same (a dummy hash is verified) and get the same
+// answer. Failures are counted per account and per client IP in the
+// database, so every replica enforces the same lockout.
+func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error) {
+	if err := s.sessionsEnabled(); err != nil {
+		return LoginResult{}, err
+	}
+	if s.sessions.PasswordLoginDisabled {
+		return LoginResult{}, apperr.Forbidden("Password login is disabled on this server; sign in with SSO.")
+	}
+	if s.passwords == nil {
+		return LoginResult{}, apperr.Unavailable("Password login is not available on this server.")
+	}
+	username := strings.TrimSpace(in.Username)
+	if username == "" || in.Password == "" {
+		return LoginResult{}, apperr.InvalidParam("username", "username and password are required.")
+	}
+	if len(username) > 320 || len(in.Password) > 1024 {
+		return LoginResult{}, errBadCredentials
+	}
+	now := s.Now()
+	subjects := []string{"account:" + strings.ToLower(username)}
+	if in.ClientIP != "" {
+		subjects = append(subjects, "ip:"+in.ClientIP)
+	}
+	if err := s.checkLockout(ctx, subjects, now); err != nil {
+		return LoginResult{}, err
+	}
+	u, err := s.store.GetUserByEmail(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = s.store.GetUser(ctx, username)
+	}
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return LoginResult{}, fmt.Errorf("service: login lookup: %w", err)
+	}
+	ok, rehash := false, false
+	if found && u.PasswordHash != "" {
+		ok, rehash, err = s.passwords.Verify(ctx, u.PasswordHash, in.Password)
+		if err != nil {
+			s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", err)
+			ok = false
+		}
+	} else {
+		_ = s.passwords.VerifyDummy(ctx, in.Password)
+	}
+	if !ok || u.Disabled {
+		return LoginResult{}, s.loginFailed(ctx, subjects, now, u.ID)
+	}
+	if err := s.store.ClearLoginFailures(ctx, subjects[0]); err != nil {
+		return LoginResult{}, fmt.Errorf("service: clear failures: %w", err)
+	}
+	if rehash {
+		if h, err := s.passwords.Hash(ctx, in.Password); err == nil {
+			_, _ = s.store.UpdateUser(ctx, u.ID, func(x *store.User) error { x.PasswordHash = h; return nil })
+		}
+	}
+	return s.StartSession(ctx, u, "password", "", "")
+}
+
+func (s *Service) checkLockout(ctx context.Context, subjects []string, now time.Time) error {
+	since := now.Add(-s.sessions.Window)
+	for _, sub := range subjects {
+		n, oldest, err := s.store.CountLoginFailures(ctx, sub, since)
+		if err != nil {
+			return fmt.Errorf("service: count login failures: %w", err)
+		}
+		if n >= s.sessions.MaxFailures {
+			wait := oldest.Add(s.sessions.Window).Sub(now)
+			e := apperr.Invalid("Too many failed logins; try again in %d seconds.", int(math.Ceil(wait.Seconds())))
+			e.Kind = apperr.KindRateLimited
+			e.RetryAfterSeconds = int(math.Max(1, math.Ceil(wait.Seconds())))
+			return e
+		}
+	}
+	return nil
+}
+
+func (s *Service) loginFailed(ctx context.Context, subjects []string, now time.Time, userID string) error {
+	for _, sub := range subjects {
+		if err := s.store.RecordLoginFailure(ctx, sub, now); err != nil {
+			return fmt.Errorf("service: record login failure: %w", err)
+		}
+	}
+	actor := auth.Principal{UserID: userID}
+	_ = s.audit(ctx, s.store, actor, "login.failed", "user", userID, nil, nil)
+	if err := s.checkLockout(ctx, subjects, now); err != nil {
+		_ = s.audit(ctx, s.store, actor, "login.lockout", "user", userID, nil, nil)
+		return err
+	}
+	return errBadCredentials
+}
+
+// StartSession creates a session row for u and mints its first token.
+// Password login, onboarding and SSO all end here.
+func (s *Service) StartSession(ctx context.Context, u store.User, method, idToken, ssoSID string) (LoginResult, error) {
+	if err := s.sessionsEnabled(); err != nil {
+		return LoginResult{}, err
+	}
+	now := s.Now()
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return LoginResult{}, fmt.Errorf("service: session id: %w", err)
+	}
+	sess := store.Session{ID: hex.EncodeToString(b[:]), UserID: u.ID, Role: u.Role, LoginMethod: method,
+		IDToken: idToken, SSOSID: ssoSID, CreatedAt: now, ExpiresAt: now.Add(s.sessions.TTL)}
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		if err := tx.CreateSession(ctx, &sess); err != nil {
+			return fmt.Errorf("service: create session: %w", err)
+		}
+		return s.audit(ctx, tx, auth.Principal{UserID: u.ID, Role: rbac.Role(u.Role)}, "login.succeeded", "session", sess.ID,
+			nil, map[string]any{"user_id": u.ID, "login_method": method})
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	tok, exp, err := s.mint(ctx, sess, u)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{Session: sess, User: u, Token: tok, TokenExpires: exp}, nil
+}
+
+func (s *Service) mint(ctx context.Context, sess store.Session, u store.User) (string, time.Time, error) {
+	ms, err := s.store.ListMembershipsByUser(ctx, u.ID)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("service: list memberships: %w", err)
+	}
+	teams := make([]string, 0, len(ms))
+	for _, m := range ms {
+		teams = append(teams, m.TeamID)
+	}
+	tok, exp, err := s.sessions.Tokens.Mint(ctx, session.MintInput{UserID: u.ID, Email: u.Email, Role: u.Role,
+		LoginMethod: sess.LoginMethod, Teams: teams, SessionID: sess.ID, SessionExpiresAt: sess.ExpiresAt})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("service: mint session token: %w", err)
+	}
+	return tok, exp, nil
+}
+
+// RefreshToken mints a new token for the principal's live session.
+func (s *Service) RefreshToken(ctx context.Context, p auth.Principal) (string, time.Time, error) {
+	if err := s.sessionsEnabled(); err != nil {
+		return "", time.Time{}, err
+	}
+	if p.Method != auth.MethodSession || p.SessionID == "" {
+		return "", time.Time{}, apperr.Forbidden("Only a session can be refreshed; API keys do not expire this way.")
+	}
+	sess, err := s.store.GetSession(ctx, p.SessionID)
+	if err != nil {
+		return "", time.Time{}, notFound(err, "Session not found.")
+	}
+	u, err := s.store.GetUser(ctx, p.UserID)
+	if err != nil {
+		return "", time.Time{}, notFound(err, "User not found.")
+	}
+	return s.mint(ctx, sess, u)
+}
+
+// Logout revokes the principal's session. It is idempotent.
+func (s *Service) Logout(ctx context.Context, p auth.Principal) (bool, error) {
+	if p.Method != auth.MethodSession || p.SessionID == "" {
+		return false, apperr.Forbidden("Only a login session can be logged out; delete API keys with /key/delete.")
+	}
+	return s.revokeSession(ctx, p, p.SessionID)
+}
+
+// RevokeSessionByID revokes a session known only by id (the UI's logout,
+// whose cookie may hold an expired token).
+func (s *Service) RevokeSessionByID(ctx context.Context, userID, sid string) (bool, error) {
+	return s.revokeSession(ctx, auth.Principal{UserID: userID, Method: auth.MethodSession, SessionID: sid}, sid)
+}
+
+func (s *Service) revokeSession(ctx context.Context, p auth.Principal, sid string) (bool, error) {
+	sess, err := s.store.GetSession(ctx, sid)
+	if err != nil {
+		return false, notFound(err, "Session not found.")
+	}
+	if sess.RevokedAt != nil {
+		return false, nil
+	}
+	err = s.store.Tx(ctx, func(tx store.Store) error {
+		if err := tx.RevokeSession(ctx, sid, s.Now()); err != nil {
+			return fmt.Errorf("service: revoke session: %w", err)
+		}
+		return s.audit(ctx, tx, p, "logout", "session", sid, nil, map[string]any{"user_id": sess.UserID})
+	})
+	if err != nil {
+		return false, err
+	}
+	s.sessionsChanged(ctx, sid)
+	return true, nil
+}
+
+// PasswordChange is /user/password/change's body.
+type PasswordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// ChangePassword sets a new password after checking the current one and
+// revokes the user's other sessions (the calling session stays).
+func (s *Service) ChangePassword(ctx context.Context, p auth.Principal, in PasswordChange) error {
+	if err := require(p, rbac.PermPasswordChangeOwn); err != nil {
+		return err
+	}
+	if p.UserID == "" {
+		return apperr.Forbidden("Only a user can change a password; the master key has none.")
+	}
+	if s.passwords == nil {
+		return apperr.Unavailable("Password login is not available on this server.")
+	}
+	if err := ValidatePassword(in.NewPassword); err != nil {
+		return err
+	}
+	if in.NewPassword == in.CurrentPassword {
+		return apperr.InvalidParam("new_password", "The new password must differ from the current one.")
+	}
+	u, err := s.store.GetUser(ctx, p.UserID)
+	if err != nil {
+		return notFound(err, "User not found.")
+	}
+	ok := false
+	if u.PasswordHash != "" {
+		ok, _, _ = s.passwords.Verify(ctx, u.PasswordHash, in.CurrentPassword)
+	} else {
+		_ = s.passwords.VerifyDummy(ctx, in.CurrentPassword)
+	}
+	if !ok {
+		return apperr.InvalidParam("current_password", "The current password is wrong.")
+	}
+	h, err := s.passwords.Hash(ctx, in.NewPassword)
+	if err != nil {
+		return fmt.Errorf("service: hash password: %w", err)
+	}
+	var revoked []string
+	err = s.store.Tx(ctx, func(tx store.Store) error {
+		if _, err := tx.UpdateUser(ctx, u.ID, func(x *store.User) error { x.PasswordHash = h; x.UpdatedAt = s.Now(); return nil }); err != nil {
+			return notFound(err, "User not found.")
+		}
+		var keep []string
+		if p.SessionID != "" {
+			keep = append(keep, p.SessionID)
+		}
+		ids, err := tx.RevokeUserSessions(ctx, u.ID, s.Now(), keep...)
+		if err != nil {
+			return fmt.Errorf("service: revoke sessions: %w", err)
+		}
+		revoked = ids
+		return s.audit(ctx, tx, p, "user.password_changed", "user", u.ID, nil, map[string]any{"sessions_revoked": len(ids)})
+	})
+	if err != nil {
+		return err
+	}
+	s.sessionsChanged(ctx, revoked...)
+	return nil
+}
+
+// EnsureBootstrapAdmin makes sure the UI_USERNAME / UI_PASSWORD admin
+// exists as a proxy_admin with that password. The user id is the username;
+// it is also the e-mail when it looks like one.
+func (s *Service) EnsureBootstrapAdmin(ctx context.Context, username, password string) error {
+	if username == "" || password == "" {
+		return nil
+	}
+	if s.passwords == nil {
+		return errors.New("service: bootstrap admin needs password hashing")
+	}
+	if err := ValidatePassword(password); err != nil {
+		return fmt.Errorf("UI_PASSWORD: %w", err)
+	}
+	u, err := s.store.GetUser(ctx, username)
+	if err == nil {
+		if u.PasswordHash != "" {
+			if ok, _, _ := s.passwords.Verify(ctx, u.PasswordHash, password); ok && u.Role == string(rbac.RoleProxyAdmin) && !u.Disabled {
+				return nil
+			}
+		}
+		h, err := s.passwords.Hash(ctx, password)
+		if err != nil {
+			return fmt.Errorf("service: hash bootstrap password: %w", err)
+		}
+		_, err = s.store.UpdateUser(ctx, u.ID, func(x *store.User) error {
+			x.PasswordHash, x.Role, x.Disabled, x.UpdatedAt = h, string(rbac.RoleProxyAdmin), false, s.Now()
+			return nil
+		})
+		if err == nil {
+			s.userChanged(ctx, u.ID)
+		}
+		return err
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("service: bootstrap admin: %w", err)
+	}
+	h, err := s.passwords.Hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("service: hash bootstrap password: %w", err)
+	}
+	now := s.Now()
+	nu := store.User{ID: username, Role: string(rbac.RoleProxyAdmin), PasswordHash: h, CreatedAt: now, UpdatedAt: now}
+	if strings.Contains(username, "@") {
+		nu.Email = username
+	}
+	if err := s.store.CreateUser(ctx, &nu); err != nil {
+		return fmt.Errorf("service: create bootstrap admin: %w", err)
+	}
+	return nil
+}
