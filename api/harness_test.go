@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/internal/app"
 	"github.com/keygate/keygate/internal/testutil/dbtest"
 	"github.com/keygate/keygate/rbac"
@@ -84,7 +85,8 @@ func newEnv(t *testing.T, st store.Store) *testEnv {
 	clock := newFakeClock()
 	a, err := app.New(t.Context(), app.Options{Store: st, Logger: log, MasterKeyHash: mk, MaxBodyBytes: 1 << 20, Now: clock.Now,
 		Secret: testSecret, Issuer: testIssuer, LogoutURL: "https://intranet.example/bye",
-		LogoutAllowlist: []string{"https://allowed.example/"}, UIUsername: "admin@example.com", UIPassword: adminPassword})
+		LogoutAllowlist: []string{"https://allowed.example/"}, UIUsername: "admin@example.com", UIPassword: adminPassword,
+		PasswordParams: &cheapArgon})
 	require.NoError(t, err)
 	return &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: clock}
 }
@@ -167,6 +169,10 @@ func TestMain(m *testing.M) {
 	dbtest.Main(m)
 }
 
+// cheapArgon keeps these HTTP tests fast under -race; the production cost
+// (OWASP m=19 MiB, t=2) is tested and benchmarked in auth/password.
+var cheapArgon = password.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
 func dbtestPostgres(t *testing.T) string { return dbtest.PostgresURL(t) }
 
 func pgOptions(url string) gormstore.Options { return gormstore.Options{DatabaseURL: url} }
@@ -182,7 +188,7 @@ func newEnvWithNotifier(t *testing.T, url string) *testEnv {
 	copy(mk[:], sha(masterKey))
 	clock := newFakeClock()
 	a, err := app.New(t.Context(), app.Options{Store: st, Notifier: st, Logger: log, MasterKeyHash: mk, Now: clock.Now,
-		Secret: testSecret, Issuer: testIssuer})
+		Secret: testSecret, Issuer: testIssuer, PasswordParams: &cheapArgon})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.Run(ctx)

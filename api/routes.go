@@ -26,6 +26,7 @@ func (s *Server) coreRoutes() []Route {
 		{Method: get, Path: "/health/liveliness", Public: true, Handler: s.health},
 		{Method: get, Path: "/health/liveness", Public: true, Handler: s.health},
 		{Method: get, Path: "/health/readiness", Public: true, Handler: s.readiness},
+		{Method: get, Path: "/openapi.json", Public: true, Handler: s.openAPI},
 
 		// Forward auth authenticates inside the handler: its failures have
 		// their own statuses (401/403/429/503) and it must not need CSRF.
@@ -72,6 +73,18 @@ func (s *Server) coreRoutes() []Route {
 		{Method: post, Path: "/user/password/change", Perm: rbac.PermPasswordChangeOwn, Handler: s.passwordChange},
 		{Method: get, Path: "/.well-known/jwks.json", Public: true, Handler: s.jwks},
 		{Method: get, Path: "/.well-known/openid-configuration", Public: true, Handler: s.openIDConfiguration},
+
+		{Method: post, Path: "/invitation/new", Perm: rbac.PermInvitationWrite, Handler: s.invitationNew},
+		{Method: get, Path: "/invitation/info", Perm: rbac.PermReadAll, Handler: s.invitationInfo},
+		{Method: post, Path: "/invitation/update", Perm: rbac.PermInvitationWrite, Handler: s.invitationUpdate},
+		{Method: post, Path: "/invitation/delete", Perm: rbac.PermInvitationWrite, Handler: s.invitationDelete},
+		{Method: get, Path: "/invitation/list", Perm: rbac.PermReadAll, Handler: s.invitationList},
+		{Method: get, Path: "/onboarding/get_token", Public: true, Handler: s.onboardingGetToken},
+		{Method: post, Path: "/onboarding/claim_token", Public: true, Handler: s.onboardingClaimToken},
+		{Method: post, Path: "/user/forgot_password", Public: true, Handler: s.forgotPassword},
+		{Method: post, Path: "/user/reset_password", Public: true, Handler: s.resetPassword},
+
+		{Method: get, Path: "/audit", Perm: rbac.PermReadAll, Handler: s.auditList},
 
 		{Method: post, Path: "/spend/report", Perm: rbac.PermSpendReport, Handler: s.spendReport},
 		{Method: get, Path: "/spend/logs", Perm: rbac.PermReadOwn, Handler: s.spendLogs},

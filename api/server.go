@@ -45,12 +45,14 @@ type Options struct {
 	// Ready reports whether dependencies (the database) answer.
 	Ready func(ctx context.Context) error
 
-	Users    UserOps
-	Teams    TeamOps
-	Keys     KeyOps
-	Spend    SpendOps
-	Sessions SessionOps
-	Session  SessionConfig
+	Users       UserOps
+	Teams       TeamOps
+	Keys        KeyOps
+	Spend       SpendOps
+	Sessions    SessionOps
+	Session     SessionConfig
+	Invitations InvitationOps
+	Audit       AuditOps
 }
 
 // Server holds the handlers.
@@ -79,7 +81,7 @@ func New(o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	if o.Session.CookieName == "" {
-		o.Session.CookieName = "keygate_session"
+		o.Session.CookieName = auth.DefaultSessionCookie
 	}
 	if o.SessionCookie == "" {
 		o.SessionCookie = o.Session.CookieName

@@ -2,9 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,54 +50,27 @@ type SessionConfig struct {
 	Refresher Refresher
 }
 
-// CSRFHeader and CSRFField carry the CSRF token of cookie-authenticated
-// state changes (header for fetch/XHR, field for HTML forms).
-const (
-	CSRFHeader = "X-CSRF-Token"
-	CSRFField  = "csrf_token"
-	csrfCookie = "keygate_csrf"
-)
-
-// CSRFToken is the token a session must echo on state-changing requests.
-func CSRFToken(key []byte, sessionID string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("keygate-csrf:" + sessionID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
 // checkCSRF implements Options.CSRF for cookie sessions.
 func (s *Server) checkCSRF(c *gin.Context, p auth.Principal) error {
-	if p.SessionID == "" || len(s.sess.CSRFKey) == 0 {
-		return errCSRF
-	}
-	got := c.GetHeader(CSRFHeader)
+	got := c.GetHeader(auth.CSRFHeader)
 	if got == "" {
-		got = c.PostForm(CSRFField)
+		got = c.PostForm(auth.CSRFField)
 	}
-	want := CSRFToken(s.sess.CSRFKey, p.SessionID)
-	if got == "" || !hmac.Equal([]byte(got), []byte(want)) {
+	if !auth.CSRFValid(s.sess.CSRFKey, p.SessionID, got) {
 		return errCSRF
 	}
 	return nil
 }
 
 func (s *Server) setSessionCookies(c *gin.Context, res service.LoginResult) {
-	maxAge := int(time.Until(res.Session.ExpiresAt).Seconds())
-	if maxAge < 1 {
-		maxAge = 1
+	for _, ck := range auth.SessionCookies(s.sess.CookieName, res.Token, auth.CSRFToken(s.sess.CSRFKey, res.Session.ID), res.Session.ExpiresAt, s.sess.Secure) {
+		http.SetCookie(c.Writer, ck)
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: s.sess.CookieName, Value: res.Token, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: s.sess.Secure, SameSite: http.SameSiteLaxMode})
-	// The CSRF cookie is readable by the page's script on purpose (double
-	// submit); it is useless without the HttpOnly session cookie.
-	http.SetCookie(c.Writer, &http.Cookie{Name: csrfCookie, Value: CSRFToken(s.sess.CSRFKey, res.Session.ID), Path: "/",
-		MaxAge: maxAge, Secure: s.sess.Secure, SameSite: http.SameSiteLaxMode})
 }
 
 func (s *Server) clearSessionCookies(c *gin.Context) {
-	for _, name := range []string{s.sess.CookieName, csrfCookie} {
-		http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: name != csrfCookie,
-			Secure: s.sess.Secure, SameSite: http.SameSiteLaxMode})
+	for _, ck := range auth.ClearCookies(s.sess.CookieName, s.sess.Secure) {
+		http.SetCookie(c.Writer, ck)
 	}
 }
 
@@ -129,13 +99,19 @@ func (s *Server) loginJSON(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	s.answerLogin(c, res)
+	return nil
+}
+
+// answerLogin sets the session cookies and answers with the token, for
+// every route that signs someone in.
+func (s *Server) answerLogin(c *gin.Context, res service.LoginResult) {
 	s.setSessionCookies(c, res)
 	noStore(c)
 	c.JSON(http.StatusOK, gin.H{"token": res.Token, "token_type": "Bearer", "expires_at": res.TokenExpires,
 		"session_expires_at": res.Session.ExpiresAt, "user_id": res.User.ID, "user_email": strPtr(res.User.Email),
-		"user_role": res.User.Role, "login_method": "username_password", "csrf_token": CSRFToken(s.sess.CSRFKey, res.Session.ID),
+		"user_role": res.User.Role, "login_method": res.Session.LoginMethod, "csrf_token": auth.CSRFToken(s.sess.CSRFKey, res.Session.ID),
 		"redirect_url": "/ui/?login=success"})
-	return nil
 }
 
 func (s *Server) sessionRefresh(c *gin.Context) error {

@@ -281,7 +281,7 @@ func TestJWKSIndependentVerifier(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var mk [32]byte
 	copy(mk[:], sha(masterKey))
-	a, err := app.New(t.Context(), app.Options{Store: st, Logger: log, MasterKeyHash: mk, Secret: testSecret, Issuer: srvURL})
+	a, err := app.New(t.Context(), app.Options{Store: st, Logger: log, MasterKeyHash: mk, Secret: testSecret, Issuer: srvURL, PasswordParams: &cheapArgon})
 	require.NoError(t, err)
 	srv.Config.Handler = a.Handler()
 	e := &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: newFakeClock()}

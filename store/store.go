@@ -257,11 +257,26 @@ type Spend interface {
 
 // ---- invitations ----
 
-// Invitation lets one user set a password once. Only the SHA-256 hex of
-// the link id is stored.
+// Invitation purposes. Password-reset tokens share the invitation table
+// and its single-use consume; Purpose keeps the two kinds apart.
+const (
+	// PurposeInvitation is an invitation link; "" is stored as this.
+	PurposeInvitation = "invitation"
+	// PurposePasswordReset is a password-reset token.
+	PurposePasswordReset = "password_reset"
+	// PurposeAll, in InvitationFilter.Purpose only, lists every purpose.
+	PurposeAll = "*"
+)
+
+// Invitation lets one user set a password once: an invitation link or a
+// password-reset token, told apart by Purpose. Only the SHA-256 hex of the
+// link id is stored.
 type Invitation struct {
-	IDHash     string
-	UserID     string
+	IDHash string
+	UserID string
+	// Purpose is PurposeInvitation or PurposePasswordReset; "" is written
+	// and read back as PurposeInvitation.
+	Purpose    string
 	IsAccepted bool
 	AcceptedAt *time.Time
 	ExpiresAt  time.Time
@@ -274,13 +289,19 @@ type Invitation struct {
 // InvitationFilter narrows ListInvitations.
 type InvitationFilter struct {
 	UserID string
-	Page   Page
+	// Purpose "" (or PurposeInvitation) lists invitations only, so callers
+	// that predate reset tokens never see them; PurposePasswordReset lists
+	// reset tokens; PurposeAll lists both.
+	Purpose string
+	Page    Page
 }
 
 // Invitations stores invitation links.
 type Invitations interface {
 	// CreateInvitation inserts inv and deletes every unaccepted invitation
-	// of the same user (a new invitation supersedes older ones).
+	// of the same user and purpose (a new invitation supersedes older
+	// invitations, a new reset token older reset tokens, never the other
+	// kind).
 	CreateInvitation(ctx context.Context, inv *Invitation) error
 	GetInvitation(ctx context.Context, idHash string) (Invitation, error)
 	// ConsumeInvitation marks the invitation accepted with one conditional

@@ -49,7 +49,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		SessionTTL: cfg.Auth.SessionTTL, SigningKeyRotation: cfg.Auth.SigningKeyRotation,
 		PasswordLoginDisabled: cfg.Auth.PasswordLoginDisabled, UIUsername: cfg.Auth.UIUsername, UIPassword: cfg.Auth.UIPassword,
 		SecureCookies: secureCookies(cfg), LogoutURL: urlString(cfg.URLs.ProxyLogoutURL),
-		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist,
+		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist, MetricsToken: cfg.Metrics.Token,
 	})
 	if err != nil {
 		_ = st.Close()

@@ -20,6 +20,8 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/auth/session"
+	"github.com/keygate/keygate/internal/httperr"
+	"github.com/keygate/keygate/internal/metrics"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/store"
 )
@@ -70,6 +72,16 @@ type Options struct {
 	SecureCookies   bool
 	LogoutURL       string
 	LogoutAllowlist []string
+	// MetricsToken, when set, is required as a bearer token on /metrics
+	// (KEYGATE_METRICS_TOKEN); empty serves /metrics openly.
+	MetricsToken string
+
+	// BaseURL is PROXY_BASE_URL, for invitation and reset links; empty
+	// means the request's own scheme and host.
+	BaseURL       string
+	InvitationTTL time.Duration
+	// Mailer sends invitation and reset mail; nil disables e-mail.
+	Mailer service.Mailer
 }
 
 // App is a wired Keygate.
@@ -83,6 +95,7 @@ type App struct {
 	hasher   *password.Hasher
 	svc      *service.Service
 	api      *api.Server
+	metrics  *metrics.Metrics
 
 	wg sync.WaitGroup
 }
@@ -132,16 +145,19 @@ func New(ctx context.Context, o Options) (*App, error) {
 	} else {
 		o.Logger.Warn("KEYGATE_SECRET is not set: logins and session tokens are disabled")
 	}
-	a.svc = service.New(service.Options{Store: o.Store, Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
-		Hooks: service.Hooks{KeysChanged: a.keysChanged, UserChanged: a.userChanged, SessionsChanged: a.sessionsChanged}})
+	a.metrics = metrics.New(metrics.Options{Token: o.MetricsToken, DB: metrics.DBOf(o.Store)})
+	a.svc = service.New(service.Options{Store: a.metrics.InstrumentStore(o.Store), Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
+		Invitations: service.InvitationOptions{TTL: o.InvitationTTL, BaseURL: o.BaseURL, Mailer: o.Mailer},
+		Hooks:       service.Hooks{KeysChanged: a.keysChanged, UserChanged: a.userChanged, SessionsChanged: a.sessionsChanged}})
 	if o.UIPassword != "" {
 		if err := a.svc.EnsureBootstrapAdmin(ctx, o.UIUsername, o.UIPassword); err != nil {
 			return nil, fmt.Errorf("app: bootstrap admin (UI_USERNAME/UI_PASSWORD): %w", err)
 		}
 	}
 	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: o.Store.Ping,
-		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg})
+		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc})
 	a.api.OnUserCreated(a.autoCreateKey)
+	a.api.OnUserCreated(a.inviteNewUser)
 	a.api.OnUserInfo(a.userInfoKeys)
 	a.api.OnTeamInfo(a.teamInfoKeys)
 	engine, err := api.NewEngine(api.EngineOptions{Logger: o.Logger, TrustedProxies: o.TrustedProxies,
@@ -149,6 +165,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	a.metrics.AddCache("api_key", a.keyAuth.Cache().Stats)
+	if a.sessAuth != nil {
+		a.metrics.AddCache("session", a.sessAuth.Cache().Stats)
+	}
+	a.api.Add(api.PublicHTTP(http.MethodGet, "/metrics", a.metrics.Handler()))
+	engine.Use(httperr.Observe(a.metrics.ObserveHTTP))
 	a.api.Mount(engine)
 	a.handler = engine
 	return a, nil

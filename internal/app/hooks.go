@@ -57,3 +57,24 @@ func keyRows(keys []store.Key) []map[string]any {
 	}
 	return rows
 }
+
+// inviteNewUser honours /user/new's send_invite_email: an invitation is
+// created and mailed, and its link returned (so it can be shared by hand if
+// the mail fails).
+func (a *App) inviteNewUser(ctx context.Context, p auth.Principal, in service.NewUser, d service.UserDetail, out map[string]any) error {
+	if in.SendInviteEmail == nil || !*in.SendInviteEmail {
+		return nil
+	}
+	send := true
+	iss, err := a.svc.CreateInvitation(ctx, p, service.NewInvitation{UserID: d.User.ID, SendEmail: &send}, service.MetaOf(ctx).Base)
+	if err != nil {
+		return err
+	}
+	out["invitation_id"] = iss.ID
+	out["invitation_link"] = iss.Link
+	out["email_sent"] = iss.MailSent
+	if iss.MailError != "" {
+		out["email_error"] = iss.MailError
+	}
+	return nil
+}

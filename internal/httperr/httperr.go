@@ -120,6 +120,7 @@ func Write(c *gin.Context, err error) {
 	if param == "" {
 		param = "None"
 	}
+	c.Set(errorTypeKey, typ) // for Observe (metrics)
 	c.AbortWithStatusJSON(status, Body{Error: Detail{Message: msg, Type: typ, Param: param, Code: strconv.Itoa(status)}})
 }
 

@@ -93,3 +93,21 @@ func MethodNotAllowed(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusMethodNotAllowed, Body{Error: Detail{Message: "Method not allowed.",
 		Type: "bad_request_error", Param: "None", Code: "405"}})
 }
+
+// errorTypeKey holds the "type" of the error body Write sent.
+const errorTypeKey = "keygate.error_type"
+
+// Observer receives every finished request: the matched route template
+// ("" when none matched), the status, the error body's type when Write
+// answered (e.g. "expired_key"), and the time the handlers took.
+type Observer func(method, route string, status int, errType string, elapsed time.Duration)
+
+// Observe returns middleware that reports each request to o (metrics). A
+// request whose handler panicked is not reported; RequestContext logs it.
+func Observe(o Observer) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		o(c.Request.Method, c.FullPath(), c.Writer.Status(), c.GetString(errorTypeKey), time.Since(start))
+	}
+}

@@ -55,6 +55,8 @@ type Options struct {
 	Rand func(b []byte) (int, error)
 	// Sessions configures logins.
 	Sessions SessionOptions
+	// Invitations configures invitations and password resets.
+	Invitations InvitationOptions
 }
 
 // Service implements the operations.
@@ -66,11 +68,25 @@ type Service struct {
 	passwords PasswordHasher
 	rand      func(b []byte) (int, error)
 	sessions  SessionOptions
+	invites   InvitationOptions
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions}
+	s.invites = o.Invitations
+	if s.invites.TTL == 0 {
+		s.invites.TTL = 7 * 24 * time.Hour
+	}
+	if s.invites.ResetTTL == 0 {
+		s.invites.ResetTTL = 30 * time.Minute
+	}
+	if s.invites.ResetPerEmail == 0 {
+		s.invites.ResetPerEmail = 3
+	}
+	if s.invites.ResetPerIP == 0 {
+		s.invites.ResetPerIP = 10
+	}
 	if s.sessions.TTL == 0 {
 		s.sessions.TTL = 24 * time.Hour
 	}
@@ -104,12 +120,18 @@ type requestMetaKey struct{}
 type RequestMeta struct {
 	ClientIP  string
 	RequestID string
+	// Base is the scheme://host the client used (links fall back to it
+	// when PROXY_BASE_URL is unset).
+	Base string
 }
 
 // WithRequestMeta attaches request metadata for audit events.
 func WithRequestMeta(ctx context.Context, m RequestMeta) context.Context {
 	return context.WithValue(ctx, requestMetaKey{}, m)
 }
+
+// MetaOf returns the request metadata attached to ctx.
+func MetaOf(ctx context.Context) RequestMeta { return metaOf(ctx) }
 
 func metaOf(ctx context.Context) RequestMeta {
 	m, _ := ctx.Value(requestMetaKey{}).(RequestMeta)

@@ -77,6 +77,12 @@ var _ store.Store = (*Store)(nil)
 // Open connects to the database selected by o and applies pending
 // migrations. Connection failures wrap store.ErrUnavailable.
 func Open(ctx context.Context, o Options) (*Store, error) {
+	return open(ctx, o, migrations())
+}
+
+// open is Open with the schema history to apply; tests pass a prefix of
+// migrations() to build a database as an older release left it.
+func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -119,7 +125,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, steps); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
 	}

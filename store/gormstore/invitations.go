@@ -13,9 +13,29 @@ import (
 
 // Invitation id hashes are left out of error messages, like key hashes.
 
+// normPurpose maps the empty purpose to store.PurposeInvitation, on write
+// and on read, so "" and "invitation" are one purpose everywhere.
+func normPurpose(p string) string {
+	if p == "" {
+		return store.PurposeInvitation
+	}
+	return p
+}
+
+// samePurpose adds the WHERE clause matching stored purpose p. For
+// invitations it also matches the empty string, so that a row written
+// without the normalisation (by hand, say) still counts as an invitation.
+func samePurpose(q *gorm.DB, p string) *gorm.DB {
+	if p = normPurpose(p); p == store.PurposeInvitation {
+		return q.Where("purpose IN ?", []string{"", store.PurposeInvitation})
+	}
+	return q.Where("purpose = ?", p)
+}
+
 func invitationToRow(i store.Invitation) invitationRow {
 	return invitationRow{
-		IDHash: i.IDHash, UserID: i.UserID, IsAccepted: i.IsAccepted, AcceptedAt: dbTimePtr(i.AcceptedAt),
+		IDHash: i.IDHash, UserID: i.UserID, Purpose: normPurpose(i.Purpose),
+		IsAccepted: i.IsAccepted, AcceptedAt: dbTimePtr(i.AcceptedAt),
 		ExpiresAt: dbTime(i.ExpiresAt), CreatedAt: dbTime(i.CreatedAt), CreatedBy: i.CreatedBy,
 		UpdatedAt: dbTime(i.UpdatedAt), UpdatedBy: i.UpdatedBy,
 	}
@@ -23,21 +43,28 @@ func invitationToRow(i store.Invitation) invitationRow {
 
 func rowToInvitation(r invitationRow) store.Invitation {
 	return store.Invitation{
-		IDHash: r.IDHash, UserID: r.UserID, IsAccepted: r.IsAccepted, AcceptedAt: goTimePtr(r.AcceptedAt),
+		IDHash: r.IDHash, UserID: r.UserID, Purpose: normPurpose(r.Purpose),
+		IsAccepted: r.IsAccepted, AcceptedAt: goTimePtr(r.AcceptedAt),
 		ExpiresAt: goTime(r.ExpiresAt), CreatedAt: goTime(r.CreatedAt), CreatedBy: r.CreatedBy,
 		UpdatedAt: goTime(r.UpdatedAt), UpdatedBy: r.UpdatedBy,
 	}
 }
 
 // CreateInvitation inserts inv and, in the same transaction, deletes the
-// user's other unaccepted invitations: only the newest link works.
+// user's other unaccepted invitations of the same purpose: only the newest
+// link of each kind works, and a reset request leaves a pending invitation
+// alone (and vice versa).
 func (s *Store) CreateInvitation(ctx context.Context, inv *store.Invitation) error {
 	if inv.IDHash == "" {
 		return errors.New("gormstore: create invitation: empty id hash")
 	}
+	if inv.Purpose == store.PurposeAll {
+		return errors.New("gormstore: create invitation: purpose \"*\" is a filter wildcard, not a purpose")
+	}
 	row := invitationToRow(*inv)
 	err := s.txn(ctx, func(tx *gorm.DB) error {
-		err := tx.Where("user_id = ? AND is_accepted = ? AND id_hash <> ?", inv.UserID, false, inv.IDHash).
+		err := samePurpose(tx, row.Purpose).
+			Where("user_id = ? AND is_accepted = ? AND id_hash <> ?", inv.UserID, false, inv.IDHash).
 			Delete(&invitationRow{}).Error
 		if err != nil {
 			return err
@@ -128,11 +155,14 @@ func (s *Store) DeleteInvitation(ctx context.Context, idHash string) error {
 }
 
 // ListInvitations returns one page ordered by (created_at, id_hash) and
-// the total.
+// the total. Purpose "" lists invitations only, never reset tokens.
 func (s *Store) ListInvitations(ctx context.Context, f store.InvitationFilter) ([]store.Invitation, int64, error) {
 	scope := func(q *gorm.DB) *gorm.DB {
 		if f.UserID != "" {
 			q = q.Where("user_id = ?", f.UserID)
+		}
+		if f.Purpose != store.PurposeAll {
+			q = samePurpose(q, f.Purpose)
 		}
 		return q
 	}

@@ -22,6 +22,7 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{id: "202611270001_initial", up: migrateInitial},
+		{id: "202611270002_invitation_purpose", up: migrateInvitationPurpose},
 	}
 }
 
@@ -33,10 +34,12 @@ type migrationRow struct {
 
 func (migrationRow) TableName() string { return "keygate_migrations" }
 
-// migrate applies pending steps in one transaction. On PostgreSQL an
-// advisory lock, scoped to the current schema, makes replicas that start
-// together take turns instead of racing to create the same tables.
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies the pending ones of steps (migrations(), or a prefix of
+// it in tests that start from an older schema) in one transaction. On
+// PostgreSQL an advisory lock, scoped to the current schema, makes
+// replicas that start together take turns instead of racing to create the
+// same tables.
+func (s *Store) migrate(ctx context.Context, steps []migration) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if s.dialect == DialectPostgres {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keygate_migrations:' || coalesce(current_schema(), '')))").Error; err != nil {
@@ -56,7 +59,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		for _, a := range applied {
 			done[a.ID] = true
 		}
-		for _, m := range migrations() {
+		for _, m := range steps {
 			if done[m.id] {
 				continue
 			}

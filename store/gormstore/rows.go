@@ -105,6 +105,7 @@ func (spendRow) TableName() string { return "spend_logs" }
 type invitationRow struct {
 	IDHash     string `gorm:"column:id_hash;primaryKey"`
 	UserID     string `gorm:"column:user_id"`
+	Purpose    string `gorm:"column:purpose"`
 	IsAccepted bool
 	AcceptedAt *time.Time
 	ExpiresAt  time.Time

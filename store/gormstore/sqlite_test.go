@@ -91,9 +91,10 @@ func testReopen(t *testing.T, o gormstore.Options, dialect string) {
 		require.Equal(t, "u", got.ID)
 		dup := store.User{ID: "v", Email: "A@EXAMPLE.COM"}
 		require.ErrorIs(t, again.CreateUser(ctx, &dup), store.ErrConflict, "indexes survive re-migration")
-		var n int64
-		require.NoError(t, again.DB().QueryRowContext(ctx, "SELECT count(*) FROM keygate_migrations").Scan(&n))
-		require.EqualValues(t, 1, n, "each migration is recorded once")
+		var n, distinct int64
+		require.NoError(t, again.DB().QueryRowContext(ctx, "SELECT count(*), count(DISTINCT id) FROM keygate_migrations").Scan(&n, &distinct))
+		require.GreaterOrEqual(t, n, int64(2))
+		require.Equal(t, distinct, n, "each migration is recorded once")
 		require.NoError(t, again.Close())
 	}
 }

@@ -1,0 +1,98 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/store"
+)
+
+// ForgotPassword starts a self-service reset. The answer is the same
+// whether or not the e-mail belongs to anyone; requests are limited per
+// e-mail and per client IP. The link is only ever mailed, never returned.
+func (s *Service) ForgotPassword(ctx context.Context, email, clientIP, requestBase string) error {
+	email = strings.TrimSpace(email)
+	if email == "" || len(email) > 320 {
+		return apperr.InvalidParam("user_email", "user_email is required.")
+	}
+	now := s.Now()
+	subjects := []struct {
+		name  string
+		limit int64
+	}{{"reset-email:" + strings.ToLower(email), s.invites.ResetPerEmail}}
+	if clientIP != "" {
+		subjects = append(subjects, struct {
+			name  string
+			limit int64
+		}{"reset-ip:" + clientIP, s.invites.ResetPerIP})
+	}
+	for _, sub := range subjects {
+		n, oldest, err := s.store.CountLoginFailures(ctx, sub.name, now.Add(-time.Hour))
+		if err != nil {
+			return fmt.Errorf("service: count reset requests: %w", err)
+		}
+		if n >= sub.limit {
+			e := apperr.Invalid("Too many password reset requests; try again later.")
+			e.Kind = apperr.KindRateLimited
+			e.RetryAfterSeconds = int(oldest.Add(time.Hour).Sub(now).Seconds()) + 1
+			return e
+		}
+	}
+	for _, sub := range subjects {
+		if err := s.store.RecordLoginFailure(ctx, sub.name, now); err != nil {
+			return fmt.Errorf("service: record reset request: %w", err)
+		}
+	}
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("service: reset lookup: %w", err)
+	}
+	if s.invites.Mailer == nil || !s.invites.Mailer.Enabled() {
+		s.log.Warn("password reset requested but e-mail is not configured", "user_id", u.ID)
+		return nil
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("service: reset token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(b[:])
+	inv := store.Invitation{IDHash: HashSecret(token), UserID: u.ID, Purpose: purposeReset, ExpiresAt: now.Add(s.invites.ResetTTL),
+		CreatedAt: now, CreatedBy: u.ID, UpdatedAt: now, UpdatedBy: u.ID}
+	err = s.store.Tx(ctx, func(tx store.Store) error {
+		if err := tx.CreateInvitation(ctx, &inv); err != nil {
+			return fmt.Errorf("service: create reset token: %w", err)
+		}
+		return s.audit(ctx, tx, auth.Principal{UserID: u.ID}, "user.password_reset_requested", "user", u.ID, nil, nil)
+	})
+	if err != nil {
+		return err
+	}
+	link := s.baseURL(requestBase) + "/ui/reset-password?token=" + url.QueryEscape(token)
+	if err := s.invites.Mailer.SendPasswordReset(ctx, u.Email, link, inv.ExpiresAt); err != nil {
+		// Same answer to the caller; the operator sees the failure.
+		s.log.Error("password reset e-mail failed", "user_id", u.ID, "err", err)
+	}
+	return nil
+}
+
+// PeekReset checks a reset token for the reset page without consuming it.
+func (s *Service) PeekReset(ctx context.Context, token string) (Onboarding, error) {
+	return s.peekSecret(ctx, token, purposeReset)
+}
+
+// ResetPassword uses a reset token once: sets the password, revokes every
+// session of the user, and signs them in afresh.
+func (s *Service) ResetPassword(ctx context.Context, token, password string) (LoginResult, error) {
+	return s.claimSecret(ctx, token, "", password, purposeReset)
+}
