@@ -86,6 +86,12 @@ func (s *Server) coreRoutes() []Route {
 
 		{Method: get, Path: "/audit", Perm: rbac.PermReadAll, Handler: s.auditList},
 
+		{Method: get, Path: "/sso/key/generate", Public: true, Handler: s.ssoKeyGenerate},
+		{Method: get, Path: "/sso/login/:provider", Public: true, Handler: s.ssoLogin},
+		{Method: get, Path: "/sso/callback", Public: true, Handler: s.ssoCallback},
+		{Method: get, Path: "/sso/explain", Perm: rbac.PermReadAll, Handler: s.ssoExplain},
+		{Method: post, Path: "/sso/backchannel-logout", Public: true, Handler: s.ssoBackchannelLogout},
+
 		{Method: post, Path: "/spend/report", Perm: rbac.PermSpendReport, Handler: s.spendReport},
 		{Method: get, Path: "/spend/logs", Perm: rbac.PermReadOwn, Handler: s.spendLogs},
 	}

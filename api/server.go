@@ -53,6 +53,8 @@ type Options struct {
 	Session     SessionConfig
 	Invitations InvitationOps
 	Audit       AuditOps
+	SSOOps      SSOOps
+	SSO         SSOConfig
 }
 
 // Server holds the handlers.

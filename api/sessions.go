@@ -12,13 +12,14 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/internal/service"
+	"github.com/keygate/keygate/store"
 )
 
 // SessionOps is what the login routes need.
 type SessionOps interface {
 	Login(ctx context.Context, in service.LoginInput) (service.LoginResult, error)
 	Logout(ctx context.Context, p auth.Principal) (bool, error)
-	RevokeSessionByID(ctx context.Context, userID, sid string) (bool, error)
+	RevokeSessionByID(ctx context.Context, userID, sid string) (store.Session, bool, error)
 	RefreshToken(ctx context.Context, p auth.Principal) (string, time.Time, error)
 	ChangePassword(ctx context.Context, p auth.Principal, in service.PasswordChange) error
 }
@@ -145,17 +146,33 @@ func (s *Server) sessionLogout(c *gin.Context) error {
 // PROXY_LOGOUT_URL, an allow-listed ?redirect=, or the login page. It is
 // public so a stale cookie can always log out.
 func (s *Server) uiLogout(c *gin.Context) error {
+	target := s.logoutTarget(c.Query("redirect"))
 	if ck, err := c.Cookie(s.sess.CookieName); err == nil && ck != "" && s.sess.Refresher != nil {
 		if p, err := s.sess.Refresher.Refreshable(ctxOf(c), ck); err == nil {
-			if _, err := s.opts.Sessions.RevokeSessionByID(ctxOf(c), p.UserID, p.SessionID); err != nil {
+			sess, _, err := s.opts.Sessions.RevokeSessionByID(ctxOf(c), p.UserID, p.SessionID)
+			if err != nil {
 				return err
+			}
+			// An SSO session also ends at the identity provider, which then
+			// sends the browser on to the logout target.
+			if u := s.ssoEndSession(sess, absoluteURL(c, target)); u != "" {
+				target = u
 			}
 		}
 	}
 	s.clearSessionCookies(c)
 	c.Header("Cache-Control", "no-store")
-	c.Redirect(http.StatusSeeOther, s.logoutTarget(c.Query("redirect")))
+	c.Redirect(http.StatusSeeOther, target)
 	return nil
+}
+
+// absoluteURL makes a same-origin path absolute for the IdP's
+// post_logout_redirect_uri.
+func absoluteURL(c *gin.Context, target string) string {
+	if strings.HasPrefix(target, "/") {
+		return requestBase(c) + target
+	}
+	return target
 }
 
 // logoutTarget never follows a user-supplied URL unless it starts with an

@@ -42,6 +42,16 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		_ = st.Close()
 		return nil, err
 	}
+	providers, err := ssoProviders(ctx, cfg)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	ml, err := newMailer(cfg, log)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	a, err := app.New(ctx, app.Options{
 		Store: st, Notifier: st, Logger: log, MasterKeyHash: masterHash,
 		TrustedProxies: cfg.Server.TrustedProxies, MaxBodyBytes: cfg.Server.MaxBodyBytes,
@@ -50,6 +60,8 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		PasswordLoginDisabled: cfg.Auth.PasswordLoginDisabled, UIUsername: cfg.Auth.UIUsername, UIPassword: cfg.Auth.UIPassword,
 		SecureCookies: secureCookies(cfg), LogoutURL: urlString(cfg.URLs.ProxyLogoutURL),
 		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist, MetricsToken: cfg.Metrics.Token,
+		BaseURL: urlString(cfg.URLs.ProxyBaseURL), InvitationTTL: cfg.Auth.InvitationTTL, Mailer: ml,
+		SSOProviders: providers, SSOPolicy: ssoPolicy(cfg),
 	})
 	if err != nil {
 		_ = st.Close()

@@ -20,6 +20,7 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/auth/session"
+	"github.com/keygate/keygate/auth/sso"
 	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/metrics"
 	"github.com/keygate/keygate/internal/service"
@@ -82,6 +83,11 @@ type Options struct {
 	InvitationTTL time.Duration
 	// Mailer sends invitation and reset mail; nil disables e-mail.
 	Mailer service.Mailer
+
+	// SSOProviders are the configured identity providers; SSOPolicy
+	// decides linking, provisioning and roles.
+	SSOProviders []sso.Provider
+	SSOPolicy    service.SSOPolicy
 }
 
 // App is a wired Keygate.
@@ -149,13 +155,25 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.svc = service.New(service.Options{Store: a.metrics.InstrumentStore(o.Store), Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
 		Invitations: service.InvitationOptions{TTL: o.InvitationTTL, BaseURL: o.BaseURL, Mailer: o.Mailer},
 		Hooks:       service.Hooks{KeysChanged: a.keysChanged, UserChanged: a.userChanged, SessionsChanged: a.sessionsChanged}})
+	ssoCfg := api.SSOConfig{Providers: o.SSOProviders, Policy: o.SSOPolicy, Now: o.Now}
+	if len(o.SSOProviders) > 0 {
+		if o.Secret == "" {
+			return nil, fmt.Errorf("app: SSO needs KEYGATE_SECRET (or LITELLM_SALT_KEY) to protect the sign-in flow")
+		}
+		codec, err := sso.NewStateCodec(derive(o.Secret, "keygate-sso-flow-v1"))
+		if err != nil {
+			return nil, fmt.Errorf("app: sso: %w", err)
+		}
+		ssoCfg.Codec = codec
+	}
 	if o.UIPassword != "" {
 		if err := a.svc.EnsureBootstrapAdmin(ctx, o.UIUsername, o.UIPassword); err != nil {
 			return nil, fmt.Errorf("app: bootstrap admin (UI_USERNAME/UI_PASSWORD): %w", err)
 		}
 	}
 	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: o.Store.Ping,
-		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc})
+		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc,
+		SSOOps: a.svc, SSO: ssoCfg})
 	a.api.OnUserCreated(a.autoCreateKey)
 	a.api.OnUserCreated(a.inviteNewUser)
 	a.api.OnUserInfo(a.userInfoKeys)

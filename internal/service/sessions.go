@@ -232,9 +232,15 @@ func (s *Service) Logout(ctx context.Context, p auth.Principal) (bool, error) {
 }
 
 // RevokeSessionByID revokes a session known only by id (the UI's logout,
-// whose cookie may hold an expired token).
-func (s *Service) RevokeSessionByID(ctx context.Context, userID, sid string) (bool, error) {
-	return s.revokeSession(ctx, auth.Principal{UserID: userID, Method: auth.MethodSession, SessionID: sid}, sid)
+// whose cookie may hold an expired token) and returns the session row, so
+// the caller can end an SSO session at the identity provider too.
+func (s *Service) RevokeSessionByID(ctx context.Context, userID, sid string) (store.Session, bool, error) {
+	sess, err := s.store.GetSession(ctx, sid)
+	if err != nil {
+		return store.Session{}, false, notFound(err, "Session not found.")
+	}
+	ok, err := s.revokeSession(ctx, auth.Principal{UserID: userID, Method: auth.MethodSession, SessionID: sid}, sid)
+	return sess, ok, err
 }
 
 func (s *Service) revokeSession(ctx context.Context, p auth.Principal, sid string) (bool, error) {
