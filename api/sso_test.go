@@ -131,15 +131,15 @@ func TestSSORejections(t *testing.T) {
 		tamper func(url.Values)
 		want   int
 	}{
-		"wrong state":      {tamper: func(q url.Values) { q.Set("state", "forged-state-value") }, want: 400},
-		"missing state":    {tamper: func(q url.Values) { q.Del("state") }, want: 400},
-		"wrong nonce":      {mis: oidctest.Misbehaviour{Nonce: "other-nonce"}, want: 401},
-		"wrong audience":   {mis: oidctest.Misbehaviour{Audience: []string{"someone-else"}}, want: 401},
-		"expired token":    {mis: oidctest.Misbehaviour{ExpiresIn: -time.Minute}, want: 401},
-		"unsigned token":   {mis: oidctest.Misbehaviour{Unsigned: true}, want: 401},
-		"foreign key":      {mis: oidctest.Misbehaviour{ForeignKey: true}, want: 401},
-		"wrong issuer":     {mis: oidctest.Misbehaviour{Issuer: "https://evil.example"}, want: 401},
-		"idp error":        {mis: oidctest.Misbehaviour{AuthorizeError: "access_denied"}, want: 401},
+		"wrong state":    {tamper: func(q url.Values) { q.Set("state", "forged-state-value") }, want: 400},
+		"missing state":  {tamper: func(q url.Values) { q.Del("state") }, want: 400},
+		"wrong nonce":    {mis: oidctest.Misbehaviour{Nonce: "other-nonce"}, want: 401},
+		"wrong audience": {mis: oidctest.Misbehaviour{Audience: []string{"someone-else"}}, want: 401},
+		"expired token":  {mis: oidctest.Misbehaviour{ExpiresIn: -time.Minute}, want: 401},
+		"unsigned token": {mis: oidctest.Misbehaviour{Unsigned: true}, want: 401},
+		"foreign key":    {mis: oidctest.Misbehaviour{ForeignKey: true}, want: 401},
+		"wrong issuer":   {mis: oidctest.Misbehaviour{Issuer: "https://evil.example"}, want: 401},
+		"idp error":      {mis: oidctest.Misbehaviour{AuthorizeError: "access_denied"}, want: 401},
 	}
 	for name, c := range cases {
 		e.op.SetMisbehaviour(c.mis)
