@@ -185,6 +185,8 @@ func CredentialFromRequest(r *http.Request, cookieName string) Credential {
 			scheme, rest, ok := strings.Cut(v, " ")
 			if ok && strings.EqualFold(scheme, "Bearer") {
 				v = strings.TrimSpace(rest)
+			} else if strings.EqualFold(v, "Bearer") {
+				v = ""
 			}
 		}
 		if v == "" || len(v) > maxCredentialLen {
@@ -193,8 +195,10 @@ func CredentialFromRequest(r *http.Request, cookieName string) Credential {
 		return Credential{Secret: v}
 	}
 	if cookieName != "" {
-		if ck, err := r.Cookie(cookieName); err == nil && ck.Value != "" && len(ck.Value) <= maxCredentialLen {
-			return Credential{Secret: ck.Value, FromCookie: true}
+		if ck, err := r.Cookie(cookieName); err == nil {
+			if v := strings.TrimSpace(ck.Value); v != "" && len(v) <= maxCredentialLen {
+				return Credential{Secret: v, FromCookie: true}
+			}
 		}
 	}
 	return Credential{}

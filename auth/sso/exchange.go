@@ -17,8 +17,14 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// clockSkew is how far in the future an iat may lie.
-const clockSkew = 5 * time.Minute
+const (
+	// clockSkew is how far in the future an iat may lie.
+	clockSkew = 5 * time.Minute
+	// maxLogoutAge is how old a logout token without exp may be.
+	maxLogoutAge = 5 * time.Minute
+	// backchannelLogoutEvent is the event a logout token must carry.
+	backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+)
 
 // Exchange implements Provider: it redeems the code with the PKCE
 // verifier, verifies the ID token (signature, issuer, audience, expiry,
@@ -158,43 +164,69 @@ func (g *Generic) nameOf(c map[string]any) string {
 }
 
 // VerifyLogoutToken implements Provider per OIDC Back-Channel Logout 1.0
-// §2.6: signature, iss, aud, iat, exp, jti, the logout event, sub or sid,
-// no nonce, and typ logout+jwt when a typ is given.
+// §2.6: signature, iss, aud, iat, jti, the logout event, sub or sid, no
+// nonce, and a typ (when given) of logout+jwt or JWT. exp is checked when
+// present; providers that follow the earlier drafts (Ory Hydra v2.3.0)
+// send none, and then iat must be at most maxLogoutAge old. go-oidc's
+// VerifyLogout insists on exp, so the claims are checked here.
 func (g *Generic) VerifyLogoutToken(ctx context.Context, raw string) (LogoutClaims, error) {
-	if err := checkLogoutTyp(raw); err != nil {
+	fail := func(err error) (LogoutClaims, error) {
 		return LogoutClaims{}, fmt.Errorf("%w: %s: logout token: %w", ErrInvalidToken, g.name, err)
 	}
-	lt, err := g.verifier.VerifyLogout(oidc.ClientContext(ctx, g.client), raw)
+	if err := checkLogoutTyp(raw); err != nil {
+		return fail(err)
+	}
+	tok, err := g.logoutVerifier.Verify(oidc.ClientContext(ctx, g.client), raw)
 	if err != nil {
-		return LogoutClaims{}, fmt.Errorf("%w: %s: logout token: %w", ErrInvalidToken, g.name, err)
+		return fail(err)
 	}
 	var c struct {
 		Events map[string]json.RawMessage `json:"events"`
+		JTI    string                     `json:"jti"`
+		SID    string                     `json:"sid"`
 	}
-	if err := lt.Claims(&c); err != nil {
-		return LogoutClaims{}, fmt.Errorf("%w: %s: logout token: %w", ErrInvalidToken, g.name, err)
+	if err := tok.Claims(&c); err != nil {
+		return fail(err)
 	}
-	// The event's value must be a JSON object (go-oidc only checks it is
-	// present).
-	if ev := bytes.TrimSpace(c.Events["http://schemas.openid.net/event/backchannel-logout"]); len(ev) == 0 || ev[0] != '{' {
-		return LogoutClaims{}, fmt.Errorf("%w: %s: logout token: logout event is not an object", ErrInvalidToken, g.name)
-	}
-	if lt.IssuedAt.IsZero() || lt.IssuedAt.After(time.Now().Add(clockSkew)) {
-		return LogoutClaims{}, fmt.Errorf("%w: %s: logout token: missing or future iat", ErrInvalidToken, g.name)
-	}
-	all, err := decodeClaims(lt.Claims)
+	all, err := decodeClaims(tok.Claims)
 	if err != nil {
-		return LogoutClaims{}, fmt.Errorf("%w: %s: logout token: %w", ErrInvalidToken, g.name, err)
+		return fail(err)
 	}
-	if err := g.checkIssuer(lt.Issuer, all); err != nil {
+	now := time.Now()
+	// The event's value must be a JSON object.
+	ev := bytes.TrimSpace(c.Events[backchannelLogoutEvent])
+	switch _, hasNonce := all["nonce"]; {
+	case len(ev) == 0 || ev[0] != '{':
+		return fail(errors.New("no " + backchannelLogoutEvent + " event object"))
+	case hasNonce:
+		// §2.4: forbidden, so an ID token can never pass as a logout token.
+		return fail(errors.New("nonce present"))
+	case c.JTI == "":
+		return fail(errors.New("no jti"))
+	case tok.Subject == "" && c.SID == "":
+		return fail(errors.New("neither sub nor sid"))
+	case tok.IssuedAt.IsZero() || tok.IssuedAt.After(now.Add(clockSkew)):
+		return fail(errors.New("missing or future iat"))
+	case !tok.Expiry.IsZero() && !now.Before(tok.Expiry):
+		return fail(errors.New("expired"))
+	case tok.Expiry.IsZero() && now.Sub(tok.IssuedAt) > maxLogoutAge:
+		return fail(errors.New("no exp and iat too old"))
+	}
+	if err := g.checkIssuer(tok.Issuer, all); err != nil {
 		return LogoutClaims{}, err
 	}
-	return LogoutClaims{Issuer: lt.Issuer, Subject: lt.Subject, SID: lt.SessionID, JTI: lt.TokenID, Expires: lt.Expiry}, nil
+	exp := tok.Expiry
+	if exp.IsZero() {
+		exp = tok.IssuedAt.Add(maxLogoutAge)
+	}
+	return LogoutClaims{Issuer: tok.Issuer, Subject: tok.Subject, SID: c.SID, JTI: c.JTI, Expires: exp}, nil
 }
 
-// checkLogoutTyp rejects a logout token whose JOSE typ is set to anything
-// but logout+jwt (§2.4 recommends that typ, so an ID token or access
-// token cannot be passed off as one).
+// checkLogoutTyp rejects a logout token explicitly typed as something
+// else (an access token "at+jwt", say). §2.4 recommends typ logout+jwt;
+// the generic "JWT" is accepted too because certified providers send it
+// (Ory Hydra v2.3.0 does), and the required events claim and forbidden
+// nonce already tell a logout token from an ID token.
 func checkLogoutTyp(raw string) error {
 	head, _, ok := strings.Cut(raw, ".")
 	if !ok {
@@ -212,7 +244,7 @@ func checkLogoutTyp(raw string) error {
 	}
 	if h.Typ != nil {
 		t := strings.ToLower(*h.Typ)
-		if t != "logout+jwt" && t != "application/logout+jwt" {
+		if t != "logout+jwt" && t != "application/logout+jwt" && t != "jwt" {
 			return fmt.Errorf("typ %q is not logout+jwt", *h.Typ)
 		}
 	}

@@ -81,6 +81,7 @@ type Generic struct {
 	oauth          oauth2.Config
 	provider       *oidc.Provider
 	verifier       *oidc.IDTokenVerifier
+	logoutVerifier *oidc.IDTokenVerifier // signature, iss, aud only
 	endSession     string
 	userIDAttr     string
 	emailAttr      string
@@ -88,8 +89,6 @@ type Generic struct {
 	groupsClaims   []string
 	client         *http.Client
 }
-
-var _ Provider = (*Generic)(nil)
 
 // NewGeneric configures a provider, fetching the discovery document when
 // Issuer is set.
@@ -174,11 +173,11 @@ func newGeneric(ctx context.Context, opts GenericOptions, x genericExtras) (*Gen
 	if x.issuerTemplate == "" {
 		g.issuer = opts.Issuer
 	}
-	g.verifier = g.provider.Verifier(&oidc.Config{
-		ClientID:             opts.ClientID,
-		SupportedSigningAlgs: safeAlgs(),
-		SkipIssuerCheck:      g.issuer == "",
-	})
+	vc := oidc.Config{ClientID: opts.ClientID, SupportedSigningAlgs: safeAlgs(), SkipIssuerCheck: g.issuer == ""}
+	g.verifier = g.provider.Verifier(&vc)
+	lvc := vc
+	lvc.SkipExpiryCheck = true // exp is optional in logout tokens
+	g.logoutVerifier = g.provider.Verifier(&lvc)
 
 	scopes := opts.Scopes
 	if len(scopes) == 0 {

@@ -33,6 +33,13 @@ func TestVerifyLogoutToken(t *testing.T) {
 	// No typ header at all is allowed (typ is only recommended).
 	_, err = g.VerifyLogoutToken(ctx, op.Sign(op.LogoutClaims("alice", ""), ""))
 	require.NoError(t, err)
+	// exp may be missing (as from Hydra) when iat is fresh.
+	_, err = g.VerifyLogoutToken(ctx, op.Sign(withoutExp(op.LogoutClaims("alice", "")), "JWT"))
+	require.NoError(t, err)
+
+	// Nor is the generic "JWT", which Ory Hydra v2.3.0 sends.
+	_, err = g.VerifyLogoutToken(ctx, op.Sign(op.LogoutClaims("alice", ""), "JWT"))
+	require.NoError(t, err)
 }
 
 func TestVerifyLogoutTokenRejects(t *testing.T) {
@@ -56,8 +63,12 @@ func TestVerifyLogoutTokenRejects(t *testing.T) {
 		"expired":             op.Sign(mutate(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() }), "logout+jwt"),
 		"no iat":              op.Sign(mutate(func(c map[string]any) { delete(c, "iat") }), "logout+jwt"),
 		"future iat":          op.Sign(mutate(func(c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix() }), "logout+jwt"),
+		"no exp and old iat": op.Sign(mutate(func(c map[string]any) {
+			delete(c, "exp")
+			c["iat"] = time.Now().Add(-10 * time.Minute).Unix()
+		}), "logout+jwt"),
 		"no jti":              op.Sign(mutate(func(c map[string]any) { delete(c, "jti") }), "logout+jwt"),
-		"typ JWT":             op.Sign(op.LogoutClaims("alice", "sid-1"), "JWT"),
+		"typ at+jwt":          op.Sign(op.LogoutClaims("alice", "sid-1"), "at+jwt"),
 		"unsigned":            op.SignNone(op.LogoutClaims("alice", "sid-1"), "logout+jwt"),
 		"foreign key":         op.SignForeign(op.LogoutClaims("alice", "sid-1"), "logout+jwt"),
 		"garbage":             "not.a.jwt",
@@ -77,4 +88,9 @@ func TestVerifyLogoutTokenRejects(t *testing.T) {
 			require.Empty(t, lc.SID)
 		})
 	}
+}
+
+func withoutExp(c map[string]any) map[string]any {
+	delete(c, "exp")
+	return c
 }

@@ -86,7 +86,8 @@ func TestClaimHelpers(t *testing.T) {
 	require.True(t, boolClaim(" True "))
 	require.False(t, boolClaim("1"))
 	require.NoError(t, checkLogoutTyp("eyJhbGciOiJSUzI1NiJ9.e30.sig"))
-	require.Error(t, checkLogoutTyp("eyJ0eXAiOiJKV1QifQ.e30.sig"))
+	require.NoError(t, checkLogoutTyp("eyJ0eXAiOiJKV1QifQ.e30.sig"))   // {"typ":"JWT"}
+	require.Error(t, checkLogoutTyp("eyJ0eXAiOiJhdCtqd3QifQ.e30.sig")) // {"typ":"at+jwt"}
 	require.Error(t, checkLogoutTyp("nodots"))
 	require.Error(t, checkLogoutTyp("!!.e30.sig"))
 }

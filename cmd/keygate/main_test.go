@@ -156,3 +156,35 @@ func TestHealthcheckSubcommand(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"healthcheck", "--url", base + "/health/liveliness"}, lookup, nil, &out))
 	require.Error(t, run(context.Background(), []string{"healthcheck", "--url", base + "/nope"}, lookup, nil, &out))
 }
+
+// TestAdminCLI: an operator without the UI creates a user and gets a
+// working invitation link, then re-invites by e-mail.
+func TestAdminCLI(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"KEYGATE_DATA_DIR": dir, "PROXY_BASE_URL": "https://keygate.example.com"}
+	lookup, environ := envOf(vars)
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"user", "create", "--email", "op@example.com", "--role", "internal_user", "--invite"}, lookup, environ, &out))
+	require.Contains(t, out.String(), "created user")
+	first := regexp.MustCompile(`https://keygate\.example\.com/ui/onboarding\?id=[0-9a-f-]{36}`).FindString(out.String())
+	require.NotEmpty(t, first, out.String())
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"invite", "--email", "OP@example.com"}, lookup, environ, &out))
+	second := regexp.MustCompile(`https://keygate\.example\.com/ui/onboarding\?id=[0-9a-f-]{36}`).FindString(out.String())
+	require.NotEmpty(t, second)
+	require.NotEqual(t, first, second)
+
+	// the second link works against the server on the same database; the first was superseded
+	vars["KEYGATE_ADDR"] = "127.0.0.1:0"
+	base, _, _ := startServer(t, vars)
+	idOf := func(link string) string { return link[strings.Index(link, "id=")+3:] }
+	code, _ := get(t, base+"/onboarding/get_token?invite_link="+idOf(second), "")
+	require.Equal(t, http.StatusOK, code)
+	code, _ = get(t, base+"/onboarding/get_token?invite_link="+idOf(first), "")
+	require.Equal(t, http.StatusUnauthorized, code)
+
+	require.Error(t, run(context.Background(), []string{"user", "create", "--email", "op@example.com"}, lookup, environ, &out), "duplicate e-mail")
+	require.Error(t, run(context.Background(), []string{"invite", "--email", "ghost@example.com"}, lookup, environ, &out))
+	require.Error(t, run(context.Background(), []string{"user", "create", "--email", "x@example.com", "--role", "root"}, lookup, environ, &out))
+	require.Error(t, run(context.Background(), []string{"user", "delete"}, lookup, environ, &out))
+}

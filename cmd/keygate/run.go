@@ -38,6 +38,15 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 			return err
 		}
 		return printConfig(cfg, stdout)
+	case "import-litellm":
+		return importLiteLLM(ctx, args, e, stdout)
+	case "user":
+		if len(args) == 0 || args[0] != "create" {
+			return fmt.Errorf("unknown command \"user %s\"\n%s", strings.Join(args, " "), usage)
+		}
+		return adminCommand(ctx, "user create", args[1:], e, stdout)
+	case "invite":
+		return adminCommand(ctx, "invite", args, e, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, args, lookup, stdout)
 	case "help", "-h", "--help":
@@ -50,7 +59,13 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 const usage = `usage:
   keygate [serve] [--config FILE]        run the server (default)
   keygate check-config [--config FILE]   validate the configuration and print it (secrets redacted)
+  keygate user create --email E [--role R] [--invite] [--send-email]
+                                         create a user (default role internal_user); --invite prints an invitation link
+  keygate invite --email E [--send-email]
+                                         print a new invitation link for an existing user (supersedes older ones)
   keygate healthcheck [--url URL]        exit 0 if a local Keygate answers /health/liveliness (for containers)
+  keygate import-litellm --from URL [--dry-run] [--config FILE]
+                                         copy users, teams, memberships and API keys from LiteLLM's database
 
 Configuration comes from the environment (see README.md, "Configuration") and an optional YAML file.
 `

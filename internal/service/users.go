@@ -505,3 +505,15 @@ func pageOf(page, size, def int) (store.Page, error) {
 	}
 	return store.Page{Offset: (page - 1) * size, Limit: size}, nil
 }
+
+// GetUserByEmail finds a user by e-mail (case-insensitive) for admins.
+func (s *Service) GetUserByEmail(ctx context.Context, p auth.Principal, email string) (store.User, error) {
+	if err := require(p, rbac.PermReadAll); err != nil {
+		return store.User{}, err
+	}
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if err != nil {
+		return store.User{}, notFound(err, "No user with e-mail %q.", truncate(email, 80))
+	}
+	return u, nil
+}

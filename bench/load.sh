@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Loopback load test of Keygate's /auth/verify with Debian's wrk, against a
+# bare net/http handler measured in the same run (DESIGN.md, "Performance
+# targets"). Results and how to read them: bench/README.md.
+#
+#   bash bench/load.sh
+#
+# Environment (all optional):
+#   WRK_ARGS       wrk load shape            (default: -t2 -c50 -d10s)
+#   ROUNDS         bare/Keygate pairs        (default: 2)
+#   BENCH_PG_URL   PostgreSQL server; a fresh schema is made and dropped
+#                  (default: postgres://postgres@127.0.0.1:5432/test?sslmode=disable;
+#                   set to "skip" to leave PostgreSQL out)
+#
+# Every process it starts is stopped on exit, however it exits.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+WRK_ARGS=${WRK_ARGS:--t2 -c50 -d10s}
+ROUNDS=${ROUNDS:-2}
+BENCH_PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+
+if ! command -v wrk >/dev/null; then
+	echo "load.sh: wrk is not installed; install it with: apt-get install -y wrk" >&2
+	exit 1
+fi
+if ! command -v curl >/dev/null; then
+	echo "load.sh: curl is not installed; install it with: apt-get install -y curl" >&2
+	exit 1
+fi
+
+work=$(mktemp -d)
+pids=()
+schema=""
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ -n "$schema" ]; then
+		psql -q "$BENCH_PG_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '== %s\n' "$*" >&2; }
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# wait_up URL: poll until it answers; prints milliseconds waited.
+wait_up() {
+	local start now
+	start=$(date +%s%N)
+	for _ in $(seq 1 1000); do
+		if curl -fsS -o /dev/null "$1" 2>/dev/null; then
+			now=$(date +%s%N)
+			echo $(((now - start) / 1000000))
+			return 0
+		fi
+		sleep 0.01
+	done
+	echo "load.sh: $1 did not come up" >&2
+	return 1
+}
+
+# cpu_ticks PID: user+system CPU time of the process, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# sample_rss PID FILE: keep the peak VmRSS (KiB) in FILE until killed.
+sample_rss() {
+	local peak=0 r
+	while kill -0 "$1" 2>/dev/null; do
+		r=$(rss_kib "$1")
+		if [ "${r:-0}" -gt "$peak" ]; then
+			peak=$r
+			echo "$peak" >"$2"
+		fi
+		sleep 0.1
+	done
+}
+
+# to_ms VALUE: wrk latency (e.g. 512.00us, 1.20ms, 2.00s) in milliseconds.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) n = n / 1000
+		else if (v ~ /ms$/) n = n
+		else if (v ~ /s$/) n = n * 1000
+		printf "%.3f", n
+	}'
+}
+
+results="$work/results.tsv"
+: >"$results"
+
+# measure NAME URL PID [wrk -H args...]: one warm-up, one measured run;
+# appends "name req/s p50ms p99ms peakRSS cpu-us/req" to the results. Any non-2xx
+# answer voids the run unless EXPECT_DENIALS=1; LOAD overrides WRK_ARGS.
+measure() {
+	local name=$1 url=$2 pid=$3
+	shift 3
+	local out="$work/wrk-$name.txt" peakf="$work/peak-$name" sampler
+	# shellcheck disable=SC2086
+	wrk -t2 -c50 -d2s "$@" "$url" >/dev/null
+	echo 0 >"$peakf"
+	sample_rss "$pid" "$peakf" &
+	sampler=$!
+	local t0 t1
+	t0=$(cpu_ticks "$pid")
+	# shellcheck disable=SC2086
+	wrk ${LOAD:-$WRK_ARGS} --latency "$@" "$url" >"$out"
+	t1=$(cpu_ticks "$pid")
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
+	if [ -z "${EXPECT_DENIALS:-}" ] && grep -q 'Non-2xx or 3xx responses' "$out"; then
+		echo "load.sh: $name: some responses were not 2xx; the figure is void:" >&2
+		cat "$out" >&2
+		exit 1
+	fi
+	local rps p50 p99 n cpu
+	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+	n=$(awk '/ requests in / {print $1}' "$out")
+	# Server CPU per request: less sensitive to other work on the machine
+	# than req/s, and the direct measure of what Keygate adds.
+	cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$n" 'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99" "$(cat "$peakf")" "$cpu" >>"$results"
+	printf '   %-26s %9s req/s  p50 %7s ms  p99 %8s ms  server CPU %6s us/req\n' "$name" "$rps" "$p50" "$p99" "$cpu" >&2
+}
+
+log "building"
+go build -o "$work/keygate" ./cmd/keygate
+go build -o "$work/bare" ./bench/bare
+go build -o "$work/keygate-nocache" ./bench/keygate-nocache
+
+master="sk-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+# start_keygate NAME [ENV=...]: starts the binary; sets kg_pid, kg_url, kg_ready_ms.
+start_keygate() {
+	local name=$1 port
+	shift
+	port=$(free_port)
+	mkdir -p "$work/data-$name"
+	# Default log level, as deployed: denials are logged, successes not.
+	env LITELLM_MASTER_KEY="$master" KEYGATE_ADDR="127.0.0.1:$port" KEYGATE_DATA_DIR="$work/data-$name" \
+		"$@" "$work/keygate" >"$work/keygate-$name.log" 2>&1 &
+	kg_pid=$!
+	pids+=("$kg_pid")
+	kg_url="http://127.0.0.1:$port"
+	kg_ready_ms=$(wait_up "$kg_url/health/liveliness")
+}
+
+stop() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# new_key URL: a user allowed gpt-4o and its first key.
+new_key() {
+	local resp
+	resp=$(curl -fsS -H "Authorization: Bearer $master" -H 'Content-Type: application/json' \
+		-d "{\"user_id\":\"bench-$RANDOM\",\"user_role\":\"internal_user\",\"models\":[\"gpt-4o\"]}" "$1/user/new")
+	echo "$resp" | grep -o '"key":"sk-[^"]*"' | head -n1 | cut -d'"' -f4
+}
+
+log "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), wrk $WRK_ARGS"
+log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
+C1="-t1 -c1 -d5s" # one connection: latency without queueing
+
+bare_port=$(free_port)
+"$work/bare" "$bare_port" &
+bare_pid=$!
+pids+=("$bare_pid")
+wait_up "http://127.0.0.1:$bare_port/" >/dev/null
+
+log "Keygate on SQLite"
+start_keygate sqlite
+log "   ready in ${kg_ready_ms} ms (process start to first answer)"
+echo "$kg_ready_ms" >"$work/ready-sqlite"
+key=$(new_key "$kg_url")
+[ -n "$key" ] || { echo "load.sh: could not create a key" >&2; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$kg_url/auth/verify")
+[ "$code" = 200 ] || { echo "load.sh: /auth/verify answered $code for a fresh key" >&2; exit 1; }
+sleep 1
+echo "$(rss_kib "$kg_pid")" >"$work/idle-sqlite"
+for r in $(seq 1 "$ROUNDS"); do
+	measure "bare#$r" "http://127.0.0.1:$bare_port/" "$bare_pid"
+	measure "verify-sqlite-cached#$r" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $key"
+done
+EXPECT_DENIALS=1 measure "verify-sqlite-no-key-401" "$kg_url/auth/verify" "$kg_pid"
+LOAD=$C1 measure "bare-c1" "http://127.0.0.1:$bare_port/" "$bare_pid"
+LOAD=$C1 measure "verify-sqlite-cached-c1" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $key"
+stop "$kg_pid"
+
+if [ "$BENCH_PG_URL" != skip ] && command -v psql >/dev/null && psql -q "$BENCH_PG_URL" -c 'SELECT 1' >/dev/null 2>&1; then
+	schema="kgbench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	psql -q "$BENCH_PG_URL" -c "CREATE SCHEMA $schema" >/dev/null
+	case $BENCH_PG_URL in *\?*) pg_url="$BENCH_PG_URL&search_path=$schema" ;; *) pg_url="$BENCH_PG_URL?search_path=$schema" ;; esac
+
+	log "Keygate on PostgreSQL (schema $schema)"
+	start_keygate pg DATABASE_URL="$pg_url"
+	pgkey=$(new_key "$kg_url")
+	curl -fsS -o /dev/null -H "Authorization: Bearer $pgkey" "$kg_url/auth/verify"
+	sleep 1
+	echo "$(rss_kib "$kg_pid")" >"$work/idle-pg"
+	measure "verify-pg-cached" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $pgkey"
+	stop "$kg_pid"
+
+	log "Keygate on PostgreSQL, every request a cache miss (bench/keygate-nocache)"
+	port=$(free_port)
+	DATABASE_URL="$pg_url" LITELLM_MASTER_KEY="$master" "$work/keygate-nocache" "127.0.0.1:$port" >"$work/nocache.log" 2>&1 &
+	nc_pid=$!
+	pids+=("$nc_pid")
+	wait_up "http://127.0.0.1:$port/health/liveliness" >/dev/null
+	sleep 1
+	echo "$(rss_kib "$nc_pid")" >"$work/idle-pg-miss"
+	measure "verify-pg-miss" "http://127.0.0.1:$port/auth/verify" "$nc_pid" -H "Authorization: Bearer $pgkey"
+	LOAD=$C1 measure "verify-pg-miss-c1" "http://127.0.0.1:$port/auth/verify" "$nc_pid" -H "Authorization: Bearer $pgkey"
+	stop "$nc_pid"
+else
+	log "PostgreSQL at BENCH_PG_URL not reachable (or skipped): no PostgreSQL figures"
+fi
+
+echo
+echo "| run | req/s | p50 ms | p99 ms | server CPU µs/req | peak RSS MiB |"
+echo "|---|---:|---:|---:|---:|---:|"
+awk -F'\t' '{printf "| %s | %.0f | %s | %s | %s | %.1f |\n", $1, $2, $3, $4, $6, $5 / 1024}' "$results"
+echo
+for r in $(seq 1 "$ROUNDS"); do
+	awk -F'\t' -v r="$r" '
+		$1 == "bare#" r {b = $2; bc = $6}
+		$1 == "verify-sqlite-cached#" r {k = $2; p = $3; kc = $6}
+		END {printf "round %d: cached /auth/verify = %.2f x bare req/s (target >= 0.60), p50 %s ms (target <= 1); server CPU %s vs %s us/req\n", r, k / b, p, kc, bc}
+	' "$results"
+done
+awk -F'\t' '$1 == "verify-pg-miss" {printf "cache miss on PostgreSQL: p50 %s ms at '"$WRK_ARGS"' (target <= 3)\n", $3}
+	$1 == "verify-pg-miss-c1" {printf "cache miss on PostgreSQL: p50 %s ms on one connection\n", $3}' "$results"
+printf 'Keygate (SQLite) ready in %s ms (target <= 300); RSS idle %.1f MiB (target <= 40)' \
+	"$(cat "$work/ready-sqlite")" "$(awk '{print $1 / 1024}' "$work/idle-sqlite")"
+awk -F'\t' '$1 ~ /^verify-sqlite/ && $5 > m {m = $5} END {printf ", peak under load %.1f MiB (target <= 150)\n", m / 1024}' "$results"
+log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -f "$work/idle-pg" ]; then
+	printf 'Keygate (PostgreSQL) RSS idle %.1f MiB\n' "$(awk '{print $1 / 1024}' "$work/idle-pg")"
+fi
