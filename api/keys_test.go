@@ -303,3 +303,41 @@ func TestSpendLogsScope(t *testing.T) {
 		requireError(t, e.do(http.MethodGet, "/spend/logs?start_date=yesterday", a, nil), http.StatusBadRequest)
 	})
 }
+
+// TestVerifyBodyModel: the model in a forwarded JSON body is enforced even
+// when the body is large or cut off, and every method is accepted.
+func TestVerifyBodyModel(t *testing.T) {
+	e := newEnv(t, databases()[0].open(t))
+	r := e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"models": []string{"gpt-4o"}})
+	key := r.JSON(t)["key"].(string)
+	hdr := map[string]string{"Authorization": "Bearer " + key, "Content-Type": "application/json"}
+	pad := strings.Repeat("x", 70<<10)
+	cases := map[string]struct {
+		body string
+		want int
+	}{
+		"allowed":                    {`{"model":"gpt-4o","messages":[]}`, 200},
+		"denied":                     {`{"model":"o3","messages":[]}`, 403},
+		"denied after a large field": {`{"messages":"` + pad + `","model":"o3"}`, 403},
+		"allowed, model first, huge": {`{"model":"gpt-4o","messages":"` + pad + `"}`, 200},
+		"model not a string":         {`{"model":7}`, 403},
+		"not an object":              {`["model","gpt-4o"]`, 403},
+		"no model field":             {`{"input":"x"}`, 200},
+	}
+	for name, c := range cases {
+		r := e.doHeaders(http.MethodPost, "/auth/verify", hdr, c.body)
+		require.Equal(t, c.want, r.Code, "%s: %s", name, r.Body.String())
+	}
+	for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodHead} {
+		r := e.doHeaders(m, "/auth/verify", map[string]string{"Authorization": "Bearer " + key}, "")
+		require.Equal(t, http.StatusOK, r.Code, m)
+	}
+	r = e.doHeaders(http.MethodGet, "/auth/verify/v1/chat/completions", map[string]string{"Authorization": "Bearer " + key}, "")
+	require.Equal(t, http.StatusOK, r.Code)
+	// every identity header is present even when empty, so a client copy
+	// can never survive a proxy that copies them
+	for _, h := range []string{"X-Keygate-Team-Id", "X-Keygate-Key-Alias", "X-Keygate-User-Id"} {
+		_, ok := r.Hdr[h]
+		require.True(t, ok, h)
+	}
+}

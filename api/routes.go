@@ -30,9 +30,16 @@ func (s *Server) coreRoutes() []Route {
 
 		// Forward auth authenticates inside the handler: its failures have
 		// their own statuses (401/403/429/503) and it must not need CSRF.
+		// Envoy forwards the client's method and may append its path.
 		{Method: get, Path: "/auth/verify", Public: true, Handler: s.verify},
 		{Method: post, Path: "/auth/verify", Public: true, Handler: s.verify},
 		{Method: http.MethodHead, Path: "/auth/verify", Public: true, Handler: s.verify},
+		{Method: http.MethodPut, Path: "/auth/verify", Public: true, Handler: s.verify},
+		{Method: http.MethodPatch, Path: "/auth/verify", Public: true, Handler: s.verify},
+		{Method: http.MethodDelete, Path: "/auth/verify", Public: true, Handler: s.verify},
+		{Method: http.MethodOptions, Path: "/auth/verify", Public: true, Handler: s.verify},
+		{Method: get, Path: "/auth/verify/*path", Public: true, Handler: s.verify},
+		{Method: post, Path: "/auth/verify/*path", Public: true, Handler: s.verify},
 
 		{Method: post, Path: "/user/new", Perm: rbac.PermUserWrite, Handler: s.userNew},
 		{Method: get, Path: "/user/info", Perm: rbac.PermReadOwn, Handler: s.userInfo},

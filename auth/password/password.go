@@ -137,8 +137,8 @@ type Hasher struct {
 	// sem holds one token per running argon2 computation; its capacity is
 	// the concurrency limit and hence the memory bound.
 	sem chan struct{}
-	// dummy is a real hash of a random password, made once in New, that
-	// VerifyDummy checks against.
+	// dummy is a random PHC string with the current parameters, made once
+	// in New, that VerifyDummy checks against.
 	dummy   string
 	dummies atomic.Uint64
 }
@@ -146,7 +146,7 @@ type Hasher struct {
 // New returns a Hasher producing hashes with params and running at most
 // maxConcurrent argon2 computations at once (runtime.NumCPU() when
 // maxConcurrent ≤ 0: more would only queue for CPU while holding memory).
-// It computes the dummy hash used by VerifyDummy, which costs one hash.
+// The dummy hash VerifyDummy checks against is random, so New runs no KDF.
 func New(params Params, maxConcurrent int) (*Hasher, error) {
 	if err := params.Validate(); err != nil {
 		return nil, err
@@ -155,13 +155,17 @@ func New(params Params, maxConcurrent int) (*Hasher, error) {
 		maxConcurrent = runtime.NumCPU()
 	}
 	h := &Hasher{params: params, sem: make(chan struct{}, maxConcurrent)}
-	secret := make([]byte, 32)
+	// The dummy needs no KDF run to make: a random salt and a random
+	// "derived key" form a PHC string no password can match, and
+	// verifying against it costs exactly one argon2id computation with
+	// the current parameters. Making it this way keeps start-up fast and
+	// its memory peak away.
+	salt := make([]byte, params.SaltLen)
+	key := make([]byte, params.KeyLen)
 	// crypto/rand.Read never fails on supported platforms (Go ≥ 1.24).
-	_, _ = rand.Read(secret)
-	dummy, err := h.hash(context.Background(), secret)
-	if err != nil {
-		return nil, fmt.Errorf("password: dummy hash: %w", err)
-	}
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(key)
+	dummy := encode(params, salt, key)
 	h.dummy = dummy
 	return h, nil
 }

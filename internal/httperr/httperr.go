@@ -108,11 +108,10 @@ func kindStatus(k apperr.Kind) (int, string) {
 // failures at error level with the cause, client errors at debug.
 func Write(c *gin.Context, err error) {
 	status, typ, msg, param, retry := Resolve(err)
-	log := Logger(c)
 	if status >= 500 {
-		log.Error("request failed", "status", status, "err", err)
-	} else {
-		log.Debug("request rejected", "status", status, "err", err)
+		Logger(c).Error("request failed", "status", status, "err", err)
+	} else if debugEnabled(c) {
+		Logger(c).Debug("request rejected", "status", status, "err", err)
 	}
 	if retry > 0 {
 		c.Header("Retry-After", strconv.Itoa(retry))
@@ -124,12 +123,21 @@ func Write(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(status, Body{Error: Detail{Message: msg, Type: typ, Param: param, Code: strconv.Itoa(status)}})
 }
 
+func debugEnabled(c *gin.Context) bool {
+	if v, ok := c.Get(loggerKey); ok {
+		if l, ok := v.(*requestLog); ok {
+			return l.base.Enabled(c.Request.Context(), slog.LevelDebug)
+		}
+	}
+	return false
+}
+
 // Logger returns the request-scoped logger set by RequestContext, or the
 // default logger.
 func Logger(c *gin.Context) *slog.Logger {
 	if v, ok := c.Get(loggerKey); ok {
-		if l, ok := v.(*slog.Logger); ok {
-			return l
+		if l, ok := v.(*requestLog); ok {
+			return l.get()
 		}
 	}
 	return slog.Default()

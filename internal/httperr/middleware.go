@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -21,47 +23,82 @@ const (
 // RequestID returns the id RequestContext assigned to this request.
 func RequestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 
-// AccessLog decides which requests get an access-log line. The verification
-// hot path logs only failures so that logging never dominates it.
+// AccessLog decides which requests get an access-log line at info level.
+// Requests it declines are logged only when they fail with a 5xx (and at
+// debug level otherwise), so the verification hot path — where a flood of
+// bad keys is normal — is never dominated by logging; metrics count it.
 type AccessLog func(r *http.Request) bool
 
+// requestLog is what the middleware stores per request; the logger that
+// carries the request id is built only when something is logged.
+type requestLog struct {
+	base *slog.Logger
+	id   string
+	log  *slog.Logger
+}
+
+func (l *requestLog) get() *slog.Logger {
+	if l.log == nil {
+		l.log = l.base.With("request_id", l.id)
+	}
+	return l.log
+}
+
 // RequestContext assigns a request id (kept from the client when it is a
-// sane token, else random), puts a logger carrying it in the context,
-// recovers panics into a generic 500 without leaking the stack to the
-// client, and writes one access-log line per request when logAll(c) or the
-// status is ≥ 400.
+// sane token, else a process-unique one), makes a logger carrying it
+// available, recovers panics into a generic 500 without leaking the stack
+// to the client, and writes one access-log line per request as AccessLog
+// decides.
 func RequestContext(base *slog.Logger, logAll AccessLog) gin.HandlerFunc {
+	ids := newIDSource()
 	return func(c *gin.Context) {
 		id := c.GetHeader(RequestIDHeader)
 		if !saneID(id) {
-			id = newID()
+			id = ids.next()
 		}
+		rl := &requestLog{base: base, id: id}
 		c.Set(requestIDKey, id)
-		log := base.With("request_id", id)
-		c.Set(loggerKey, log)
-		c.Header(RequestIDHeader, id)
+		c.Set(loggerKey, rl)
+		c.Writer.Header()[RequestIDHeader] = []string{id}
 		start := time.Now()
 		defer func() {
 			if rec := recover(); rec != nil {
-				log.Error("panic serving request", "panic", fmt.Sprint(rec), "path", c.FullPath())
+				rl.get().Error("panic serving request", "panic", fmt.Sprint(rec), "path", c.FullPath())
 				if !c.Writer.Written() {
 					Write(c, fmt.Errorf("panic: %v", rec))
 				}
 				c.Abort()
 			}
 			status := c.Writer.Status()
-			if status >= http.StatusBadRequest || logAll == nil || logAll(c.Request) {
-				level := slog.LevelInfo
-				if status >= http.StatusInternalServerError {
-					level = slog.LevelError
+			level := slog.LevelInfo
+			switch {
+			case status >= http.StatusInternalServerError:
+				level = slog.LevelError
+			case logAll != nil && !logAll(c.Request):
+				if !base.Enabled(c.Request.Context(), slog.LevelDebug) {
+					return
 				}
-				log.Log(c.Request.Context(), level, "http request",
-					"method", c.Request.Method, "route", c.FullPath(), "status", status,
-					"duration_ms", float64(time.Since(start).Microseconds())/1000, "client_ip", c.ClientIP())
+				level = slog.LevelDebug
 			}
+			rl.get().Log(c.Request.Context(), level, "http request",
+				"method", c.Request.Method, "route", c.FullPath(), "status", status,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000, "client_ip", c.ClientIP())
 		}()
 		c.Next()
 	}
+}
+
+// idSource makes request ids that are unique per process and cheap: a
+// random prefix chosen at start and a counter.
+type idSource struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newIDSource() *idSource { return &idSource{prefix: newID()[:8]} }
+
+func (s *idSource) next() string {
+	return s.prefix + "-" + strconv.FormatUint(s.n.Add(1), 36)
 }
 
 func saneID(id string) bool {
