@@ -112,6 +112,7 @@ func (s *session) Logout() error { return nil }
 
 // serverOpts shape the in-process server.
 type serverOpts struct {
+	host          string // listen address; default 127.0.0.1
 	user, pass    string
 	startTLS      bool // offer STARTTLS with a self-signed certificate
 	implicitTLS   bool // TLS from the first byte
@@ -129,7 +130,13 @@ func startServer(t *testing.T, o serverOpts) (*backend, int) {
 	srv.WriteTimeout = 10 * time.Second
 	// Failed handshakes are expected in some tests; their log lines are noise.
 	srv.ErrorLog = log.New(io.Discard, "", 0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if o.host == "" {
+		o.host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, "0"))
+	if err != nil && o.host != "127.0.0.1" {
+		t.Skipf("cannot listen on %s: %v", o.host, err)
+	}
 	require.NoError(t, err)
 	if o.startTLS || o.implicitTLS {
 		cfg := &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, MinVersion: tls.VersionTLS12}
