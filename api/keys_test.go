@@ -341,3 +341,21 @@ func TestVerifyBodyModel(t *testing.T) {
 		require.True(t, ok, h)
 	}
 }
+
+// TestVerifyDatabaseDown: with the database gone, a cached answer still
+// holds, an uncached key is 503 (never an allow), and readiness says so.
+func TestVerifyDatabaseDown(t *testing.T) {
+	st := openStore(t, pgOptions(dbtestPostgres(t)))
+	e := newEnv(t, st)
+	cached := e.userWithRole("cache", "internal_user")
+	other := e.userWithRole("cold", "internal_user")
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/auth/verify", cached, nil).Code)
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/health/readiness", "", nil).Code)
+	require.NoError(t, st.(interface{ Close() error }).Close())
+
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/auth/verify", cached, nil).Code, "cached answer")
+	r := e.do(http.MethodGet, "/auth/verify", other, nil)
+	requireError(t, r, http.StatusServiceUnavailable)
+	require.Equal(t, http.StatusServiceUnavailable, e.do(http.MethodGet, "/health/readiness", "", nil).Code)
+	requireError(t, e.do(http.MethodGet, "/user/list", masterKey, nil), http.StatusServiceUnavailable)
+}

@@ -217,7 +217,7 @@ type Log struct {
 	Format string // text or json
 }
 
-// Metrics protects the metrics endpoint; Token empty means it is not served.
+// Metrics protects /metrics; with Token empty it is served without a token.
 type Metrics struct {
 	Token string
 }

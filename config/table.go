@@ -165,7 +165,7 @@ func settingTable() []setting {
 			func(c *Config) *string { return &c.Log.Level }, lowerTrim),
 		stringVarNorm(def("KEYGATE_LOG_FORMAT", "log.format", "text", "text or json"),
 			func(c *Config) *string { return &c.Log.Format }, lowerTrim),
-		stringVar(def("KEYGATE_METRICS_TOKEN", "metrics.token", "", "bearer token for the metrics endpoint; empty = not served"),
+		stringVar(def("KEYGATE_METRICS_TOKEN", "metrics.token", "", "bearer token required on /metrics; empty = served without a token (labels carry no user data; keep it off the internet)"),
 			func(c *Config) *string { return &c.Metrics.Token }).secret(),
 
 		modelPricesSetting(),

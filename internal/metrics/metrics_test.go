@@ -110,6 +110,8 @@ func TestObserveHTTPLabels(t *testing.T) {
 	m.ObserveHTTP(http.MethodGet, "/key/info", 200, "", 3*time.Millisecond)
 	m.ObserveHTTP(http.MethodGet, "", 404, "not_found_error", time.Millisecond)
 	m.ObserveHTTP(http.MethodHead, metrics.VerifyRoute, 401, "expired_key", time.Millisecond)
+	m.ObserveHTTP(http.MethodPost, metrics.VerifyRoute+"/*path", 200, "", time.Millisecond)
+	m.ObserveHTTP(http.MethodGet, "/auth/verifyx", 200, "", time.Millisecond)
 	_, body := scrape(t, m.Handler(), "")
 	require.Equal(t, 1.0, sample(t, body, "keygate_http_requests_total", `method="GET",route="/key/info",status="200"`))
 	require.Equal(t, 1.0, sample(t, body, "keygate_http_requests_total", `method="GET",route="unmatched",status="404"`))
@@ -117,6 +119,7 @@ func TestObserveHTTPLabels(t *testing.T) {
 	require.Equal(t, 1.0, sample(t, body, "keygate_http_request_duration_seconds_bucket", `method="GET",route="/key/info",status="200",le="0.005"`))
 	require.Equal(t, 0.0, sample(t, body, "keygate_http_request_duration_seconds_bucket", `method="GET",route="/key/info",status="200",le="0.0025"`))
 	require.Equal(t, 1.0, sample(t, body, "keygate_verify_total", `outcome="expired"`))
+	require.Equal(t, 1.0, sample(t, body, "keygate_verify_total", `outcome="allowed"`), "sub-paths count, look-alikes do not")
 }
 
 func TestAddCacheReadsStatsAtScrape(t *testing.T) {

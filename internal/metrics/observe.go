@@ -4,10 +4,12 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// VerifyRoute is the forward-auth route whose answers are also counted as
+// VerifyRoute is the forward-auth route whose answers (with any method,
+// and under its sub-paths, which Envoy may append) are also counted as
 // verification outcomes.
 const VerifyRoute = "/auth/verify"
 
@@ -27,7 +29,7 @@ func (m *Metrics) ObserveHTTP(method, route string, status int, errType string, 
 	code := strconv.Itoa(status)
 	m.httpRequests.WithLabelValues(route, method, code).Inc()
 	m.httpDuration.WithLabelValues(route, method, code).Observe(elapsed.Seconds())
-	if route == VerifyRoute {
+	if route == VerifyRoute || strings.HasPrefix(route, VerifyRoute+"/") {
 		m.verify.WithLabelValues(VerifyOutcome(status, errType)).Inc()
 	}
 }
