@@ -359,3 +359,25 @@ func TestVerifyDatabaseDown(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, e.do(http.MethodGet, "/health/readiness", "", nil).Code)
 	requireError(t, e.do(http.MethodGet, "/user/list", masterKey, nil), http.StatusServiceUnavailable)
 }
+
+// TestBudgetPeriodReset: a key blocked by its budget works again once its
+// budget_duration has elapsed and the reset job has run.
+func TestBudgetPeriodReset(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		r := e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"max_budget": 1, "budget_duration": "1d"})
+		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+		key := r.JSON(t)["key"].(string)
+		e.do(http.MethodPost, "/spend/report", masterKey, map[string]any{"request_id": "b1", "api_key": key, "spend": 1.5})
+		requireError(t, e.do(http.MethodGet, "/auth/verify", key, nil), http.StatusTooManyRequests)
+		n, err := e.app.Service().ResetDueBudgets(t.Context())
+		require.NoError(t, err)
+		require.Zero(t, n, "nothing is due yet")
+		e.now.Advance(25 * time.Hour)
+		n, err = e.app.Service().ResetDueBudgets(t.Context())
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/auth/verify", key, nil).Code)
+		r = e.do(http.MethodGet, "/key/info?key="+key, masterKey, nil)
+		require.EqualValues(t, 0, r.JSON(t)["info"].(map[string]any)["spend"])
+	})
+}

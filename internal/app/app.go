@@ -25,6 +25,7 @@ import (
 	"github.com/keygate/keygate/internal/metrics"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/ui"
 )
 
 // Notifier carries cache invalidations between replicas (PostgreSQL
@@ -190,8 +191,31 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.api.Add(api.PublicHTTP(http.MethodGet, "/metrics", a.metrics.Handler()))
 	engine.Use(httperr.Observe(a.metrics.ObserveHTTP))
 	a.api.Mount(engine)
+	pages, err := a.newUI(authn, sessCfg.CSRFKey)
+	if err != nil {
+		return nil, err
+	}
+	pages.Mount(engine)
 	a.handler = engine
 	return a, nil
+}
+
+// newUI builds the web pages, served beside the API on the same engine.
+func (a *App) newUI(authn auth.Authenticator, csrfKey []byte) (*ui.UI, error) {
+	o := a.opts
+	uo := ui.Options{Logger: o.Logger, Service: a.svc, Authenticator: authn, CSRFKey: csrfKey, SecureCookies: o.SecureCookies,
+		PasswordLoginDisabled: o.PasswordLoginDisabled, Now: o.Now}
+	if a.sessAuth != nil {
+		uo.Refresher = a.sessAuth
+	}
+	for _, p := range o.SSOProviders {
+		uo.SSOProviders = append(uo.SSOProviders, ui.SSOProvider{Name: p.Name(), DisplayName: p.DisplayName(), URL: "/sso/login/" + p.Name()})
+	}
+	u, err := ui.New(uo)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return u, nil
 }
 
 func cacheTTL(d time.Duration) time.Duration {
@@ -247,10 +271,14 @@ func (a *App) API() *api.Server { return a.api }
 // Run starts background work (last-active flushing, cross-replica
 // invalidation) and returns at once; it stops when ctx ends. Wait waits.
 func (a *App) Run(ctx context.Context) {
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
 		a.keyAuth.RunLastActive(ctx, a.opts.LastActiveEvery)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.resetBudgets(ctx, time.Minute)
 	}()
 	if a.keyring != nil {
 		a.wg.Add(1)

@@ -1,0 +1,190 @@
+package ui
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/service"
+	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
+)
+
+const keysPerPage = 50
+
+// defaultExpiry is preselected: keys that never expire are the ones that
+// leak for years.
+const defaultExpiry = "90d"
+
+func expiryOptions(selected string) []option {
+	opts := []option{{Value: "7d", Label: "7 days"}, {Value: "30d", Label: "30 days"}, {Value: "90d", Label: "90 days"},
+		{Value: "365d", Label: "1 year"}, {Value: "never", Label: "Never"}}
+	for i := range opts {
+		opts[i].Selected = opts[i].Value == selected
+	}
+	return opts
+}
+
+func (u *UI) keyRows(p auth.Principal, keys []store.Key, owners map[string]string) []keyRow {
+	now := u.now()
+	rows := make([]keyRow, 0, len(keys))
+	for _, k := range keys {
+		exp, expired := expiry(now, k.ExpiresAt)
+		owner := k.UserID
+		if e := owners[k.UserID]; e != "" {
+			owner = e
+		}
+		if owner == "" {
+			owner = "— (service key)"
+		}
+		rows = append(rows, keyRow{Hash: k.Hash, Alias: k.Alias, Name: k.KeyName, Owner: owner, Team: k.TeamID,
+			Models: joinList(k.Models, "All models"), Created: day(k.CreatedAt), Expires: exp, Expired: expired,
+			LastUsed: ago(now, k.LastActive), Spend: money(k.Spend), Budget: budgetOf(k.Spend, k.MaxBudget), Blocked: k.Blocked,
+			CanDelete: p.Can(rbac.PermKeyWriteAny) || (p.Can(rbac.PermKeyWriteOwn) && k.UserID != "" && k.UserID == p.UserID)})
+	}
+	return rows
+}
+
+// myKeysData lists the caller's own keys (admins too: their own, not all).
+func (u *UI) myKeysData(c *gin.Context) (keysPage, error) {
+	p := principalOf(c)
+	pg := pageParam(c.Query("page"))
+	keys, total, err := u.svc.ListKeys(ctxOf(c), p, service.KeyListInput{UserID: p.UserID, Page: pg, Size: keysPerPage})
+	if err != nil {
+		return keysPage{}, err
+	}
+	d := keysPage{page: u.pageFor(c, "My keys", "/ui/"), Heading: "My keys",
+		Intro: "API keys let your applications call the LLM proxy as you. Keep them secret.",
+		Keys:  u.keyRows(p, keys, nil), Pager: pagerFor("/ui/", c.Request.URL.Query(), pg, keysPerPage, total),
+		Form: keyForm{Duration: defaultExpiry}, Expiries: expiryOptions(defaultExpiry)}
+	return d, nil
+}
+
+func (u *UI) myKeys(c *gin.Context) error {
+	d, err := u.myKeysData(c)
+	if err != nil {
+		return err
+	}
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.keys(w, d) })
+}
+
+// createKey answers with the new key itself (no redirect: the key must
+// never be in a URL or a cookie), marked no-store.
+func (u *UI) createKey(c *gin.Context) error {
+	p := principalOf(c)
+	form := keyForm{Alias: strings.TrimSpace(c.PostForm("alias")), Duration: c.PostForm("duration"),
+		Models: c.PostForm("models"), Budget: c.PostForm("max_budget")}
+	req := service.KeyRequest{Models: splitList(form.Models)}
+	owner := p.UserID
+	req.UserID = &owner
+	if form.Alias != "" {
+		req.KeyAlias = &form.Alias
+	}
+	if form.Duration != "" && form.Duration != "never" {
+		req.Duration = &form.Duration
+	}
+	ik, err := func() (service.IssuedKey, error) {
+		b, err := parseBudget("max_budget", form.Budget)
+		if err != nil {
+			return service.IssuedKey{}, err
+		}
+		req.MaxBudget = b
+		return u.svc.GenerateKey(ctxOf(c), p, req)
+	}()
+	if err != nil {
+		status, msg, ok := publicError(err)
+		if !ok || status == http.StatusForbidden {
+			return err
+		}
+		d, lerr := u.myKeysData(c)
+		if lerr != nil {
+			return lerr
+		}
+		d.Form, d.FormError, d.Expiries = form, msg, expiryOptions(form.Duration)
+		return u.write(c, status, func(w io.Writer) error { return u.tmpl.keys(w, d) })
+	}
+	noStore(c)
+	exp, _ := expiry(u.now(), ik.Key.ExpiresAt)
+	d := keyCreatedPage{page: u.pageFor(c, "Key created", "/ui/"), Key: ik.Raw, Name: ik.Key.KeyName, Alias: ik.Key.Alias,
+		Expires: exp, Models: joinList(ik.Key.Models, "All models you may use")}
+	if ik.Key.MaxBudget != nil {
+		d.Budget = money(*ik.Key.MaxBudget)
+	}
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.keyCreated(w, d) })
+}
+
+func (u *UI) deleteKey(c *gin.Context) error {
+	ref, back := c.PostForm("key"), safeNext(c.PostForm("return"))
+	if ref == "" {
+		return u.redirectError(c, back, apperr.InvalidParam("key", "No key was named."))
+	}
+	if err := u.svc.DeleteKeys(ctxOf(c), principalOf(c), []string{ref}, nil); err != nil {
+		return u.redirectError(c, back, err)
+	}
+	label := c.PostForm("label")
+	if label == "" {
+		label = "The key"
+	}
+	return u.redirect(c, back, label+" was deleted. Applications using it stop working now.")
+}
+
+// allKeys lists every key (admins and admin viewers), filterable by owner.
+func (u *UI) allKeys(c *gin.Context) error {
+	p := principalOf(c)
+	if !p.Can(rbac.PermReadAll) {
+		return apperr.Forbidden("Only admins can see all keys.")
+	}
+	pg := pageParam(c.Query("page"))
+	filter := strings.TrimSpace(c.Query("user"))
+	keys, total, err := u.svc.ListKeys(ctxOf(c), p, service.KeyListInput{UserID: filter, Page: pg, Size: keysPerPage})
+	if err != nil {
+		return err
+	}
+	owners, err := u.emails(c, p, ownersOf(keys))
+	if err != nil {
+		return err
+	}
+	d := keysPage{page: u.pageFor(c, "All keys", "/ui/keys"), Heading: "All keys", All: true, Filter: filter,
+		Intro: "Every API key on this Keygate, newest last.", Keys: u.keyRows(p, keys, owners),
+		Pager: pagerFor("/ui/keys", c.Request.URL.Query(), pg, keysPerPage, total)}
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.keys(w, d) })
+}
+
+func ownersOf(keys []store.Key) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, k := range keys {
+		if k.UserID != "" && !seen[k.UserID] {
+			seen[k.UserID] = true
+			ids = append(ids, k.UserID)
+		}
+	}
+	return ids
+}
+
+// emails maps user ids to e-mail addresses, in one listing.
+func (u *UI) emails(c *gin.Context, p auth.Principal, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 || !p.Can(rbac.PermReadAll) {
+		return out, nil
+	}
+	users, _, err := u.svc.ListUsers(ctxOf(c), p, service.UserListInput{UserIDs: ids, PageSize: 100})
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range users {
+		out[it.User.ID] = it.User.Email
+	}
+	return out, nil
+}
+
+// sinceDays is the start of the day n-1 days before now (UTC).
+func sinceDays(now time.Time, n int) time.Time {
+	d := now.UTC().Truncate(24 * time.Hour)
+	return d.AddDate(0, 0, -(n - 1))
+}

@@ -1,0 +1,185 @@
+package ui
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/httperr"
+	"github.com/keygate/keygate/internal/service"
+)
+
+func (u *UI) loginData(c *gin.Context) loginPage {
+	return loginPage{page: u.basePage(c, "Sign in"), PasswordEnabled: !u.opts.PasswordLoginDisabled,
+		Providers: u.opts.SSOProviders, Next: safeNext(c.Query("next"))}
+}
+
+func (u *UI) loginPage(c *gin.Context) error {
+	if _, err := u.sessionOf(c); err == nil {
+		c.Redirect(http.StatusSeeOther, "/ui/")
+		return nil
+	}
+	d := u.loginData(c)
+	d.Flash = u.takeFlash(c)
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.login(w, d) })
+}
+
+func (u *UI) loginSubmit(c *gin.Context) error {
+	d := u.loginData(c)
+	d.Next = safeNext(c.PostForm("next"))
+	d.Email = strings.TrimSpace(c.PostForm("email"))
+	res, err := u.svc.Login(ctxOf(c), service.LoginInput{Username: d.Email, Password: c.PostForm("password"), ClientIP: c.ClientIP()})
+	if err != nil {
+		status, msg, ok := publicError(err)
+		if !ok {
+			return err
+		}
+		if _, _, _, _, retry := httperr.Resolve(err); retry > 0 {
+			c.Header("Retry-After", strconv.Itoa(retry))
+		}
+		d.Error = msg
+		return u.write(c, status, func(w io.Writer) error { return u.tmpl.login(w, d) })
+	}
+	u.signIn(c, res)
+	c.Redirect(http.StatusSeeOther, d.Next)
+	return nil
+}
+
+// publicError returns the status and message of a failure the user can
+// act on (bad input, wrong password, lockout); ok is false for internal
+// failures, which become the generic error page.
+func publicError(err error) (int, string, bool) {
+	e, ok := apperr.As(err)
+	if !ok || e.Kind == apperr.KindInternal {
+		return 0, "", false
+	}
+	status, _, msg, _, _ := httperr.Resolve(err)
+	return status, msg, true
+}
+
+// linkGone is the one page for unknown, used and expired links: HTTP 410,
+// and nothing says whether the link ever existed.
+func (u *UI) linkGone(c *gin.Context, err error) error {
+	e, ok := apperr.As(err)
+	if !ok || e.Kind != apperr.KindUnauthenticated {
+		return err
+	}
+	noStore(c)
+	d := messagePage{page: u.basePage(c, "Link not usable"), Status: http.StatusGone, Heading: "This link cannot be used",
+		Message: e.Message}
+	return u.write(c, http.StatusGone, func(w io.Writer) error { return u.tmpl.linkGone(w, d) })
+}
+
+// onboardingForm is the set-password form of an invitation.
+func (u *UI) onboardingForm(c *gin.Context, id, email string) setPasswordPage {
+	return setPasswordPage{page: u.basePage(c, "Welcome to Keygate"), Heading: "Set your password",
+		Intro: "You were invited to Keygate. Choose a password to finish setting up your account.", Action: "/ui/onboarding",
+		SecretField: "id", Secret: id, Email: email, Button: "Set password and continue"}
+}
+
+func (u *UI) onboardingPage(c *gin.Context) error {
+	id := c.Query("id")
+	ob, err := u.svc.PeekInvitation(ctxOf(c), id)
+	if err != nil {
+		return u.linkGone(c, err)
+	}
+	noStore(c)
+	d := u.onboardingForm(c, id, emailOf(ob))
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.setPassword(w, d) })
+}
+
+func (u *UI) onboardingSubmit(c *gin.Context) error {
+	id := c.PostForm("id")
+	return u.claim(c, id, func(email string) setPasswordPage { return u.onboardingForm(c, id, email) },
+		u.svc.PeekInvitation, func(pw string) (service.LoginResult, error) { return u.svc.ClaimInvitation(ctxOf(c), id, "", pw) })
+}
+
+func (u *UI) resetForm(c *gin.Context, token, email string) setPasswordPage {
+	return setPasswordPage{page: u.basePage(c, "Reset password"), Heading: "Choose a new password",
+		Intro: "Your other sessions will be signed out.", Action: "/ui/reset-password", SecretField: "token", Secret: token,
+		Email: email, Button: "Set new password"}
+}
+
+func (u *UI) resetPage(c *gin.Context) error {
+	token := c.Query("token")
+	ob, err := u.svc.PeekReset(ctxOf(c), token)
+	if err != nil {
+		return u.linkGone(c, err)
+	}
+	noStore(c)
+	d := u.resetForm(c, token, emailOf(ob))
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.setPassword(w, d) })
+}
+
+func (u *UI) resetSubmit(c *gin.Context) error {
+	token := c.PostForm("token")
+	return u.claim(c, token, func(email string) setPasswordPage { return u.resetForm(c, token, email) },
+		u.svc.PeekReset, func(pw string) (service.LoginResult, error) { return u.svc.ResetPassword(ctxOf(c), token, pw) })
+}
+
+// claim checks the two passwords, spends the link and signs the user in.
+// A password problem re-renders the form (the link stays unused); an
+// unusable link gets the 410 page.
+func (u *UI) claim(c *gin.Context, secret string, form func(email string) setPasswordPage,
+	peek func(ctx context.Context, secret string) (service.Onboarding, error), use func(pw string) (service.LoginResult, error)) error {
+	noStore(c)
+	ob, err := peek(ctxOf(c), secret)
+	if err != nil {
+		return u.linkGone(c, err)
+	}
+	pw, confirm := c.PostForm("password"), c.PostForm("confirm")
+	rerender := func(status int, msg string) error {
+		d := form(emailOf(ob))
+		d.Error = msg
+		return u.write(c, status, func(w io.Writer) error { return u.tmpl.setPassword(w, d) })
+	}
+	if pw != confirm {
+		return rerender(http.StatusBadRequest, "The two passwords do not match.")
+	}
+	if err := service.ValidatePassword(pw); err != nil {
+		_, msg, _ := publicError(err)
+		return rerender(http.StatusBadRequest, msg)
+	}
+	res, err := use(pw)
+	if err != nil {
+		if e, ok := apperr.As(err); ok && e.Kind == apperr.KindInvalid {
+			return rerender(http.StatusBadRequest, e.Message)
+		}
+		return u.linkGone(c, err)
+	}
+	u.signIn(c, res)
+	return u.redirect(c, "/ui/", "Welcome! Your password is set and you are signed in.")
+}
+
+func emailOf(ob service.Onboarding) string {
+	if ob.User.Email != "" {
+		return ob.User.Email
+	}
+	return ob.User.ID
+}
+
+func (u *UI) forgotPage(c *gin.Context) error {
+	d := forgotPage{page: u.basePage(c, "Forgot password")}
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.forgot(w, d) })
+}
+
+// forgotSubmit answers the same whether or not the address is known.
+func (u *UI) forgotSubmit(c *gin.Context) error {
+	d := forgotPage{page: u.basePage(c, "Forgot password"), Email: strings.TrimSpace(c.PostForm("email"))}
+	status := http.StatusOK
+	if err := u.svc.ForgotPassword(ctxOf(c), d.Email, c.ClientIP(), requestBase(c)); err != nil {
+		st, msg, ok := publicError(err)
+		if !ok {
+			return err
+		}
+		status, d.Error = st, msg
+	} else {
+		d.Sent = true
+	}
+	return u.write(c, status, func(w io.Writer) error { return u.tmpl.forgot(w, d) })
+}

@@ -1,0 +1,200 @@
+package ui
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/httperr"
+)
+
+// assets holds the page templates and the static files (one stylesheet,
+// one small script, the icon). Everything ships inside the binary.
+//
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Page names; each is templates/<name>.html defining "content", rendered
+// inside templates/layout.html.
+const (
+	pageLogin       = "login"
+	pageSetPassword = "setpassword"
+	pageLinkGone    = "linkgone"
+	pageForgot      = "forgot"
+	pageKeys        = "keys"
+	pageKeyCreated  = "keycreated"
+	pageSpend       = "spend"
+	pageUsers       = "users"
+	pageInviteLink  = "invitelink"
+	pageInvitations = "invitations"
+	pageTeams       = "teams"
+	pagePassword    = "password"
+	pageAudit       = "audit"
+	pageError       = "error"
+)
+
+func pageNames() []string {
+	return []string{pageLogin, pageSetPassword, pageLinkGone, pageForgot, pageKeys, pageKeyCreated, pageSpend, pageUsers,
+		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError}
+}
+
+// templates is the parsed page set: one template tree per page, each made
+// of the shared layout plus the page's own file.
+type templates struct {
+	pages map[string]*template.Template
+}
+
+func parseTemplates() (*templates, error) {
+	return parseTemplatesFS(assets)
+}
+
+func parseTemplatesFS(fsys fs.FS) (*templates, error) {
+	t := &templates{pages: map[string]*template.Template{}}
+	for _, name := range pageNames() {
+		tp, err := template.New("layout.html").Funcs(funcs()).ParseFS(fsys, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("ui: template %s: %w", name, err)
+		}
+		if tp.Lookup("content") == nil {
+			return nil, fmt.Errorf("ui: template %s defines no \"content\"", name)
+		}
+		t.pages[name] = tp
+	}
+	return t, nil
+}
+
+// funcs is empty on purpose: pages receive display-ready strings, so
+// templates stay free of logic.
+func funcs() template.FuncMap { return template.FuncMap{} }
+
+func (t *templates) exec(w io.Writer, name string, data any) error {
+	tp, ok := t.pages[name]
+	if !ok {
+		return fmt.Errorf("ui: no template %q", name)
+	}
+	var buf bytes.Buffer
+	if err := tp.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("ui: render %s: %w", name, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// One typed method per page: a page can only be rendered with its own data.
+
+func (t *templates) login(w io.Writer, d loginPage) error { return t.exec(w, pageLogin, d) }
+func (t *templates) setPassword(w io.Writer, d setPasswordPage) error {
+	return t.exec(w, pageSetPassword, d)
+}
+func (t *templates) linkGone(w io.Writer, d messagePage) error { return t.exec(w, pageLinkGone, d) }
+func (t *templates) forgot(w io.Writer, d forgotPage) error    { return t.exec(w, pageForgot, d) }
+func (t *templates) keys(w io.Writer, d keysPage) error        { return t.exec(w, pageKeys, d) }
+func (t *templates) keyCreated(w io.Writer, d keyCreatedPage) error {
+	return t.exec(w, pageKeyCreated, d)
+}
+func (t *templates) spend(w io.Writer, d spendPage) error { return t.exec(w, pageSpend, d) }
+func (t *templates) users(w io.Writer, d usersPage) error { return t.exec(w, pageUsers, d) }
+func (t *templates) inviteLink(w io.Writer, d inviteLinkPage) error {
+	return t.exec(w, pageInviteLink, d)
+}
+func (t *templates) invitations(w io.Writer, d invitationsPage) error {
+	return t.exec(w, pageInvitations, d)
+}
+func (t *templates) teams(w io.Writer, d teamsPage) error       { return t.exec(w, pageTeams, d) }
+func (t *templates) password(w io.Writer, d passwordPage) error { return t.exec(w, pagePassword, d) }
+func (t *templates) audit(w io.Writer, d auditPage) error       { return t.exec(w, pageAudit, d) }
+func (t *templates) errorPage(w io.Writer, d messagePage) error { return t.exec(w, pageError, d) }
+
+// write renders a page into a buffer first and sends it only when
+// rendering succeeded, so a template error never leaves half a page.
+func (u *UI) write(c *gin.Context, status int, render func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := render(&buf); err != nil {
+		return err
+	}
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Status(status)
+	_, err := buf.WriteTo(c.Writer)
+	if err != nil {
+		// The client went away; nothing more to send.
+		httperr.Logger(c).Debug("ui: write page", "err", err)
+	}
+	return nil
+}
+
+// fail renders err as an error page. Only an *apperr.Error's public
+// message is shown; anything else is logged and shown as a generic error.
+func (u *UI) fail(c *gin.Context, err error) {
+	status, _, msg, _, retry := httperr.Resolve(err)
+	log := httperr.Logger(c)
+	if _, public := apperr.As(err); !public && status < 500 {
+		// Resolve mapped a sentinel; keep its generic wording.
+		log.Debug("ui: request rejected", "status", status, "err", err)
+	} else if status >= 500 {
+		log.Error("ui: request failed", "status", status, "err", err)
+	}
+	if retry > 0 {
+		c.Header("Retry-After", strconv.Itoa(retry))
+	}
+	d := messagePage{page: u.basePage(c, "Something went wrong"), Status: status, Heading: statusHeading(status), Message: msg}
+	if rerr := u.write(c, status, func(w io.Writer) error { return u.tmpl.errorPage(w, d) }); rerr != nil {
+		log.Error("ui: render error page", "err", errors.Join(err, rerr))
+		c.String(http.StatusInternalServerError, "Internal server error.")
+	}
+	c.Abort()
+}
+
+func statusHeading(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "That did not work"
+	case http.StatusUnauthorized:
+		return "Please sign in"
+	case http.StatusForbidden:
+		return "Not allowed"
+	case http.StatusNotFound:
+		return "Not found"
+	case http.StatusConflict:
+		return "Already exists"
+	case http.StatusTooManyRequests:
+		return "Too many attempts"
+	case http.StatusServiceUnavailable:
+		return "Temporarily unavailable"
+	}
+	return "Something went wrong"
+}
+
+// static serves the embedded stylesheet, script and icon; nothing else
+// (no directory listings).
+func (u *UI) static(c *gin.Context) {
+	name := "static/" + c.Param("file")[1:]
+	b, err := fs.ReadFile(assets, name)
+	if err != nil || c.Param("file") == "/" {
+		c.String(http.StatusNotFound, "Not found.")
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.Data(http.StatusOK, contentType(name), b)
+}
+
+func contentType(name string) string {
+	switch {
+	case strings.HasSuffix(name, ".css"):
+		return "text/css; charset=utf-8"
+	case strings.HasSuffix(name, ".js"):
+		return "text/javascript; charset=utf-8"
+	case strings.HasSuffix(name, ".svg"):
+		return "image/svg+xml"
+	}
+	return "application/octet-stream"
+}

@@ -1,0 +1,243 @@
+package ui
+
+import (
+	"bytes"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
+)
+
+// fixturePage is the layout data a signed-in page of role gets; full adds
+// a flash message.
+func fixturePage(role rbac.Role, current string, full bool) page {
+	p := auth.Principal{Method: auth.MethodSession, UserID: "u-1", Email: "dana@example.com", Role: role, SessionID: "s-1"}
+	pg := page{Title: "Fixture", Nav: navFor(p, current), Can: permsOf(p), CSRF: "csrf-token",
+		Viewer: &viewer{Email: p.Email, UserID: p.UserID, RoleLabel: roleLabel(string(role))}}
+	if full {
+		pg.Flash = &flash{Kind: "ok", Message: "Saved <b>really</b>"}
+	}
+	return pg
+}
+
+func signedOutPage(full bool) page {
+	pg := page{Title: "Sign in", CSRF: "form-token"}
+	if full {
+		pg.Flash = &flash{Kind: "error", Message: "Nope"}
+	}
+	return pg
+}
+
+func fixtureKeys(role rbac.Role, full bool) []keyRow {
+	if !full {
+		return nil
+	}
+	return []keyRow{
+		{Hash: strings.Repeat("a", 64), Alias: "laptop <script>", Name: "sk-...abcd", Owner: "dana@example.com", Models: "gpt-4o",
+			Created: "2026-11-01", Expires: "2026-12-01", LastUsed: "3 h ago", Spend: "$1.00", Budget: budgetOf(1, ptr(10.0)), CanDelete: rbac.Can(role, rbac.PermKeyWriteOwn)},
+		{Hash: strings.Repeat("b", 64), Name: "sk-...wxyz", Owner: "— (service key)", Models: "All models", Created: "2026-11-02",
+			Expires: "Expired 2026-11-03", Expired: true, LastUsed: "Never", Spend: "$12.00", Budget: budgetOf(12, ptr(10.0)), Blocked: true},
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// renderAll renders every page for role with empty or full data.
+func renderAll(t *testing.T, tm *templates, role rbac.Role, full bool) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	pg := func(current string) page { return fixturePage(role, current, full) }
+	pager3 := pager{}
+	if full {
+		pager3 = pager{Page: 2, Pages: 3, Total: 120, Prev: "/ui/list", Next: "/ui/list?page=3"}
+	}
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	since := sinceDays(now, spendDays)
+	var spendRows []store.SpendEntry
+	if full {
+		for i := range 40 {
+			spendRows = append(spendRows, store.SpendEntry{RequestID: "r", KeyHash: strings.Repeat("c", 64), UserID: "u-1",
+				Model: []string{"gpt-4o", ""}[i%2], PromptTokens: 100, CompletionTokens: 50, Spend: float64(i) / 10, CreatedAt: since.AddDate(0, 0, i%30)})
+		}
+	}
+	sp := spendView(spendRows, since)
+	sp.page, sp.Scope, sp.CanAll, sp.Truncated = pg("/ui/spend"), "all", full, full
+	var users []userRow
+	var invites []invitationRow
+	var teams []teamRow
+	var events []auditRow
+	if full {
+		users = []userRow{{ID: "u-1", Email: "dana@example.com", Alias: "Dana", Role: "Admin", Teams: "t-1", Keys: 2, Spend: "$3.00",
+			Created: "2026-11-01", Self: true}, {ID: "u-2", Role: "Internal User", Teams: "—", Disabled: true}}
+		invites = []invitationRow{{UserID: "u-2", Status: "pending"}, {UserID: "u-3", Email: "x@example.com", Status: "accepted"},
+			{UserID: "u-4", Status: "expired"}}
+		teams = []teamRow{{ID: "t-1", Alias: "Platform", Models: "gpt-4o", Spend: "$5.00", Budget: budgetOf(5, ptr(100.0)), CanManage: true,
+			Members: []memberRow{{UserID: "u-1", Email: "dana@example.com", Role: "admin"}, {UserID: "u-2", Email: "u-2", Role: "user"}}},
+			{ID: "t-2", Alias: "Empty", Blocked: true}}
+		events = []auditRow{{When: "2026-11-27 10:00", Action: "key.created", Actor: "dana@example.com", Role: "proxy_admin", Target: "key abc…", IP: "127.0.0.1"}}
+	}
+	cases := map[string]func(w io.Writer) error{
+		pageKeys: func(w io.Writer) error {
+			return tm.keys(w, keysPage{page: pg("/ui/"), Heading: "My keys", Keys: fixtureKeys(role, full), Pager: pager3,
+				Form: keyForm{Alias: "a", Duration: "30d"}, Expiries: expiryOptions("30d"), FormError: map[bool]string{true: "Bad budget"}[full]})
+		},
+		pageKeys + "-all": func(w io.Writer) error {
+			return tm.keys(w, keysPage{page: pg("/ui/keys"), Heading: "All keys", All: true, Keys: fixtureKeys(role, full), Pager: pager3, Filter: "u-1"})
+		},
+		pageKeyCreated: func(w io.Writer) error {
+			d := keyCreatedPage{page: pg("/ui/"), Key: "sk-kg-secret", Name: "sk-...cret", Expires: "Never", Models: "All models"}
+			if full {
+				d.Alias, d.Budget = "laptop", "$10.00"
+			}
+			return tm.keyCreated(w, d)
+		},
+		pageSpend: func(w io.Writer) error { return tm.spend(w, sp) },
+		pageUsers: func(w io.Writer) error {
+			return tm.users(w, usersPage{page: pg("/ui/users"), Users: users, Pager: pager3, Roles: roleOptions("internal_user"),
+				Query: map[bool]string{true: "dana"}[full], FormError: map[bool]string{true: "Exists"}[full]})
+		},
+		pageInviteLink: func(w io.Writer) error {
+			d := inviteLinkPage{page: pg("/ui/users"), Email: "new@example.com"}
+			if full {
+				d.Created, d.Link, d.Expires, d.MailSent, d.MailError = true, "http://k/ui/onboarding?id=x", "2026-12-04", true, "smtp down"
+			}
+			return tm.inviteLink(w, d)
+		},
+		pageInvitations: func(w io.Writer) error {
+			return tm.invitations(w, invitationsPage{page: pg("/ui/invitations"), Rows: invites, Pager: pager3})
+		},
+		pageTeams: func(w io.Writer) error {
+			return tm.teams(w, teamsPage{page: pg("/ui/teams"), Teams: teams, Pager: pager3, FormError: map[bool]string{true: "x"}[full]})
+		},
+		pagePassword: func(w io.Writer) error {
+			return tm.password(w, passwordPage{page: pg(""), Error: map[bool]string{true: "Wrong"}[full]})
+		},
+		pageAudit: func(w io.Writer) error {
+			return tm.audit(w, auditPage{page: pg("/ui/audit"), Rows: events, Pager: pager3})
+		},
+		pageError: func(w io.Writer) error {
+			return tm.errorPage(w, messagePage{page: pg(""), Status: 403, Heading: "Not allowed", Message: "No."})
+		},
+		// The signed-out pages look the same for every role.
+		pageLogin: func(w io.Writer) error {
+			d := loginPage{page: signedOutPage(full), PasswordEnabled: true, Next: "/ui/"}
+			if full {
+				d.Error, d.Email = "Invalid credentials.", "dana@example.com"
+				d.Providers = []SSOProvider{{Name: "generic", DisplayName: "Okta", URL: "/sso/login/generic"}}
+			}
+			return tm.login(w, d)
+		},
+		pageLogin + "-sso-only": func(w io.Writer) error {
+			return tm.login(w, loginPage{page: signedOutPage(full), Providers: []SSOProvider{{Name: "google", DisplayName: "Google", URL: "/sso/login/google"}}})
+		},
+		pageSetPassword: func(w io.Writer) error {
+			return tm.setPassword(w, setPasswordPage{page: signedOutPage(full), Heading: "Set", Action: "/ui/onboarding", SecretField: "id",
+				Secret: "s", Email: "dana@example.com", Error: map[bool]string{true: "Mismatch"}[full]})
+		},
+		pageLinkGone: func(w io.Writer) error {
+			return tm.linkGone(w, messagePage{page: signedOutPage(full), Status: 410, Heading: "Gone", Message: "Unusable."})
+		},
+		pageForgot: func(w io.Writer) error {
+			return tm.forgot(w, forgotPage{page: signedOutPage(full), Sent: full, Email: "x@example.com"})
+		},
+		pageError + "-signed-out": func(w io.Writer) error {
+			return tm.errorPage(w, messagePage{page: signedOutPage(full), Status: 500, Heading: "Oops", Message: "Internal server error."})
+		},
+	}
+	for name, render := range cases {
+		var buf bytes.Buffer
+		require.NoError(t, render(&buf), "%s as %s (full=%v)", name, role, full)
+		out[name] = buf.String()
+	}
+	return out
+}
+
+func TestEveryPageRendersForEveryRole(t *testing.T) {
+	tm, err := parseTemplates()
+	require.NoError(t, err)
+	for _, role := range rbac.Roles() {
+		for _, full := range []bool{false, true} {
+			pages := renderAll(t, tm, role, full)
+			for name, html := range pages {
+				require.True(t, strings.HasPrefix(html, "<!doctype html>"), name)
+				require.Contains(t, html, "</html>", name)
+				require.Contains(t, html, `<main id="main"`, name)
+				require.NotContains(t, html, "<script>", "%s: user data is escaped", name)
+				require.NotContains(t, html, " style=", "%s: the CSP forbids inline styles", name)
+				require.NotContains(t, html, "<b>really</b>", name)
+				if strings.Contains(html, "<form method=\"post\"") {
+					require.Contains(t, html, `name="csrf_token"`, "%s: every form carries the token", name)
+				}
+			}
+			keys := pages[pageKeys]
+			require.Equal(t, rbac.Can(role, rbac.PermKeyWriteOwn), strings.Contains(keys, `id="create-key"`), "%s create button", role)
+			require.Equal(t, rbac.Can(role, rbac.PermReadAll), strings.Contains(keys, `href="/ui/users"`), "%s users nav", role)
+			users := pages[pageUsers]
+			require.Equal(t, rbac.Can(role, rbac.PermUserWrite), strings.Contains(users, "+ New User"), "%s new user", role)
+			if full {
+				require.Equal(t, rbac.Can(role, rbac.PermInvitationWrite), strings.Contains(users, "Copy invitation link"), role)
+				require.Equal(t, rbac.Can(role, rbac.PermKeyWriteOwn), strings.Contains(keys, "Yes, delete this key"), "%s delete", role)
+				require.Contains(t, pages[pageSpend], "<rect class=\"bar\"")
+				require.Contains(t, pages[pageLogin], "Sign in with Okta")
+			}
+		}
+	}
+}
+
+func TestMissingOrBrokenTemplateFailsStart(t *testing.T) {
+	full := fstest.MapFS{}
+	require.NoError(t, fs.WalkDir(assets, "templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(assets, path)
+		full[path] = &fstest.MapFile{Data: b}
+		return err
+	}))
+	_, err := parseTemplatesFS(full)
+	require.NoError(t, err)
+
+	missing := fstest.MapFS{}
+	for k, v := range full {
+		if k != "templates/spend.html" {
+			missing[k] = v
+		}
+	}
+	_, err = parseTemplatesFS(missing)
+	require.ErrorContains(t, err, "spend")
+
+	broken := fstest.MapFS{}
+	for k, v := range full {
+		broken[k] = v
+	}
+	broken["templates/teams.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{.Nope`)}
+	_, err = parseTemplatesFS(broken)
+	require.ErrorContains(t, err, "teams")
+
+	nocontent := fstest.MapFS{}
+	for k, v := range full {
+		nocontent[k] = v
+	}
+	nocontent["templates/audit.html"] = &fstest.MapFile{Data: []byte(`hello`)}
+	_, err = parseTemplatesFS(nocontent)
+	require.ErrorContains(t, err, "content")
+}
+
+// A page whose data does not fit its template fails before anything is
+// written.
+func TestRenderFailureWritesNothing(t *testing.T) {
+	tm, err := parseTemplates()
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.Error(t, tm.exec(&buf, pageKeys, struct{ Title string }{"x"}))
+	require.Zero(t, buf.Len())
+	require.Error(t, tm.exec(&buf, "nope", nil))
+}

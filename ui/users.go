@@ -1,0 +1,203 @@
+package ui
+
+import (
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/service"
+	"github.com/keygate/keygate/rbac"
+)
+
+const usersPerPage = 25
+
+// roleOptions explains every role in the new-user form, in LiteLLM's
+// wording.
+func roleOptions(selected string) []roleOption {
+	desc := rbac.Describe()
+	var out []roleOption
+	for _, r := range rbac.Roles() {
+		out = append(out, roleOption{Value: string(r), Label: desc[r].UILabel, Description: desc[r].Description,
+			Selected: string(r) == selected})
+	}
+	return out
+}
+
+func (u *UI) usersData(c *gin.Context) (usersPage, error) {
+	p := principalOf(c)
+	if !p.Can(rbac.PermReadAll) {
+		return usersPage{}, apperr.Forbidden("Only admins can see the users.")
+	}
+	pg := pageParam(c.Query("page"))
+	q := strings.TrimSpace(c.Query("q"))
+	items, total, err := u.svc.ListUsers(ctxOf(c), p, service.UserListInput{EmailContains: q, Page: pg, PageSize: usersPerPage})
+	if err != nil {
+		return usersPage{}, err
+	}
+	d := usersPage{page: u.pageFor(c, "Internal Users", "/ui/users"), Query: q,
+		Pager: pagerFor("/ui/users", c.Request.URL.Query(), pg, usersPerPage, total),
+		Roles: roleOptions(string(rbac.RoleInternalUser)), Form: userForm{Role: string(rbac.RoleInternalUser)}}
+	names, err := u.teamNames(c, p)
+	if err != nil {
+		return usersPage{}, err
+	}
+	for _, it := range items {
+		var teams []string
+		for _, id := range it.TeamIDs() {
+			teams = append(teams, nameOr(names, shortID(id), id))
+		}
+		d.Users = append(d.Users, userRow{ID: it.User.ID, Email: it.User.Email, Alias: it.User.Alias, Role: roleLabel(it.User.Role),
+			Teams: joinList(teams, "—"), Keys: it.KeyCount, Spend: money(it.User.Spend), Created: day(it.User.CreatedAt),
+			Disabled: it.User.Disabled, Self: it.User.ID == p.UserID})
+	}
+	return d, nil
+}
+
+func (u *UI) users(c *gin.Context) error {
+	d, err := u.usersData(c)
+	if err != nil {
+		return err
+	}
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.users(w, d) })
+}
+
+// createUser creates the user and, in the same step, an invitation whose
+// link is shown once (the admin passes it on, or it is mailed).
+func (u *UI) createUser(c *gin.Context) error {
+	p := principalOf(c)
+	form := userForm{Email: strings.TrimSpace(c.PostForm("email")), Alias: strings.TrimSpace(c.PostForm("alias")),
+		Role: c.PostForm("role"), Mail: c.PostForm("send_email") == "on"}
+	in := service.NewUser{UserEmail: &form.Email, UserRole: &form.Role}
+	if form.Alias != "" {
+		in.UserAlias = &form.Alias
+	}
+	if form.Email == "" {
+		return u.userFormError(c, form, apperr.InvalidParam("email", "Enter the new user's e-mail address."))
+	}
+	det, err := u.svc.CreateUser(ctxOf(c), p, in)
+	if err != nil {
+		return u.userFormError(c, form, err)
+	}
+	d := inviteLinkPage{page: u.pageFor(c, "User created", "/ui/users"), Created: true, Email: det.User.Email, UserID: det.User.ID}
+	if p.Can(rbac.PermInvitationWrite) {
+		iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: det.User.ID, SendEmail: &form.Mail}, requestBase(c))
+		if err != nil {
+			return err
+		}
+		fillInvite(&d, iss)
+	}
+	noStore(c)
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.inviteLink(w, d) })
+}
+
+func (u *UI) userFormError(c *gin.Context, form userForm, err error) error {
+	status, msg, ok := publicError(err)
+	if !ok || status == http.StatusForbidden {
+		return err
+	}
+	d, lerr := u.usersData(c)
+	if lerr != nil {
+		return lerr
+	}
+	d.Form, d.FormError, d.Roles = form, msg, roleOptions(form.Role)
+	return u.write(c, status, func(w io.Writer) error { return u.tmpl.users(w, d) })
+}
+
+func fillInvite(d *inviteLinkPage, iss service.IssuedInvitation) {
+	d.Link, d.Expires, d.MailSent, d.MailError = iss.Link, when(iss.Invitation.ExpiresAt)+" UTC", iss.MailSent, iss.MailError
+	if iss.UserEmail != "" {
+		d.Email = iss.UserEmail
+	}
+}
+
+// inviteUser makes a fresh invitation link for an existing user (older
+// unused links of that user stop working).
+func (u *UI) inviteUser(c *gin.Context) error {
+	p := principalOf(c)
+	id := c.PostForm("user_id")
+	iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: id}, requestBase(c))
+	if err != nil {
+		return u.redirectError(c, "/ui/users", err)
+	}
+	d := inviteLinkPage{page: u.pageFor(c, "Invitation link", "/ui/users"), UserID: id, Email: id}
+	fillInvite(&d, iss)
+	noStore(c)
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.inviteLink(w, d) })
+}
+
+func (u *UI) deleteUser(c *gin.Context) error {
+	p := principalOf(c)
+	id := c.PostForm("user_id")
+	if id == p.UserID {
+		return u.redirectError(c, "/ui/users", apperr.InvalidParam("user_id", "You cannot delete your own account while signed in with it."))
+	}
+	if _, err := u.svc.DeleteUsers(ctxOf(c), p, []string{id}); err != nil {
+		return u.redirectError(c, "/ui/users", err)
+	}
+	label := c.PostForm("label")
+	if label == "" {
+		label = id
+	}
+	return u.redirect(c, "/ui/users", "Deleted "+label+" and all of their keys.")
+}
+
+const invitationsPerPage = 25
+
+func (u *UI) invitations(c *gin.Context) error {
+	p := principalOf(c)
+	if !p.Can(rbac.PermReadAll) {
+		return apperr.Forbidden("Only admins can see invitations.")
+	}
+	pg := pageParam(c.Query("page"))
+	invs, total, err := u.svc.ListInvitations(ctxOf(c), p, "", pg, invitationsPerPage)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(invs))
+	for _, inv := range invs {
+		ids = append(ids, inv.UserID)
+	}
+	emails, err := u.emails(c, p, ids)
+	if err != nil {
+		return err
+	}
+	now := u.now()
+	d := invitationsPage{page: u.pageFor(c, "Invitations", "/ui/invitations"),
+		Pager: pagerFor("/ui/invitations", c.Request.URL.Query(), pg, invitationsPerPage, total)}
+	for _, inv := range invs {
+		row := invitationRow{UserID: inv.UserID, Email: emails[inv.UserID], Status: service.InvitationStatus(inv, now),
+			Created: when(inv.CreatedAt), CreatedBy: actorLabel(inv.CreatedBy), Expires: when(inv.ExpiresAt), Accepted: "—"}
+		if inv.AcceptedAt != nil {
+			row.Accepted = when(*inv.AcceptedAt)
+		}
+		d.Rows = append(d.Rows, row)
+	}
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.invitations(w, d) })
+}
+
+func actorLabel(id string) string {
+	if id == auth.MasterActorID {
+		return "master key"
+	}
+	return id
+}
+
+// teamNames maps team ids to their names (the first 100 teams; others
+// show their id).
+func (u *UI) teamNames(c *gin.Context, p auth.Principal) (map[string]string, error) {
+	teams, _, err := u.svc.ListTeams(ctxOf(c), p, "", 1, 100)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(teams))
+	for _, t := range teams {
+		if t.Team.Alias != "" {
+			out[t.Team.ID] = t.Team.Alias
+		}
+	}
+	return out, nil
+}
