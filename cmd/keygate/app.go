@@ -24,6 +24,8 @@ type built struct {
 	*app.App
 	dialect string
 	close   func()
+	// sessions: logins are possible (an operator secret exists).
+	sessions bool
 }
 
 // buildApp opens the database and maps the configuration onto the
@@ -67,7 +69,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		_ = st.Close()
 		return nil, err
 	}
-	return &built{App: a, dialect: st.Dialect(), close: func() { _ = st.Close() }}, nil
+	return &built{App: a, dialect: st.Dialect(), close: func() { _ = st.Close() }, sessions: secret != ""}, nil
 }
 
 // operatorSecret returns KEYGATE_SECRET / LITELLM_SALT_KEY. On SQLite

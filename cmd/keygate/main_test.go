@@ -188,3 +188,25 @@ func TestAdminCLI(t *testing.T) {
 	require.Error(t, run(context.Background(), []string{"user", "create", "--email", "x@example.com", "--role", "root"}, lookup, environ, &out))
 	require.Error(t, run(context.Background(), []string{"user", "delete"}, lookup, environ, &out))
 }
+
+// TestFirstRunAdminLink: a fresh install prints a link that sets the admin
+// password; once it is used, later starts print none.
+func TestFirstRunAdminLink(t *testing.T) {
+	dir := t.TempDir()
+	base, out, stop := startServer(t, map[string]string{"KEYGATE_DATA_DIR": dir})
+	link := regexp.MustCompile(`http://[0-9a-z.]+:\d+/ui/onboarding\?id=([0-9a-f-]{36})`).FindStringSubmatch(out.String())
+	require.Len(t, link, 2, out.String())
+	resp, err := http.Post(base+"/onboarding/claim_token", "application/json",
+		strings.NewReader(`{"invitation_link":"`+link[1]+`","password":"first admin password"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, err = http.Post(base+"/v2/login", "application/json", strings.NewReader(`{"username":"admin","password":"first admin password"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, stop())
+
+	_, out2, _ := startServer(t, map[string]string{"KEYGATE_DATA_DIR": dir})
+	require.NotContains(t, out2.String(), "first run", "an admin with a password exists")
+}

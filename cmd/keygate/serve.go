@@ -66,7 +66,15 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 		errc <- srv.Serve(ln)
 	}()
 	addr := ln.Addr().String()
-	announce(stdout, scheme, addr, cfg, masterKey, generated, a.dialect, time.Since(start))
+	base := announce(stdout, scheme, addr, cfg, masterKey, generated, a.dialect, time.Since(start))
+	if cfg.Auth.UIPassword == "" && !cfg.Auth.PasswordLoginDisabled && a.sessions {
+		if cfg.URLs.ProxyBaseURL != nil {
+			base = strings.TrimSuffix(cfg.URLs.ProxyBaseURL.String(), "/")
+		}
+		if err := firstRunLink(ctx, a.Service(), base, stdout); err != nil {
+			log.Warn("first-run admin link", "err", err)
+		}
+	}
 	log.Info("keygate ready", "addr", addr, "database", a.dialect, "startup_ms", time.Since(start).Milliseconds())
 	if ready != nil {
 		ready <- addr
@@ -102,7 +110,7 @@ func masterKey(cfg *config.Config) (key string, generated bool, err error) {
 	return "sk-" + strings.ToLower(fmt.Sprintf("%x", b[:])), true, nil
 }
 
-func announce(w io.Writer, scheme, addr string, cfg *config.Config, key string, generated bool, dialect string, took time.Duration) {
+func announce(w io.Writer, scheme, addr string, cfg *config.Config, key string, generated bool, dialect string, took time.Duration) string {
 	host, port, _ := net.SplitHostPort(addr)
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "localhost"
@@ -120,7 +128,9 @@ func announce(w io.Writer, scheme, addr string, cfg *config.Config, key string, 
 	} else {
 		fmt.Fprintln(w, "  master key:  the value of LITELLM_MASTER_KEY / KEYGATE_MASTER_KEY")
 	}
+	fmt.Fprintf(w, "  web UI:      %s/ui/\n", base)
 	fmt.Fprintf(w, "  try:         curl -H 'Authorization: Bearer <master key>' %s/user/list\n", base)
+	return base
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
