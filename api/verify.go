@@ -31,7 +31,7 @@ const maxModelProbe = 64 << 10
 
 // verifyOK is the fixed answer of a successful /auth/verify: proxies read
 // the status and the headers, so no per-request JSON is encoded.
-var verifyOK = []byte(`{"status":"ok"}`)
+const verifyOK = `{"status":"ok"}`
 
 // verify is the forward-auth endpoint for nginx auth_request, Traefik
 // forwardAuth and Envoy ext_authz: 200 with identity headers, or 401
@@ -68,7 +68,9 @@ func (s *Server) verify(c *gin.Context) error {
 		c.Status(http.StatusOK)
 		return nil
 	}
-	c.Data(http.StatusOK, "application/json", verifyOK)
+	c.Writer.Header()["Content-Type"] = []string{"application/json"}
+	c.Writer.WriteHeader(http.StatusOK)
+	_, _ = c.Writer.WriteString(verifyOK)
 	return nil
 }
 

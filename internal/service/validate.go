@@ -3,7 +3,6 @@ package service
 import (
 	"math"
 	"net/mail"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -106,19 +105,22 @@ func validModels(param string, models []string) error {
 	return nil
 }
 
-var durationRE = regexp.MustCompile(`^(\d{1,6})(s|m|h|d|w|mo)$`)
-
 // ParseDuration parses LiteLLM's duration strings ("30s", "30m", "30h",
 // "30d", "2w", "1mo"). A month is counted as 30 days, as LiteLLM does for
 // budget resets.
 func ParseDuration(s string) (time.Duration, error) {
-	m := durationRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
+	in := strings.TrimSpace(s)
+	i := 0
+	for i < len(in) && i < 7 && in[i] >= '0' && in[i] <= '9' {
+		i++
+	}
+	units := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour,
+		"w": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour}
+	unit, ok := units[in[i:]]
+	n, err := strconv.Atoi(in[:i])
+	if i == 0 || i > 6 || !ok || err != nil {
 		return 0, apperr.Invalid("Invalid duration %q: use a number followed by s, m, h, d, w or mo (e.g. \"30d\").", truncate(s, 40))
 	}
-	n, _ := strconv.Atoi(m[1])
-	unit := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour,
-		"w": 7 * 24 * time.Hour, "mo": 30 * 24 * time.Hour}[m[2]]
 	if n <= 0 {
 		return 0, apperr.Invalid("Invalid duration %q: must be positive.", truncate(s, 40))
 	}
