@@ -57,7 +57,7 @@ func TestDefaultsWithEmptyEnv(t *testing.T) {
 	require.Equal(t, SMTPTLSStartTLS, c.SMTP.TLS)
 	require.Nil(t, c.Upstream.URL)
 	require.Equal(t, 10*time.Minute, c.Upstream.Timeout)
-	require.Equal(t, []string{"/v1/"}, c.Upstream.Paths)
+	require.Equal(t, []string{"/v1/", "/chat/completions", "/completions", "/embeddings", "/models"}, c.Upstream.Paths)
 	require.Equal(t, "info", c.Log.Level)
 	require.Equal(t, "text", c.Log.Format)
 	require.Empty(t, c.Metrics.Token)

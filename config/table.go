@@ -157,7 +157,7 @@ func settingTable() []setting {
 			func(c *Config) *string { return &c.Upstream.Key }).secret(),
 		durationVar(def("KEYGATE_UPSTREAM_TIMEOUT", "upstream.timeout", "10m", "upstream request timeout; 0 = no limit"),
 			func(c *Config) *time.Duration { return &c.Upstream.Timeout }),
-		listVar(def("KEYGATE_UPSTREAM_PATHS", "upstream.paths", "/v1/", "comma-separated path prefixes forwarded upstream"),
+		listVar(def("KEYGATE_UPSTREAM_PATHS", "upstream.paths", "/v1/,/chat/completions,/completions,/embeddings,/models", "comma-separated path prefixes forwarded upstream (with KEYGATE_UPSTREAM_URL)"),
 			func(c *Config) *[]string { return &c.Upstream.Paths }, nil),
 
 		// Logging and metrics.
