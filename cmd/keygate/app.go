@@ -16,6 +16,7 @@ import (
 
 	"github.com/keygate/keygate/config"
 	"github.com/keygate/keygate/internal/app"
+	"github.com/keygate/keygate/internal/upstream"
 	"github.com/keygate/keygate/store/gormstore"
 )
 
@@ -63,7 +64,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		SecureCookies: secureCookies(cfg), LogoutURL: urlString(cfg.URLs.ProxyLogoutURL),
 		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist, MetricsToken: cfg.Metrics.Token,
 		BaseURL: urlString(cfg.URLs.ProxyBaseURL), InvitationTTL: cfg.Auth.InvitationTTL, Mailer: ml,
-		SSOProviders: providers, SSOPolicy: ssoPolicy(cfg),
+		SSOProviders: providers, SSOPolicy: ssoPolicy(cfg), Forwarding: forwarding(cfg),
 	})
 	if err != nil {
 		_ = st.Close()
@@ -130,4 +131,14 @@ func urlString(u *url.URL) string {
 		return ""
 	}
 	return u.String()
+}
+
+// forwarding maps KEYGATE_UPSTREAM_* and model_prices onto the app.
+func forwarding(cfg *config.Config) app.Forwarding {
+	f := app.Forwarding{URL: cfg.Upstream.URL, Key: cfg.Upstream.Key, Timeout: cfg.Upstream.Timeout, Paths: cfg.Upstream.Paths,
+		Prices: map[string]upstream.Price{}}
+	for model, p := range cfg.ModelPrices {
+		f.Prices[model] = upstream.Price{InputPerMillion: p.InputPerMillion, OutputPerMillion: p.OutputPerMillion}
+	}
+	return f
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -209,4 +211,58 @@ func TestFirstRunAdminLink(t *testing.T) {
 
 	_, out2, _ := startServer(t, map[string]string{"KEYGATE_DATA_DIR": dir})
 	require.NotContains(t, out2.String(), "first run", "an admin with a password exists")
+}
+
+// TestForwardingModeWired: with KEYGATE_UPSTREAM_URL set, /v1/* is
+// authenticated, forwarded with the upstream key instead of the client's,
+// and metered; Keygate's own routes still answer.
+func TestForwardingModeWired(t *testing.T) {
+	var seenAuth, seenUser string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seenAuth, seenUser = r.Header.Get("Authorization"), r.Header.Get("X-Keygate-User-Id")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1000000,"completion_tokens":0,"total_tokens":1000000}}`)
+	}))
+	defer up.Close()
+	cfgFile := filepath.Join(t.TempDir(), "keygate.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte("model_prices:\n  gpt-4o:\n    input_per_million: 2.5\n    output_per_million: 10\n"), 0o600))
+	vars := map[string]string{"KEYGATE_DATA_DIR": t.TempDir(), "LITELLM_MASTER_KEY": "sk-master-forwarding-1", "KEYGATE_ADDR": "127.0.0.1:0",
+		"KEYGATE_UPSTREAM_URL": up.URL, "KEYGATE_UPSTREAM_KEY": "sk-upstream-secret", "KEYGATE_CONFIG": cfgFile}
+	lookup, environ := envOf(vars)
+	cfg, err := loadConfig("serve", []string{"--config", cfgFile}, env{lookup: lookup, environ: environ})
+	require.NoError(t, err)
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, out, ready) }()
+	base := "http://" + <-ready
+	defer func() { cancel(); <-done }()
+
+	post := func(path, token, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post("/user/new", "sk-master-forwarding-1", `{"user_id":"fwd","user_role":"internal_user","models":["gpt-4o"]}`)
+	require.Equal(t, http.StatusOK, code, body)
+	key := regexp.MustCompile(`"key":"(sk-kg-[0-9A-Za-z]{28})"`).FindStringSubmatch(body)[1]
+	code, body = post("/v1/chat/completions", key, `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, "chatcmpl-1")
+	require.Equal(t, "Bearer sk-upstream-secret", seenAuth, "the client's key is replaced by the upstream key")
+	require.Equal(t, "fwd", seenUser)
+	code, _ = post("/v1/chat/completions", key, `{"model":"o3","messages":[]}`)
+	require.Equal(t, http.StatusForbidden, code)
+	code, _ = post("/v1/chat/completions", "sk-kg-not-a-valid-key-000000000000", `{"model":"gpt-4o"}`)
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Eventually(t, func() bool {
+		c, b := get(t, base+"/spend/logs", "sk-master-forwarding-1")
+		return c == http.StatusOK && strings.Contains(b, `"spend":2.5`)
+	}, 5*time.Second, 50*time.Millisecond, "the request is metered at the configured price")
 }

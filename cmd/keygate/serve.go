@@ -90,6 +90,9 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	if err := a.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/metrics"
 	"github.com/keygate/keygate/internal/service"
+	"github.com/keygate/keygate/internal/upstream"
 	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/ui"
 )
@@ -89,6 +90,9 @@ type Options struct {
 	// decides linking, provisioning and roles.
 	SSOProviders []sso.Provider
 	SSOPolicy    service.SSOPolicy
+
+	// Forwarding turns on forwarding mode when its URL is set.
+	Forwarding Forwarding
 }
 
 // App is a wired Keygate.
@@ -101,6 +105,7 @@ type App struct {
 	keyring  *session.Keyring
 	hasher   *password.Hasher
 	svc      *service.Service
+	forward  *upstream.Proxy
 	api      *api.Server
 	metrics  *metrics.Metrics
 
@@ -153,7 +158,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		o.Logger.Warn("KEYGATE_SECRET is not set: logins and session tokens are disabled")
 	}
 	a.metrics = metrics.New(metrics.Options{Token: o.MetricsToken, DB: metrics.DBOf(o.Store)})
-	a.svc = service.New(service.Options{Store: a.metrics.InstrumentStore(o.Store), Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
+	instrumented := a.metrics.InstrumentStore(o.Store)
+	a.svc = service.New(service.Options{Store: instrumented, Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
 		Invitations: service.InvitationOptions{TTL: o.InvitationTTL, BaseURL: o.BaseURL, Mailer: o.Mailer},
 		Hooks:       service.Hooks{KeysChanged: a.keysChanged, UserChanged: a.userChanged, SessionsChanged: a.sessionsChanged}})
 	ssoCfg := api.SSOConfig{Providers: o.SSOProviders, Policy: o.SSOPolicy, Now: o.Now}
@@ -196,7 +202,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	pages.Mount(engine)
-	a.handler = engine
+	if err := a.buildForwarding(authn, instrumented); err != nil {
+		return nil, err
+	}
+	a.handler = a.route(engine)
 	return a, nil
 }
 

@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/upstream"
+	"github.com/keygate/keygate/store"
+)
+
+// Forwarding configures the optional forwarding mode (KEYGATE_UPSTREAM_*).
+type Forwarding struct {
+	// URL of the LLM proxy; nil disables forwarding.
+	URL     *url.URL
+	Key     string
+	Timeout time.Duration
+	// Paths forwarded (default upstream.DefaultPaths()).
+	Paths []string
+	// Prices per model, USD per million tokens.
+	Prices map[string]upstream.Price
+}
+
+// buildForwarding creates the forwarding proxy when configured. It uses
+// the same authenticators, the same access rules as /auth/verify, and the
+// (instrumented) store for spend, and drops cached answers after each
+// recorded request so budgets bite at once.
+func (a *App) buildForwarding(authn auth.Authenticator, spend store.Spend) error {
+	f := a.opts.Forwarding
+	if f.URL == nil {
+		return nil
+	}
+	p, err := upstream.New(upstream.Options{Target: f.URL, UpstreamKey: f.Key, Timeout: f.Timeout, Paths: f.Paths,
+		Authenticator: authn, Check: api.CheckAccess, Spend: spend, Prices: f.Prices, Logger: a.log, Now: a.opts.Now,
+		SessionCookie: auth.DefaultSessionCookie, OnSpend: func(ctx context.Context, keyHash, userID string) {
+			a.keysChanged(ctx, keyHash)
+			if userID != "" {
+				a.userChanged(ctx, userID)
+			}
+		}})
+	if err != nil {
+		return fmt.Errorf("app: forwarding (KEYGATE_UPSTREAM_URL): %w", err)
+	}
+	a.forward = p
+	return nil
+}
+
+// route sends forwarded paths to the upstream proxy and everything else
+// to Keygate's own routes.
+func (a *App) route(own http.Handler) http.Handler {
+	if a.forward == nil {
+		return own
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.forward.Matches(r.URL.Path) {
+			a.forward.ServeHTTP(w, r)
+			return
+		}
+		own.ServeHTTP(w, r)
+	})
+}
+
+// Shutdown drains work that outlives requests (queued spend records).
+func (a *App) Shutdown(ctx context.Context) error {
+	if a.forward == nil {
+		return nil
+	}
+	if err := a.forward.Close(ctx); err != nil {
+		return fmt.Errorf("app: drain forwarding: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"strconv"
+	"strings"
+
+	"github.com/keygate/keygate/internal/apperr"
+)
+
+// bodyInfo is what the proxy needs from a request body.
+type bodyInfo struct {
+	model string
+	// opaque: the body is neither JSON nor a form we can read, so its
+	// model (if any) is unknown.
+	opaque bool
+	// strip: include_usage was added on the client's behalf.
+	strip bool
+	// rewritten is the body to forward when it had to change.
+	rewritten []byte
+}
+
+// includeUsage is spliced into a streaming completion request that did not
+// ask for usage.
+const includeUsage = `"stream_options":{"include_usage":true}`
+
+// inspectBody finds the model and, for streaming completions without
+// usage, asks the upstream for it.
+//
+// The body is decoded into a map rather than a struct on purpose: Go's
+// struct decoding matches keys case-insensitively, so {"model":"a",
+// "Model":"b"} would read "b" here while the upstream (exact keys, last
+// duplicate wins, as a map does) reads "a" — a way around the model check.
+func inspectBody(body []byte, contentType, path string) (bodyInfo, error) {
+	mt, params, _ := mime.ParseMediaType(contentType)
+	if mt == "multipart/form-data" {
+		model, ok := formModel(body, params["boundary"])
+		return bodyInfo{model: model, opaque: !ok}, nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(body, &doc); err != nil {
+		if strings.Contains(mt, "json") {
+			return bodyInfo{}, apperr.Invalid("Request body is not a valid JSON object.").Wrap(err)
+		}
+		// Some upstreams parse any body as JSON whatever its type, so a
+		// body that is not JSON to us is treated as of unknown model.
+		return bodyInfo{opaque: true}, nil
+	}
+	var info bodyInfo
+	if raw, ok := doc["model"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &info.model); err != nil {
+			return bodyInfo{}, apperr.InvalidParam("model", "model must be a string.")
+		}
+	}
+	var stream bool
+	if raw, ok := doc["stream"]; !ok || json.Unmarshal(raw, &stream) != nil || !stream || !isCompletions(path) {
+		return info, nil
+	}
+	rewritten, added, err := addIncludeUsage(body, doc)
+	if err != nil {
+		return bodyInfo{}, err
+	}
+	info.strip, info.rewritten = added, rewritten
+	return info, nil
+}
+
+// addIncludeUsage returns body with stream_options.include_usage set, and
+// whether it had to add it.
+func addIncludeUsage(body []byte, doc map[string]json.RawMessage) ([]byte, bool, error) {
+	raw, ok := doc["stream_options"]
+	if !ok || string(raw) == "null" {
+		// Splice rather than re-encode, so the client's body reaches the
+		// upstream byte for byte apart from the addition.
+		t := bytes.TrimRight(body, " \t\r\n")
+		if len(t) == 0 || t[len(t)-1] != '}' {
+			return body, false, nil
+		}
+		out := make([]byte, 0, len(t)+len(includeUsage)+1)
+		out = append(out, t[:len(t)-1]...)
+		out = append(out, ',')
+		out = append(out, includeUsage...)
+		out = append(out, '}')
+		return out, true, nil
+	}
+	var so map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &so); err != nil {
+		return nil, false, apperr.InvalidParam("stream_options", "stream_options must be an object.")
+	}
+	var want bool
+	if v, ok := so["include_usage"]; ok && json.Unmarshal(v, &want) == nil && want {
+		return body, false, nil
+	}
+	so["include_usage"] = json.RawMessage("true")
+	b, err := marshalRaw(so)
+	if err != nil {
+		return nil, false, err
+	}
+	doc["stream_options"] = b
+	out, err := marshalRaw(doc)
+	if err != nil {
+		return nil, false, err
+	}
+	return out, true, nil
+}
+
+// marshalRaw encodes v without HTML escaping, so prompt text passes
+// unchanged.
+func marshalRaw(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// maxFormModel bounds the model field read from a multipart form.
+const maxFormModel = 1 << 10
+
+// formModel returns the "model" field of a multipart form, the last one
+// when repeated (as Starlette, under LiteLLM, reads it), and false when the
+// form cannot be read to its end.
+func formModel(body []byte, boundary string) (string, bool) {
+	if boundary == "" {
+		return "", false
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	model := ""
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return model, true
+		}
+		if err != nil {
+			return "", false
+		}
+		if part.FormName() == "model" {
+			b, err := io.ReadAll(io.LimitReader(part, maxFormModel))
+			if err != nil {
+				return "", false
+			}
+			model = string(b)
+		}
+	}
+}
+
+func byteSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}

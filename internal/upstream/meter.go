@@ -1,0 +1,228 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+
+	"github.com/google/uuid"
+
+	"github.com/keygate/keygate/store"
+)
+
+// usage is the token count of one answer.
+type usage struct {
+	prompt, completion int64
+	seen               bool
+}
+
+// usageJSON reads both spellings: prompt/completion (chat, completions,
+// embeddings) and input/output (the Responses API).
+type usageJSON struct {
+	PromptTokens     *int64 `json:"prompt_tokens"`
+	CompletionTokens *int64 `json:"completion_tokens"`
+	InputTokens      *int64 `json:"input_tokens"`
+	OutputTokens     *int64 `json:"output_tokens"`
+}
+
+func (u *usageJSON) usage() usage {
+	pick := func(a, b *int64) int64 {
+		switch {
+		case a != nil:
+			return *a
+		case b != nil:
+			return *b
+		}
+		return 0
+	}
+	return usage{prompt: pick(u.PromptTokens, u.InputTokens), completion: pick(u.CompletionTokens, u.OutputTokens), seen: true}
+}
+
+// answer is the part of a JSON answer or stream chunk metering reads.
+type answer struct {
+	ID       string          `json:"id"`
+	Model    string          `json:"model"`
+	Choices  json.RawMessage `json:"choices"`
+	Usage    *usageJSON      `json:"usage"`
+	Response *struct {
+		ID    string     `json:"id"`
+		Model string     `json:"model"`
+		Usage *usageJSON `json:"usage"`
+	} `json:"response"`
+}
+
+// metered is what one answer reported.
+type metered struct {
+	id, model string
+	u         usage
+}
+
+func (a *answer) metered() metered {
+	m := metered{id: a.ID, model: a.Model}
+	if a.Usage != nil {
+		m.u = a.Usage.usage()
+	}
+	if r := a.Response; r != nil {
+		if m.id == "" {
+			m.id = r.ID
+		}
+		if m.model == "" {
+			m.model = r.Model
+		}
+		if !m.u.seen && r.Usage != nil {
+			m.u = r.Usage.usage()
+		}
+	}
+	return m
+}
+
+// finish meters the call once: it charges the key's token bucket and
+// queues the spend entry. read is evaluated only the first time, so the
+// end of the body and its Close may both call finish.
+func (p *Proxy) finish(c *call, read func() metered) {
+	c.done.Do(func() {
+		m := read()
+		p.limits.charge(c.principal, m.u.prompt+m.u.completion, p.opts.Now())
+		if c.model == "" && !m.u.seen {
+			return // nothing model-related happened (a file listing, say)
+		}
+		model := c.model
+		if model == "" {
+			model = m.model
+		}
+		id := m.id
+		if id == "" {
+			id = uuid.NewString()
+		}
+		a := c.principal
+		p.rec.enqueue(store.SpendEntry{
+			RequestID: id, KeyHash: a.KeyHash, UserID: a.UserID, TeamID: a.KeyTeamID, Model: model,
+			PromptTokens: m.u.prompt, CompletionTokens: m.u.completion,
+			Spend: p.price(model, m.model, m.u), CreatedAt: p.opts.Now(),
+		})
+	})
+}
+
+// price is tokens × price per million; a model without a price costs 0
+// and is logged once.
+func (p *Proxy) price(model, answered string, u usage) float64 {
+	pr, ok := p.opts.Prices[model]
+	if !ok && answered != "" {
+		pr, ok = p.opts.Prices[answered]
+	}
+	if !ok {
+		p.warnUnpriced(model)
+		return 0
+	}
+	return float64(u.prompt)*pr.InputPerMillion/1e6 + float64(u.completion)*pr.OutputPerMillion/1e6
+}
+
+func (p *Proxy) warnUnpriced(model string) {
+	p.warnMu.Lock()
+	_, seen := p.warned[model]
+	if !seen && len(p.warned) < maxWarnedModels {
+		p.warned[model] = struct{}{}
+	}
+	p.warnMu.Unlock()
+	if !seen {
+		p.log.Warn("upstream: no price for model; its spend is recorded as 0", "model", model)
+	}
+}
+
+// JSON answers are kept whole up to maxCapture to read usage at the end;
+// past that only the last tailSize bytes are kept, where OpenAI-style
+// answers put "usage".
+const (
+	maxCapture = 256 << 10
+	tailSize   = 16 << 10
+)
+
+// jsonBody passes a non-streaming answer through untouched while keeping
+// a bounded copy for metering at EOF.
+type jsonBody struct {
+	src   io.ReadCloser
+	p     *Proxy
+	c     *call
+	parse bool // false for compressed or non-JSON answers, which are not read
+	head  []byte
+	tail  []byte
+	over  bool
+}
+
+func newJSONBody(src io.ReadCloser, p *Proxy, c *call, parse bool) *jsonBody {
+	return &jsonBody{src: src, p: p, c: c, parse: parse}
+}
+
+func (b *jsonBody) Read(buf []byte) (int, error) {
+	n, err := b.src.Read(buf)
+	if n > 0 && b.parse {
+		b.capture(buf[:n])
+	}
+	if errors.Is(err, io.EOF) {
+		b.p.finish(b.c, b.metered)
+	}
+	return n, err
+}
+
+// Close meters what arrived if the body was not read to its end (the
+// client went away): a truncated answer yields no usage.
+func (b *jsonBody) Close() error {
+	err := b.src.Close()
+	b.p.finish(b.c, b.metered)
+	return err
+}
+
+func (b *jsonBody) capture(d []byte) {
+	if !b.over {
+		if len(b.head)+len(d) <= maxCapture {
+			b.head = append(b.head, d...)
+			return
+		}
+		b.over = true
+		keep := b.head[max(0, len(b.head)-tailSize):]
+		b.tail = append(make([]byte, 0, 2*tailSize), keep...)
+		b.head = nil
+	}
+	b.tail = append(b.tail, d...)
+	if len(b.tail) > 2*tailSize {
+		b.tail = b.tail[:copy(b.tail, b.tail[len(b.tail)-tailSize:])]
+	}
+}
+
+func (b *jsonBody) metered() metered {
+	defer func() { b.head, b.tail = nil, nil }()
+	if !b.parse {
+		return metered{}
+	}
+	if !b.over {
+		var a answer
+		if json.Unmarshal(b.head, &a) != nil {
+			return metered{}
+		}
+		return a.metered()
+	}
+	return metered{u: usageFromTail(b.tail)}
+}
+
+// usageFromTail decodes the last "usage" object in the tail of a large
+// answer (embeddings of many inputs, say).
+func usageFromTail(tail []byte) usage {
+	i := bytes.LastIndex(tail, []byte(`"usage"`))
+	if i < 0 {
+		return usage{}
+	}
+	rest := bytes.TrimLeft(tail[i+len(`"usage"`):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return usage{}
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' {
+		return usage{}
+	}
+	var u usageJSON
+	if json.NewDecoder(bytes.NewReader(rest)).Decode(&u) != nil {
+		return usage{}
+	}
+	return u.usage()
+}
