@@ -42,11 +42,7 @@ func (s *Server) auditList(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := queryInt(c, "page")
-	if err != nil {
-		return err
-	}
-	size, err := queryInt(c, "page_size")
+	page, size, err := pageParams(c, "page_size")
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,18 @@ func queryInt(c *gin.Context, name string) (int, error) {
 	return n, nil
 }
 
+// pageParams reads the optional 1-based page and the page size (whose
+// query name differs between LiteLLM routes: page_size or size).
+func pageParams(c *gin.Context, sizeName string) (page, size int, err error) {
+	if page, err = queryInt(c, "page"); err != nil {
+		return 0, 0, err
+	}
+	if size, err = queryInt(c, sizeName); err != nil {
+		return 0, 0, err
+	}
+	return page, size, nil
+}
+
 // queryList reads a comma-separated query parameter.
 func queryList(c *gin.Context, name string) []string {
 	v := c.Query(name)

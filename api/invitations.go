@@ -132,11 +132,7 @@ func (s *Server) invitationDelete(c *gin.Context) error {
 }
 
 func (s *Server) invitationList(c *gin.Context) error {
-	page, err := queryInt(c, "page")
-	if err != nil {
-		return err
-	}
-	size, err := queryInt(c, "page_size")
+	page, size, err := pageParams(c, "page_size")
 	if err != nil {
 		return err
 	}

@@ -93,11 +93,7 @@ func (s *Server) keyInfo(c *gin.Context) error {
 }
 
 func (s *Server) keyList(c *gin.Context) error {
-	page, err := queryInt(c, "page")
-	if err != nil {
-		return err
-	}
-	size, err := queryInt(c, "size")
+	page, size, err := pageParams(c, "size")
 	if err != nil {
 		return err
 	}

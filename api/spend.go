@@ -77,11 +77,7 @@ func (s *Server) spendLogs(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := queryInt(c, "page")
-	if err != nil {
-		return err
-	}
-	size, err := queryInt(c, "page_size")
+	page, size, err := pageParams(c, "page_size")
 	if err != nil {
 		return err
 	}

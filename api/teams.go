@@ -56,11 +56,7 @@ func (s *Server) teamInfo(c *gin.Context) error {
 }
 
 func (s *Server) teamList(c *gin.Context) error {
-	page, err := queryInt(c, "page")
-	if err != nil {
-		return err
-	}
-	size, err := queryInt(c, "page_size")
+	page, size, err := pageParams(c, "page_size")
 	if err != nil {
 		return err
 	}

@@ -135,11 +135,7 @@ func (s *Server) userDelete(c *gin.Context) error {
 }
 
 func (s *Server) userList(c *gin.Context) error {
-	page, err := queryInt(c, "page")
-	if err != nil {
-		return err
-	}
-	size, err := queryInt(c, "page_size")
+	page, size, err := pageParams(c, "page_size")
 	if err != nil {
 		return err
 	}

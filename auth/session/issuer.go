@@ -183,21 +183,7 @@ func (i *Issuer) Verify(ctx context.Context, token string) (Claims, error) {
 	}
 	var wc wireClaims
 	var used *liveKey
-	_, err := i.parser.ParseWithClaims(token, &wc, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, errors.New("missing kid")
-		}
-		lk, err := i.kr.verificationKey(ctx, kid)
-		if err != nil {
-			return nil, err
-		}
-		if t.Method.Alg() != lk.alg {
-			return nil, errors.New("algorithm does not match the key")
-		}
-		used = lk
-		return lk.pub, nil
-	})
+	_, err := i.parser.ParseWithClaims(token, &wc, i.keyFunc(ctx, &used))
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Claims{}, fmt.Errorf("%w: %w", ErrExpiredToken, err)
@@ -218,4 +204,25 @@ func (i *Issuer) Verify(ctx context.Context, token string) (Claims, error) {
 		}
 	}
 	return c, nil
+}
+
+// keyFunc finds the verification key named by the token's kid and
+// insists that the token's algorithm is the key's; the key used is
+// reported through used.
+func (i *Issuer) keyFunc(ctx context.Context, used **liveKey) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("missing kid")
+		}
+		lk, err := i.kr.verificationKey(ctx, kid)
+		if err != nil {
+			return nil, err
+		}
+		if t.Method.Alg() != lk.alg {
+			return nil, errors.New("algorithm does not match the key")
+		}
+		*used = lk
+		return lk.pub, nil
+	}
 }

@@ -18,22 +18,9 @@ func (i *Issuer) VerifyExpired(ctx context.Context, token string) (Claims, error
 		return Claims{}, fmt.Errorf("%w: not a compact JWS", ErrInvalidToken)
 	}
 	var wc wireClaims
-	signed := false
-	_, err := i.parser.ParseWithClaims(token, &wc, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, errors.New("missing kid")
-		}
-		lk, err := i.kr.verificationKey(ctx, kid)
-		if err != nil {
-			return nil, err
-		}
-		if t.Method.Alg() != lk.alg {
-			return nil, errors.New("algorithm does not match the key")
-		}
-		signed = true
-		return lk.pub, nil
-	})
+	var used *liveKey
+	_, err := i.parser.ParseWithClaims(token, &wc, i.keyFunc(ctx, &used))
+	signed := used != nil
 	if err == nil {
 		return wc.claims(), nil
 	}
