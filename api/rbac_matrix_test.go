@@ -57,8 +57,8 @@ func matrixBody() map[string]any {
 }
 
 // TestRBACMatrix walks every registered route with a principal of every
-// role (and an unowned, role-less principal) and requires 403 with nothing
-// changed wherever the role table says no.
+// role, and with an ownerless (role-less) key, and requires 403 with
+// nothing changed wherever the role table says no.
 func TestRBACMatrix(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "victim", "user_email": "victim@example.com", "user_role": "internal_user"})
@@ -67,13 +67,18 @@ func TestRBACMatrix(t *testing.T) {
 		for _, role := range rbac.Roles() {
 			tokens[role] = e.userWithRole("actor-"+string(role), role)
 		}
+		// an ownerless key (made by an admin without user_id) has no role
+		r := e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"key_alias": "ownerless"})
+		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+		tokens[rbac.RoleNone] = r.JSON(t)["key"].(string)
+		roles := append(rbac.Roles(), rbac.RoleNone)
 		checked := 0
 		for _, rt := range e.server.Routes() {
 			if rt.Public {
 				continue
 			}
 			require.NotEmpty(t, rt.Perm, "%s %s has no permission", rt.Method, rt.Path)
-			for _, role := range rbac.Roles() {
+			for _, role := range roles {
 				if rbac.Can(role, rt.Perm) {
 					continue
 				}
