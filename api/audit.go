@@ -34,11 +34,7 @@ type auditJSON struct {
 // auditList is GET /audit: the append-only record of security-relevant
 // changes, newest filters first applied by the store (oldest first order).
 func (s *Server) auditList(c *gin.Context) error {
-	since, err := parseDay(c, "start_date", false)
-	if err != nil {
-		return err
-	}
-	until, err := parseDay(c, "end_date", true)
+	since, until, err := dateRange(c)
 	if err != nil {
 		return err
 	}

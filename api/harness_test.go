@@ -79,14 +79,27 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *testEnv)) {
 
 func newEnv(t *testing.T, st store.Store) *testEnv {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return newEnvWith(t, st, func(o *app.Options) {
+		o.MaxBodyBytes = 1 << 20
+		o.LogoutURL, o.LogoutAllowlist = "https://intranet.example/bye", []string{"https://allowed.example/"}
+		o.UIUsername, o.UIPassword = "admin@example.com", adminPassword
+	})
+}
+
+// newEnvWith builds the application over st with the tests' master key,
+// secret, issuer, clock and cheap password cost; adjust adds what one test
+// needs (SSO providers, a mailer, a notifier, ...).
+func newEnvWith(t *testing.T, st store.Store, adjust func(*app.Options)) *testEnv {
+	t.Helper()
 	var mk [32]byte
 	copy(mk[:], sha(masterKey))
 	clock := newFakeClock()
-	a, err := app.New(t.Context(), app.Options{Store: st, Logger: log, MasterKeyHash: mk, MaxBodyBytes: 1 << 20, Now: clock.Now,
-		Secret: testSecret, Issuer: testIssuer, LogoutURL: "https://intranet.example/bye",
-		LogoutAllowlist: []string{"https://allowed.example/"}, UIUsername: "admin@example.com", UIPassword: adminPassword,
-		PasswordParams: &cheapArgon})
+	o := app.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MasterKeyHash: mk, Now: clock.Now,
+		Secret: testSecret, Issuer: testIssuer, PasswordParams: &cheapArgon}
+	if adjust != nil {
+		adjust(&o)
+	}
+	a, err := app.New(t.Context(), o)
 	require.NoError(t, err)
 	return &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: clock}
 }
@@ -183,16 +196,10 @@ func newEnvWithNotifier(t *testing.T, url string) *testEnv {
 	t.Helper()
 	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var mk [32]byte
-	copy(mk[:], sha(masterKey))
-	clock := newFakeClock()
-	a, err := app.New(t.Context(), app.Options{Store: st, Notifier: st, Logger: log, MasterKeyHash: mk, Now: clock.Now,
-		Secret: testSecret, Issuer: testIssuer, PasswordParams: &cheapArgon})
-	require.NoError(t, err)
+	e := newEnvWith(t, st, func(o *app.Options) { o.Notifier = st })
 	ctx, cancel := context.WithCancel(context.Background())
-	a.Run(ctx)
-	t.Cleanup(func() { cancel(); a.Wait(); _ = st.Close() })
+	e.app.Run(ctx)
+	t.Cleanup(func() { cancel(); e.app.Wait(); _ = st.Close() })
 	time.Sleep(100 * time.Millisecond) // let LISTEN start
-	return &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: clock}
+	return e
 }

@@ -1,9 +1,7 @@
 package api_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"mime/quotedprintable"
 	"net"
 	"net/http"
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
@@ -62,17 +59,6 @@ func (s *smtpSink) all() []sinkMsg {
 	return append([]sinkMsg(nil), s.msgs...)
 }
 
-// mailAdapter is the same adapter cmd/keygate uses, for this test.
-type mailAdapter struct{ m *mail.Mailer }
-
-func (a mailAdapter) Enabled() bool { return a.m.Enabled() }
-func (a mailAdapter) SendInvitation(ctx context.Context, to, link, by string, exp time.Time) error {
-	return a.m.SendInvitation(ctx, mail.Invitation{To: to, Link: link, InvitedBy: by, ExpiresAt: exp})
-}
-func (a mailAdapter) SendPasswordReset(ctx context.Context, to, link string, exp time.Time) error {
-	return a.m.SendPasswordReset(ctx, mail.PasswordReset{To: to, Link: link, ExpiresAt: exp})
-}
-
 // TestInvitationMailCompletesOnboarding: the mailed invitation reaches the
 // right recipient with the right subject, and its link completes
 // onboarding; a reset mail's link resets the password.
@@ -89,13 +75,9 @@ func TestInvitationMailCompletesOnboarding(t *testing.T) {
 
 	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: port, TLS: mail.TLSNone, From: "keygate@example.com"})
 	require.NoError(t, err)
-	st := databases()[0].open(t)
-	var mk [32]byte
-	copy(mk[:], sha(masterKey))
-	a, err := app.New(t.Context(), app.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MasterKeyHash: mk,
-		Secret: testSecret, Issuer: testIssuer, PasswordParams: &cheapArgon, BaseURL: "https://keygate.example.com", Mailer: mailAdapter{m}})
-	require.NoError(t, err)
-	e := &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: newFakeClock()}
+	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
+		o.BaseURL, o.Mailer = "https://keygate.example.com", app.Mailer(m)
+	})
 
 	r := e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_email": "mia@example.com", "user_role": "internal_user",
 		"send_invite_email": true, "auto_create_key": false})

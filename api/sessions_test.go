@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -272,19 +270,12 @@ func TestJWTAttacks(t *testing.T) {
 // the published discovery document and JWKS alone (go-oidc, as a LiteLLM
 // or Envoy JWT filter would), across a signing-key rotation.
 func TestJWKSIndependentVerifier(t *testing.T) {
-	st := databases()[0].open(t)
-	var srvURL string
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
-	srvURL = srv.URL
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var mk [32]byte
-	copy(mk[:], sha(masterKey))
-	a, err := app.New(t.Context(), app.Options{Store: st, Logger: log, MasterKeyHash: mk, Secret: testSecret, Issuer: srvURL, PasswordParams: &cheapArgon})
-	require.NoError(t, err)
-	srv.Config.Handler = a.Handler()
-	e := &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: newFakeClock()}
+	srvURL := srv.URL
+	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) { o.Issuer = srvURL })
+	srv.Config.Handler = e.h
+	a := e.app
 	e.userWithRole("jo", rbac.RoleInternalUser)
 	e.setPassword("jo", "jo's password!!")
 	r, _ := e.login("jo@example.com", "jo's password!!")

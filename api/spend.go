@@ -68,12 +68,20 @@ func parseDay(c *gin.Context, name string, endOfDay bool) (*time.Time, error) {
 	return &t, nil
 }
 
-func (s *Server) spendLogs(c *gin.Context) error {
-	since, err := parseDay(c, "start_date", false)
-	if err != nil {
-		return err
+// dateRange reads start_date (inclusive, from the day's start) and
+// end_date (inclusive, to the day's end).
+func dateRange(c *gin.Context) (since, until *time.Time, err error) {
+	if since, err = parseDay(c, "start_date", false); err != nil {
+		return nil, nil, err
 	}
-	until, err := parseDay(c, "end_date", true)
+	if until, err = parseDay(c, "end_date", true); err != nil {
+		return nil, nil, err
+	}
+	return since, until, nil
+}
+
+func (s *Server) spendLogs(c *gin.Context) error {
+	since, until, err := dateRange(c)
 	if err != nil {
 		return err
 	}

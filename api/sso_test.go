@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -40,16 +38,11 @@ func newSSOEnv(t *testing.T, pol service.SSOPolicy) *ssoEnv {
 	p, err := sso.NewGeneric(context.Background(), sso.GenericOptions{Name: "test", DisplayName: "Test IdP", ClientID: op.ClientID(),
 		ClientSecret: op.ClientSecret(), Issuer: op.Issuer(), RedirectURL: srv.URL + "/sso/callback"})
 	require.NoError(t, err)
-	st := databases()[0].open(t)
-	var mk [32]byte
-	copy(mk[:], sha(masterKey))
-	clock := newFakeClock()
-	a, err := app.New(t.Context(), app.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MasterKeyHash: mk,
-		Now: clock.Now, Secret: testSecret, Issuer: srv.URL, PasswordParams: &cheapArgon, LogoutURL: ssoLogoutTarget,
-		SSOProviders: []sso.Provider{p}, SSOPolicy: pol})
-	require.NoError(t, err)
-	srv.Config.Handler = a.Handler()
-	return &ssoEnv{testEnv: &testEnv{t: t, store: st, app: a, server: a.API(), h: a.Handler(), now: clock}, op: op, base: srv.URL}
+	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
+		o.Issuer, o.LogoutURL, o.SSOProviders, o.SSOPolicy = srv.URL, ssoLogoutTarget, []sso.Provider{p}, pol
+	})
+	srv.Config.Handler = e.h
+	return &ssoEnv{testEnv: e, op: op, base: srv.URL}
 }
 
 // browser is a cookie-keeping client that never follows redirects.

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/keygate/keygate/auth/sso"
 	"github.com/keygate/keygate/config"
+	"github.com/keygate/keygate/internal/app"
 	"github.com/keygate/keygate/internal/mail"
 	"github.com/keygate/keygate/internal/service"
 )
@@ -78,20 +78,6 @@ func ssoPolicy(cfg *config.Config) service.SSOPolicy {
 	return pol
 }
 
-// mailer adapts internal/mail to the service's Mailer; nil when SMTP_HOST
-// is not set.
-type mailer struct{ m *mail.Mailer }
-
-func (a mailer) Enabled() bool { return a.m.Enabled() }
-
-func (a mailer) SendInvitation(ctx context.Context, to, link, invitedBy string, expires time.Time) error {
-	return a.m.SendInvitation(ctx, mail.Invitation{To: to, Link: link, InvitedBy: invitedBy, ExpiresAt: expires})
-}
-
-func (a mailer) SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error {
-	return a.m.SendPasswordReset(ctx, mail.PasswordReset{To: to, Link: link, ExpiresAt: expires})
-}
-
 func newMailer(cfg *config.Config, log *slog.Logger) (service.Mailer, error) {
 	if cfg.SMTP.Host == "" {
 		return nil, nil
@@ -101,5 +87,5 @@ func newMailer(cfg *config.Config, log *slog.Logger) (service.Mailer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SMTP settings: %w", err)
 	}
-	return mailer{m}, nil
+	return app.Mailer(m), nil
 }
