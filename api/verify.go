@@ -10,6 +10,7 @@ import (
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/service"
 )
 
 // Identity headers set on a successful /auth/verify; a reverse proxy
@@ -51,7 +52,7 @@ func (s *Server) verify(c *gin.Context) error {
 	if !known && restricted(p) {
 		return apperr.Forbidden("The request body is JSON but its model could not be read; this key is limited to certain models.")
 	}
-	if err := CheckAccess(p, model); err != nil {
+	if err := service.CheckAccess(p, model); err != nil {
 		return err
 	}
 	team := p.KeyTeamID
@@ -113,50 +114,6 @@ func modelFromBody(c *gin.Context) (model string, known bool) {
 		}
 	}
 	return "", true
-}
-
-// CheckAccess applies budgets and model rules to an authenticated
-// principal: 429 when any budget is used up, 403 when model is not allowed
-// by the key, its owner or its team. An empty model skips the model check.
-func CheckAccess(p auth.Principal, model string) error {
-	a := p.Access
-	if a == nil {
-		return nil
-	}
-	for _, b := range a.Budgets {
-		if !b.ResetDue && b.Spend >= b.Max {
-			e := apperr.Forbidden("Budget exceeded: the %s has spent %.4f of its %.4f budget.", b.Scope, b.Spend, b.Max)
-			e.Kind = apperr.KindBudgetExceeded
-			return e
-		}
-	}
-	if model == "" {
-		return nil
-	}
-	for _, list := range []struct {
-		scope  string
-		models []string
-	}{{"key", a.KeyModels}, {"user", a.UserModels}, {"team", a.TeamModels}} {
-		if !modelAllowed(list.models, model) {
-			return apperr.Forbidden("Model %q is not allowed for this %s.", truncateModel(model), list.scope)
-		}
-	}
-	return nil
-}
-
-func modelAllowed(models []string, model string) bool {
-	if len(models) == 0 {
-		return true
-	}
-	for _, m := range models {
-		if m == model || m == "*" || m == "all-proxy-models" {
-			return true
-		}
-		if strings.HasSuffix(m, "/*") && strings.HasPrefix(model, strings.TrimSuffix(m, "*")) {
-			return true
-		}
-	}
-	return false
 }
 
 func truncateModel(m string) string {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/apikey"
-	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/testutil/dbtest"
 	"github.com/keygate/keygate/internal/upstream"
 	"github.com/keygate/keygate/rbac"
@@ -103,7 +103,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	require.NoError(t, err)
 	o := upstream.Options{
 		Target: u, UpstreamKey: upstreamKey, Timeout: 5 * time.Second,
-		Authenticator: auth.Chain{e.ka}, Check: checkAccess, Spend: st, Prices: testPrices(),
+		Authenticator: auth.Chain{e.ka}, Check: service.CheckAccess, Spend: st, Prices: testPrices(),
 		OnSpend: func(_ context.Context, keyHash, userID string) {
 			// What the wiring does: forget cached principals so the new
 			// spend counts at the next request.
@@ -203,36 +203,6 @@ func (e *env) post(ctx context.Context, path, key, body string, hdr map[string]s
 	resp, err := (&http.Client{Transport: e.tr}).Do(req)
 	require.NoError(e.t, err)
 	return resp
-}
-
-// checkAccess is api.CheckAccess restated (internal packages may not
-// import api): budgets first (429 budget_exceeded), then the key's, the
-// user's and the team's model lists (empty = all).
-func checkAccess(p auth.Principal, model string) error {
-	a := p.Access
-	if a == nil {
-		return nil
-	}
-	for _, b := range a.Budgets {
-		if !b.ResetDue && b.Spend >= b.Max {
-			e := apperr.Forbidden("Budget exceeded for the %s.", b.Scope)
-			e.Kind = apperr.KindBudgetExceeded
-			return e
-		}
-	}
-	if model == "" {
-		return nil
-	}
-	for _, list := range [][]string{a.KeyModels, a.UserModels, a.TeamModels} {
-		ok := len(list) == 0
-		for _, m := range list {
-			ok = ok || m == model || m == "*"
-		}
-		if !ok {
-			return apperr.Forbidden("Model %q is not allowed.", model)
-		}
-	}
-	return nil
 }
 
 // lockedBuffer is a log sink safe for concurrent handlers.

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/upstream"
 	"github.com/keygate/keygate/store"
 )
@@ -155,7 +156,7 @@ func TestTPMLimit(t *testing.T) {
 
 func TestMatches(t *testing.T) {
 	u, _ := url.Parse("http://127.0.0.1:1")
-	px, err := upstream.New(upstream.Options{Target: u, Authenticator: auth.Chain{}, Check: checkAccess, Spend: nopSpend{}})
+	px, err := upstream.New(upstream.Options{Target: u, Authenticator: auth.Chain{}, Check: service.CheckAccess, Spend: nopSpend{}})
 	require.NoError(t, err)
 	defer px.Close(context.Background())
 	for path, want := range map[string]bool{

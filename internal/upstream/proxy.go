@@ -81,7 +81,7 @@ type Options struct {
 	// Authenticator resolves the caller, as for /auth/verify.
 	Authenticator auth.Authenticator
 	// Check decides budgets and model access for a principal (the wiring
-	// passes api.CheckAccess). model is "" when the request names none.
+	// passes service.CheckAccess). model is "" when the request names none.
 	Check func(p auth.Principal, model string) error
 	// Spend receives one entry per metered request.
 	Spend SpendRecorder
