@@ -17,27 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/internal/testutil/dbtest"
+	"github.com/keygate/keygate/internal/testutil/syncbuf"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
-
-// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func envOf(m map[string]string) (func(string) (string, bool), []string) {
 	var environ []string
@@ -49,7 +32,7 @@ func envOf(m map[string]string) (func(string) (string, bool), []string) {
 
 // startServer runs the real serve() with the given environment on a free
 // loopback port and returns its base URL and output.
-func startServer(t *testing.T, vars map[string]string) (string, *syncBuffer, func() error) {
+func startServer(t *testing.T, vars map[string]string) (string, *syncbuf.Buffer, func() error) {
 	t.Helper()
 	if vars["KEYGATE_ADDR"] == "" {
 		vars["KEYGATE_ADDR"] = "127.0.0.1:0"
@@ -57,7 +40,7 @@ func startServer(t *testing.T, vars map[string]string) (string, *syncBuffer, fun
 	lookup, environ := envOf(vars)
 	cfg, err := loadConfig("serve", nil, env{lookup: lookup, environ: environ})
 	require.NoError(t, err)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -231,7 +214,7 @@ func TestForwardingModeWired(t *testing.T) {
 	lookup, environ := envOf(vars)
 	cfg, err := loadConfig("serve", []string{"--config", cfgFile}, env{lookup: lookup, environ: environ})
 	require.NoError(t, err)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -10,12 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/testutil/syncbuf"
 )
 
 const (
@@ -99,24 +99,6 @@ func freeLoopbackAddr(t *testing.T) string {
 	return addr
 }
 
-// lockedBuffer collects nginx's stderr for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startNginx runs nginx in the foreground with a prefix of its own (all
 // temp paths inside it), checks the configuration first, waits until it
 // accepts connections and returns its base URL. It is stopped when t ends.
@@ -152,7 +134,7 @@ http {
 	out, err := exec.Command(nginxBinary, append([]string{"-t", "-q"}, args...)...).CombinedOutput()
 	require.NoError(t, err, "nginx -t rejects the configuration:\n%s\n--- keygate.conf as rendered ---\n%s", out, site.conf)
 
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd := exec.Command(nginxBinary, args...)
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	// Its own process group, so cleanup reaches the workers too.

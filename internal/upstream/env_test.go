@@ -1,7 +1,6 @@
 package upstream_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/keygate/keygate/auth/apikey"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/testutil/dbtest"
+	"github.com/keygate/keygate/internal/testutil/syncbuf"
 	"github.com/keygate/keygate/internal/upstream"
 	"github.com/keygate/keygate/rbac"
 	"github.com/keygate/keygate/store"
@@ -56,7 +56,7 @@ type env struct {
 	srv    *httptest.Server
 	tr     *http.Transport
 	client *openai.Client
-	logs   *lockedBuffer
+	logs   *syncbuf.Buffer
 
 	userID, teamID string
 	key            string // raw key of the user, limited to gpt-test and embed-test
@@ -81,7 +81,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	st, err := gormstore.Open(ctx, gormstore.Options{SQLitePath: dbtest.SQLitePath(t)})
 	require.NoError(t, err)
 	now := time.Now().UTC()
-	e := &env{t: t, st: st, up: newFakeUpstream(), userID: "u-eng", teamID: "t-core", spent: make(chan string, 100), logs: &lockedBuffer{}}
+	e := &env{t: t, st: st, up: newFakeUpstream(), userID: "u-eng", teamID: "t-core", spent: make(chan string, 100), logs: &syncbuf.Buffer{}}
 	require.NoError(t, st.CreateUser(ctx, &store.User{ID: e.userID, Email: "eng@example.com", Role: string(rbac.RoleInternalUser),
 		CreatedAt: now, UpdatedAt: now}))
 	require.NoError(t, st.CreateTeam(ctx, &store.Team{ID: e.teamID, Alias: "core", CreatedAt: now, UpdatedAt: now}))
@@ -203,22 +203,4 @@ func (e *env) post(ctx context.Context, path, key, body string, hdr map[string]s
 	resp, err := (&http.Client{Transport: e.tr}).Do(req)
 	require.NoError(e.t, err)
 	return resp
-}
-
-// lockedBuffer is a log sink safe for concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/internal/testutil/dbtest"
+	"github.com/keygate/keygate/internal/testutil/syncbuf"
 	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/store/gormstore"
 )
@@ -162,7 +163,7 @@ func TestPostgresNotifyListen(t *testing.T) {
 
 func TestPostgresListenReconnects(t *testing.T) {
 	url := dbtest.PostgresURL(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := openT(t, gormstore.Options{DatabaseURL: url, Logger: log})
 	b := openT(t, gormstore.Options{DatabaseURL: url})
@@ -198,7 +199,7 @@ func TestPostgresListenReconnects(t *testing.T) {
 func TestPostgresListenServerDown(t *testing.T) {
 	url := dbtest.PostgresURL(t)
 	p := startProxy(t, url)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	a := openT(t, gormstore.Options{DatabaseURL: p.url})
 	b := openT(t, gormstore.Options{DatabaseURL: url})

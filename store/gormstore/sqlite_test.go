@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/internal/testutil/dbtest"
+	"github.com/keygate/keygate/internal/testutil/syncbuf"
 	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/store/gormstore"
 	"github.com/keygate/keygate/store/storetest"
@@ -113,7 +114,7 @@ func TestTxStoreCannotClose(t *testing.T) {
 }
 
 func TestLoggerNeverSeesSQL(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := openT(t, gormstore.Options{SQLitePath: dbtest.SQLitePath(t), Logger: log})
 	u := store.User{ID: "u", PasswordHash: "$argon2id$secret-hash", CreatedAt: time.Now(), UpdatedAt: time.Now()}
