@@ -30,7 +30,7 @@ func (m *MasterKey) Authenticate(_ context.Context, c Credential) (Principal, er
 	if !m.set || c.FromCookie {
 		return Principal{}, ErrNotMine
 	}
-	h := sha256.Sum256([]byte(c.Secret))
+	h := c.SHA256()
 	if subtle.ConstantTimeCompare(h[:], m.hash[:]) != 1 {
 		return Principal{}, ErrNotMine
 	}

@@ -8,6 +8,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strings"
@@ -136,6 +137,18 @@ type Credential struct {
 	Secret string
 	// FromCookie is true when Secret came from the session cookie.
 	FromCookie bool
+	// sum caches SHA-256(Secret): the master-key check and the API-key
+	// lookup both need it, and Chain computes it once per request.
+	sum *[sha256.Size]byte
+}
+
+// SHA256 returns SHA-256(Secret), computed at most once per credential
+// that went through Chain.
+func (c Credential) SHA256() [sha256.Size]byte {
+	if c.sum != nil {
+		return *c.sum
+	}
+	return sha256.Sum256([]byte(c.Secret))
 }
 
 // Authenticator turns a credential into a principal, or returns ErrNotMine
@@ -153,6 +166,8 @@ func (ch Chain) Authenticate(ctx context.Context, c Credential) (Principal, erro
 	if c.Secret == "" {
 		return Principal{}, ErrNoCredential
 	}
+	sum := sha256.Sum256([]byte(c.Secret))
+	c.sum = &sum
 	for _, a := range ch {
 		p, err := a.Authenticate(ctx, c)
 		if errors.Is(err, ErrNotMine) {

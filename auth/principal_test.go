@@ -83,3 +83,16 @@ func TestMasterKeyConstantTimeAndCookieRefusal(t *testing.T) {
 		t.Fatal("an unset master key matches nothing")
 	}
 }
+
+func TestCredentialDigestMatchesAPIKeyHash(t *testing.T) {
+	c := Credential{Secret: "sk-kg-someKeyValue"}
+	want := sha256.Sum256([]byte(c.Secret))
+	if c.SHA256() != want {
+		t.Fatal("digest of an unchained credential")
+	}
+	sum := want
+	c.sum = &sum
+	if c.SHA256() != want {
+		t.Fatal("cached digest")
+	}
+}
