@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -44,10 +45,11 @@ func NewEngine(o EngineOptions) (*gin.Engine, error) {
 }
 
 // limitBody caps every request body; handlers that read past the cap get
-// an *http.MaxBytesError and answer 413.
+// an *http.MaxBytesError and answer 413. /auth/verify sets its own, larger
+// cap: proxies forward whole LLM requests there to have the model read.
 func limitBody(limit int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.Body != nil && limit > 0 {
+		if c.Request.Body != nil && limit > 0 && !strings.HasPrefix(c.Request.URL.Path, "/auth/verify") {
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 		}
 		c.Next()

@@ -121,7 +121,7 @@ func TestKeyOwnership(t *testing.T) {
 			{"team not a member of", http.MethodPost, "/key/generate", ivy, map[string]any{"team_id": "blue"}},
 			{"unknown team", http.MethodPost, "/key/generate", ivy, map[string]any{"team_id": "nope"}},
 			{"model beyond own", http.MethodPost, "/key/generate", ivy, map[string]any{"models": []string{"gpt-5"}}},
-			{"no models = all, wider than own", http.MethodPost, "/key/generate", ivy, map[string]any{"key_alias": "wide"}},
+			{"all models, wider than own", http.MethodPost, "/key/generate", ivy, map[string]any{"key_alias": "wide", "models": []string{"*"}}},
 			{"team model beyond team's", http.MethodPost, "/key/generate", ivy, map[string]any{"team_id": "red", "models": []string{"gpt-4o"}}},
 			{"budget beyond own", http.MethodPost, "/key/generate", ivy, map[string]any{"models": []string{"gpt-4o"}, "max_budget": 11}},
 			{"tpm beyond own", http.MethodPost, "/key/generate", ivy, map[string]any{"models": []string{"gpt-4o"}, "tpm_limit": 5000}},
@@ -158,9 +158,17 @@ func TestKeyOwnership(t *testing.T) {
 		// what ivy may do: narrow keys, own team with team models
 		r = e.do(http.MethodPost, "/key/generate", ivy, map[string]any{"models": []string{"gpt-4o"}, "max_budget": 2, "tpm_limit": 10})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+		// a key without models inherits ivy's: it never allows more
+		r = e.do(http.MethodPost, "/key/generate", ivy, map[string]any{"key_alias": "inherits"})
+		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+		inherits := r.JSON(t)["key"].(string)
+		chat := map[string]string{"Authorization": "Bearer " + inherits, "Content-Type": "application/json"}
+		require.Equal(t, http.StatusOK, e.doHeaders(http.MethodPost, "/auth/verify", chat, `{"model":"gpt-4o"}`).Code)
+		require.Equal(t, http.StatusForbidden, e.doHeaders(http.MethodPost, "/auth/verify", chat, `{"model":"gpt-5"}`).Code)
 		r = e.do(http.MethodPost, "/key/generate", ivy, map[string]any{"team_id": "red", "models": []string{"gpt-4o-mini"}})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
-		// the admin may do what ivy may not
+		// the admin may do what ivy may not (for a member of the team)
+		e.do(http.MethodPost, "/team/member_add", masterKey, map[string]any{"team_id": "blue", "member": map[string]any{"user_id": "oscar"}})
 		r = e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "oscar", "team_id": "blue", "max_budget": 1000})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		// admin viewer reads anyone's key
@@ -322,14 +330,20 @@ func TestVerifyBodyModel(t *testing.T) {
 		"allowed, model first, huge": {`{"model":"gpt-4o","messages":"` + pad + `"}`, 200},
 		"model not a string":         {`{"model":7}`, 403},
 		"not an object":              {`["model","gpt-4o"]`, 403},
-		"no model field":             {`{"input":"x"}`, 200},
+		// POST /auth/verify without a route from the proxy is taken as a
+		// model call; with no model named, a restricted key is refused.
+		"no model field": {`{"input":"x"}`, 403},
 	}
 	for name, c := range cases {
 		r := e.doHeaders(http.MethodPost, "/auth/verify", hdr, c.body)
 		require.Equal(t, c.want, r.Code, "%s: %s", name, r.Body.String())
 	}
-	for _, m := range []string{http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodHead} {
+	// Every method is answered; without a route from the proxy, methods
+	// that may carry a body naming a model need one for a restricted key.
+	for m, want := range map[string]int{http.MethodPut: 403, http.MethodDelete: 200, http.MethodPatch: 403, http.MethodHead: 200} {
 		r := e.doHeaders(m, "/auth/verify", map[string]string{"Authorization": "Bearer " + key}, "")
+		require.Equal(t, want, r.Code, m)
+		r = e.doHeaders(m, "/auth/verify", map[string]string{"Authorization": "Bearer " + key, "Content-Type": "application/json"}, `{"model":"gpt-4o"}`)
 		require.Equal(t, http.StatusOK, r.Code, m)
 	}
 	r = e.doHeaders(http.MethodGet, "/auth/verify/v1/chat/completions", map[string]string{"Authorization": "Bearer " + key}, "")

@@ -22,7 +22,7 @@ func snapshot(t *testing.T, e *testEnv) string {
 	require.NoError(t, err)
 	teams, nt, err := e.store.ListTeams(ctx, store.TeamFilter{Page: all})
 	require.NoError(t, err)
-	_, nk, err := e.store.ListKeys(ctx, store.KeyFilter{Page: all})
+	keys, nk, err := e.store.ListKeys(ctx, store.KeyFilter{Page: all})
 	require.NoError(t, err)
 	_, ni, err := e.store.ListInvitations(ctx, store.InvitationFilter{Page: all})
 	require.NoError(t, err)
@@ -41,7 +41,17 @@ func snapshot(t *testing.T, e *testEnv) string {
 			fmt.Fprintf(&b, "  m %s %s\n", m.UserID, m.Role)
 		}
 	}
+	for _, k := range keys {
+		fmt.Fprintf(&b, "k %s %s %s %s %v %v %v %s\n", k.Hash, k.Alias, k.UserID, k.TeamID, k.Models, k.Blocked, fmtBudget(k.MaxBudget), k.KeyType)
+	}
 	return b.String()
+}
+
+func fmtBudget(b *float64) string {
+	if b == nil {
+		return "-"
+	}
+	return fmt.Sprint(*b)
 }
 
 // matrixBody carries every field any route might act on, aimed at a victim

@@ -68,8 +68,8 @@ func (s *Server) coreRoutes() []Route {
 		{Method: get, Path: "/key/list", Perm: rbac.PermReadOwn, Handler: s.keyList},
 		{Method: post, Path: "/key/regenerate", Perm: rbac.PermKeyWriteOwn, Handler: s.keyRegenerate},
 		{Method: post, Path: "/key/:key/regenerate", Perm: rbac.PermKeyWriteOwn, Handler: s.keyRegenerate},
-		{Method: post, Path: "/key/block", Perm: rbac.PermKeyWriteAny, Handler: s.keyBlock(true)},
-		{Method: post, Path: "/key/unblock", Perm: rbac.PermKeyWriteAny, Handler: s.keyBlock(false)},
+		{Method: post, Path: "/key/block", Perm: rbac.PermKeyWriteOwn, Handler: s.keyBlock(true)},
+		{Method: post, Path: "/key/unblock", Perm: rbac.PermKeyWriteOwn, Handler: s.keyBlock(false)},
 
 		{Method: post, Path: "/login", Public: true, Handler: s.loginForm},
 		{Method: post, Path: "/v2/login", Public: true, Handler: s.loginJSON},

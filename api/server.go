@@ -16,7 +16,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/httperr"
+	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/rbac"
 )
 
@@ -44,6 +46,11 @@ type Options struct {
 	CSRF func(c *gin.Context, p auth.Principal) error
 	// Ready reports whether dependencies (the database) answer.
 	Ready func(ctx context.Context) error
+	// TrustedPeer reports whether a request comes straight from a trusted
+	// reverse proxy (KEYGATE_TRUSTED_PROXIES): only then does /auth/verify
+	// believe its X-Original-URI / X-Forwarded-Uri and let X-Keygate-Model
+	// establish the model. Nil trusts nobody.
+	TrustedPeer func(r *http.Request) bool
 
 	Users       UserOps
 	Teams       TeamOps
@@ -143,6 +150,11 @@ func (s *Server) guard(rt Route) gin.HandlerFunc {
 		}
 		if !p.Can(rt.Perm) {
 			httperr.Write(c, forbiddenRoute(p, rt))
+			return
+		}
+		// The key's route limits (allowed_routes) bind every role.
+		if err := service.Decide(p, access.Request{Method: c.Request.Method, Route: c.Request.URL.EscapedPath(), Management: true}); err != nil {
+			httperr.Write(c, err)
 			return
 		}
 		c.Set(principalKey, p)

@@ -1,15 +1,16 @@
 package api
 
 import (
-	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/keygate/keygate/auth"
-	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/service"
 )
 
@@ -21,14 +22,23 @@ const (
 	HeaderKeyID    = "X-Keygate-Key-Id"
 	HeaderTeamID   = "X-Keygate-Team-Id"
 	HeaderKeyAlias = "X-Keygate-Key-Alias"
-	// HeaderModel lets the reverse proxy name the requested model, since
-	// nginx's auth_request does not pass the body.
+	// HeaderModel lets a trusted reverse proxy name the requested model
+	// (nginx + njs reads it from the body, which auth_request cannot send).
 	HeaderModel = "X-Keygate-Model"
 )
 
-// maxModelProbe bounds how much of a forwarded body /auth/verify reads to
-// find "model" (Envoy ext_authz may include the body).
-const maxModelProbe = 64 << 10
+// Headers a trusted proxy uses to say which request it asks about:
+// nginx (X-Original-*) and Traefik (X-Forwarded-*).
+var (
+	routeHeaders  = []string{"X-Original-Uri", "X-Forwarded-Uri"}
+	methodHeaders = []string{"X-Original-Method", "X-Forwarded-Method"}
+)
+
+// maxVerifyBody bounds how much of a forwarded body /auth/verify reads
+// to find the model (Traefik forwardBody, Envoy with_request_body). A body
+// cut off by it, or by the proxy, leaves the model unknown: credentials
+// limited to some models are then refused.
+const maxVerifyBody = 16 << 20
 
 // verifyOK is the fixed answer of a successful /auth/verify: proxies read
 // the status and the headers, so no per-request JSON is encoded.
@@ -36,8 +46,9 @@ const verifyOK = `{"status":"ok"}`
 
 // verify is the forward-auth endpoint for nginx auth_request, Traefik
 // forwardAuth and Envoy ext_authz: 200 with identity headers, or 401
-// (missing, invalid, expired, blocked), 403 (model not allowed), 429
-// (budget exceeded), 503 (database down and answer not cached). Every
+// (missing, invalid, expired, blocked), 403 (route or model not allowed),
+// 429 (budget exceeded), 503 (database down and answer not cached). The
+// decision is service.Decide, the same as forwarding mode's. Every
 // identity header is always set (empty when not applicable), so a client
 // can never smuggle its own value past a proxy that copies them.
 func (s *Server) verify(c *gin.Context) error {
@@ -45,26 +56,16 @@ func (s *Server) verify(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	model, known := strings.TrimSpace(c.GetHeader(HeaderModel)), true
-	if model == "" {
-		model, known = modelFromBody(c)
-	}
-	if !known && restricted(p) {
-		return apperr.Forbidden("The request body is JSON but its model could not be read; this key is limited to certain models.")
-	}
-	if err := service.CheckAccess(p, model); err != nil {
+	if err := service.Decide(p, s.verifyRequest(c, p)); err != nil {
 		return err
 	}
-	team := p.KeyTeamID
-	if team == "" && len(p.TeamIDs) > 0 {
-		team = p.TeamIDs[0]
-	}
+	id := access.IdentityOf(p)
 	h := c.Writer.Header()
-	h[HeaderUserID] = []string{p.UserID}
-	h[HeaderUserRole] = []string{string(p.Role)}
-	h[HeaderKeyID] = []string{p.KeyHash}
-	h[HeaderTeamID] = []string{team}
-	h[HeaderKeyAlias] = []string{p.KeyAlias}
+	h[HeaderUserID] = []string{id.UserID}
+	h[HeaderUserRole] = []string{id.Role}
+	h[HeaderKeyID] = []string{id.KeyID}
+	h[HeaderTeamID] = []string{id.TeamID}
+	h[HeaderKeyAlias] = []string{id.KeyAlias}
 	if c.Request.Method == http.MethodHead {
 		c.Status(http.StatusOK)
 		return nil
@@ -75,45 +76,98 @@ func (s *Server) verify(c *gin.Context) error {
 	return nil
 }
 
-// restricted reports whether any model list applies to p.
-func restricted(p auth.Principal) bool {
-	a := p.Access
-	return a != nil && (len(a.KeyModels) > 0 || len(a.UserModels) > 0 || len(a.TeamModels) > 0)
+// verifyRequest works out what the proxy asks about: the client's route
+// and method, and every model the request names.
+//
+// The route comes from the path after /auth/verify (Envoy's path_prefix),
+// from ?path= (deploy/envoy), or, from a trusted proxy only, from
+// X-Original-URI (nginx) or X-Forwarded-Uri (Traefik). Models come from
+// the forwarded body, the route's path and query, verify's own ?model=,
+// and X-Keygate-Model. The header always counts as a model to check (it
+// can only narrow); it establishes the model only when a trusted proxy
+// sent it, because a client can send it too and plain auth_request shows
+// Keygate no body to compare it with.
+func (s *Server) verifyRequest(c *gin.Context, p auth.Principal) access.Request {
+	r := c.Request
+	trusted := s.opts.TrustedPeer != nil && s.opts.TrustedPeer(r)
+	req := access.Request{Method: r.Method, ModelsKnown: true}
+	uri := ""
+	if suffix := strings.TrimPrefix(r.URL.EscapedPath(), "/auth/verify"); suffix != "" && suffix != "/" {
+		uri = suffix
+		if r.URL.RawQuery != "" {
+			uri += "?" + r.URL.RawQuery
+		}
+	} else if rest, ok := strings.CutPrefix(r.URL.RawQuery, "path="); ok {
+		uri = rest
+	} else if trusted {
+		uri = firstHeader(r, routeHeaders)
+		if m := firstHeader(r, methodHeaders); m != "" {
+			req.Method = m
+		}
+	}
+	if uri != "" {
+		route, query, ok := access.SplitRoute(uri)
+		if !ok {
+			req.ModelsKnown = false
+		}
+		req.Route = route
+		req.Models = append(req.Models, access.ModelsInURL(route, query)...)
+	}
+	established := len(req.Models) > 0
+	own, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		req.ModelsKnown = false
+	}
+	for _, m := range own["model"] {
+		if m != "" {
+			req.Models = append(req.Models, m)
+			established = true
+		}
+	}
+	if !access.Restricted(p) {
+		// Nothing in the answer depends on the body: skip reading it.
+		return req
+	}
+	if m := strings.TrimSpace(r.Header.Get(HeaderModel)); m != "" {
+		req.Models = append(req.Models, m)
+		established = established || trusted
+	}
+	body, complete := readVerifyBody(r)
+	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
+	if !complete || !known {
+		req.ModelsKnown = false
+	}
+	if len(models) > 0 {
+		req.Models = append(req.Models, models...)
+		established = true
+	}
+	if !established && access.ModelBearing(req.Method, req.Route) {
+		req.ModelsKnown = false
+	}
+	return req
 }
 
-// modelFromBody finds the top-level "model" of a JSON body forwarded with
-// the request (Traefik forwardBody, Envoy with_request_body). It reads at
-// most maxModelProbe bytes and scans tokens, so "model" is found even when
-// the body is longer than that and cut off. known is false when there is a
-// JSON body whose model could not be established; the caller then refuses
-// restricted keys rather than skipping the check.
-func modelFromBody(c *gin.Context) (model string, known bool) {
-	if c.Request.Body == nil || c.Request.ContentLength == 0 || !strings.Contains(c.GetHeader("Content-Type"), "json") {
-		return "", true
+// readVerifyBody reads the forwarded body; complete is false when it was
+// longer than maxVerifyBody or could not be read.
+func readVerifyBody(r *http.Request) (body []byte, complete bool) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true
 	}
-	dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxModelProbe))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return "", false
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxVerifyBody+1))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || err != nil || len(b) > maxVerifyBody {
+		return nil, false
 	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return "", false
-		}
-		key, _ := t.(string)
-		if key == "model" {
-			var m string
-			if err := dec.Decode(&m); err != nil {
-				return "", false
-			}
-			return m, true
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return "", false
+	return b, true
+}
+
+func firstHeader(r *http.Request, names []string) string {
+	for _, n := range names {
+		if v := r.Header.Get(n); v != "" {
+			return v
 		}
 	}
-	return "", true
+	return ""
 }
 
 func truncateModel(m string) string {

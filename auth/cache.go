@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,27 +13,61 @@ type Entry struct {
 	Principal Principal
 	Err       error
 	ExpiresAt *time.Time // the credential's own expiry
-	UserID    string     // for invalidation by user
-	until     time.Time  // cache expiry
+	// UserID and TeamID index the entry, so a change to the owner or the
+	// key's team drops it.
+	UserID string
+	TeamID string
+	until  time.Time // cache expiry
 }
 
-// Cache holds authentication answers for a short TTL. Writes that affect
-// an answer call Invalidate / InvalidateUser (locally, and in other
-// replicas via the store's notifications), so the TTL only bounds how long
-// a lost invalidation can matter.
+// Cache holds authentication answers for a short TTL. Every write that
+// affects an answer drops it (locally, and in other replicas through the
+// store's notifications), so the TTL only bounds how long a lost
+// invalidation could matter.
+//
+// Two rules keep it honest under load and attack:
+//   - Answers about credentials that exist (positive, blocked) and answers
+//     about unknown credentials live apart. Unknown ones go to a small ring
+//     that overwrites its oldest slot, so no amount of random credentials
+//     can evict a real key's entry or grow memory without bound.
+//   - A load that began before an invalidation touching its key, user or
+//     team is not stored (it may have read the old rows), so an answer
+//     dropped by a write can never be put back by a slow reader.
 type Cache struct {
 	mu      sync.RWMutex
 	entries map[string]Entry
 	byUser  map[string]map[string]struct{}
-	ttl     time.Duration
-	negTTL  time.Duration
-	max     int
-	now     func() time.Time
+	byTeam  map[string]map[string]struct{}
+	neg     negRing
+	// epoch counts invalidations; marks remembers, per key / "u:"user /
+	// "t:"team, the epoch of its last invalidation, for PutIfFresh.
+	epoch atomic.Uint64
+	marks map[string]mark
+	// floor: loads begun at an epoch below it are stale (set by Clear).
+	floor uint64
+	ttl   time.Duration
+	negTT time.Duration
+	max   int
+	now   func() time.Time
 
 	hits, misses atomic.Uint64
 }
 
-// NewCache returns a cache. max ≤ 0 means 100 000 entries.
+type mark struct {
+	epoch uint64
+	at    time.Time
+}
+
+// maxLoadAge bounds how long a load may take and still be cached; marks
+// older than this can be forgotten.
+const maxLoadAge = 30 * time.Second
+
+// DefaultNegativeEntries bounds the ring of answers about unknown
+// credentials.
+const DefaultNegativeEntries = 10_000
+
+// NewCache returns a cache of at most max answers about real credentials
+// (≤ 0 means 100 000) and DefaultNegativeEntries about unknown ones.
 func NewCache(ttl, negTTL time.Duration, max int, now func() time.Time) *Cache {
 	if max <= 0 {
 		max = 100_000
@@ -40,15 +75,20 @@ func NewCache(ttl, negTTL time.Duration, max int, now func() time.Time) *Cache {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cache{entries: map[string]Entry{}, byUser: map[string]map[string]struct{}{}, ttl: ttl, negTTL: negTTL, max: max, now: now}
+	return &Cache{entries: map[string]Entry{}, byUser: map[string]map[string]struct{}{}, byTeam: map[string]map[string]struct{}{},
+		marks: map[string]mark{}, neg: newNegRing(DefaultNegativeEntries), ttl: ttl, negTT: negTTL, max: max, now: now}
 }
 
 // Get returns a live entry.
 func (c *Cache) Get(key string) (Entry, bool) {
+	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[key]
+	if !ok {
+		e, ok = c.neg.get(key)
+	}
 	c.mu.RUnlock()
-	if ok && c.now().Before(e.until) {
+	if ok && now.Before(e.until) {
 		c.hits.Add(1)
 		return e, true
 	}
@@ -56,41 +96,114 @@ func (c *Cache) Get(key string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Put stores an entry with the positive or negative TTL.
-func (c *Cache) Put(key string, e Entry) {
+// Epoch returns the invalidation counter; take it before loading an
+// answer and hand it to PutIfFresh.
+func (c *Cache) Epoch() uint64 { return c.epoch.Load() }
+
+// Put stores an entry unconditionally (tests and callers that cannot race
+// with writes).
+func (c *Cache) Put(key string, e Entry) { c.PutIfFresh(key, e, c.epoch.Load(), c.now()) }
+
+// PutIfFresh stores an entry loaded from the database, unless its key,
+// user or team was invalidated after epoch (taken when the load began at
+// started), or the load took longer than maxLoadAge.
+func (c *Cache) PutIfFresh(key string, e Entry, epoch uint64, started time.Time) bool {
+	now := c.now()
+	if now.Sub(started) > maxLoadAge {
+		return false
+	}
+	unknown := errors.Is(e.Err, ErrInvalid)
 	ttl := c.ttl
 	if e.Err != nil {
-		ttl = c.negTTL
+		ttl = c.negTT
 	}
-	e.until = c.now().Add(ttl)
+	e.until = now.Add(ttl)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
-		// Dropping everything is crude but bounded and rare: the cache
-		// refills from the database at the next requests.
-		c.entries = map[string]Entry{}
-		c.byUser = map[string]map[string]struct{}{}
+	if c.staleLocked(key, epoch) || (e.UserID != "" && c.staleLocked("u:"+e.UserID, epoch)) ||
+		(e.TeamID != "" && c.staleLocked("t:"+e.TeamID, epoch)) {
+		return false
 	}
-	c.entries[key] = e
-	if e.UserID != "" {
-		set := c.byUser[e.UserID]
-		if set == nil {
-			set = map[string]struct{}{}
-			c.byUser[e.UserID] = set
+	if unknown {
+		c.dropLocked(key)
+		c.neg.put(key, e)
+		return true
+	}
+	c.neg.del(key)
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
+		// Evict one entry; only real credentials reach this map, so it
+		// fills only as far as the database holds keys and sessions.
+		for k := range c.entries {
+			c.dropLocked(k)
+			break
 		}
-		set[key] = struct{}{}
+	}
+	c.dropLocked(key)
+	c.entries[key] = e
+	index(c.byUser, e.UserID, key)
+	index(c.byTeam, e.TeamID, key)
+	return true
+}
+
+func index(m map[string]map[string]struct{}, id, key string) {
+	if id == "" {
+		return
+	}
+	set := m[id]
+	if set == nil {
+		set = map[string]struct{}{}
+		m[id] = set
+	}
+	set[key] = struct{}{}
+}
+
+func unindex(m map[string]map[string]struct{}, id, key string) {
+	if set := m[id]; set != nil {
+		delete(set, key)
+		if len(set) == 0 {
+			delete(m, id)
+		}
 	}
 }
 
-// Invalidate drops the named entries.
+func (c *Cache) staleLocked(id string, epoch uint64) bool {
+	if epoch < c.floor {
+		return true
+	}
+	m, ok := c.marks[id]
+	return ok && m.epoch > epoch
+}
+
+func (c *Cache) dropLocked(key string) {
+	if e, ok := c.entries[key]; ok {
+		unindex(c.byUser, e.UserID, key)
+		unindex(c.byTeam, e.TeamID, key)
+		delete(c.entries, key)
+	}
+}
+
+// markLocked records an invalidation of id and forgets marks no load can
+// still be racing with.
+func (c *Cache) markLocked(id string) {
+	now := c.now()
+	c.marks[id] = mark{epoch: c.epoch.Add(1), at: now}
+	if len(c.marks) > 4096 {
+		for k, m := range c.marks {
+			if now.Sub(m.at) > maxLoadAge {
+				delete(c.marks, k)
+			}
+		}
+	}
+}
+
+// Invalidate drops the named entries (API key hashes or session ids).
 func (c *Cache) Invalidate(keys ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range keys {
-		if e, ok := c.entries[k]; ok && e.UserID != "" {
-			delete(c.byUser[e.UserID], k)
-		}
-		delete(c.entries, k)
+		c.markLocked(k)
+		c.dropLocked(k)
+		c.neg.del(k)
 	}
 }
 
@@ -98,10 +211,20 @@ func (c *Cache) Invalidate(keys ...string) {
 func (c *Cache) InvalidateUser(userID string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.markLocked("u:" + userID)
 	for k := range c.byUser[userID] {
-		delete(c.entries, k)
+		c.dropLocked(k)
 	}
-	delete(c.byUser, userID)
+}
+
+// InvalidateTeam drops every entry whose key belongs to the team.
+func (c *Cache) InvalidateTeam(teamID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.markLocked("t:" + teamID)
+	for k := range c.byTeam[teamID] {
+		c.dropLocked(k)
+	}
 }
 
 // Clear drops every entry (after a lost invalidation stream).
@@ -110,9 +233,67 @@ func (c *Cache) Clear() {
 	defer c.mu.Unlock()
 	c.entries = map[string]Entry{}
 	c.byUser = map[string]map[string]struct{}{}
+	c.byTeam = map[string]map[string]struct{}{}
+	c.neg = newNegRing(c.neg.size())
+	// Every load in flight may have read old rows.
+	c.marks = map[string]mark{}
+	c.markAllLocked()
+}
+
+// markAllLocked makes every load begun so far stale: the marks map is
+// empty, so the global floor is kept as a mark every key checks.
+func (c *Cache) markAllLocked() {
+	c.floor = c.epoch.Add(1)
+}
+
+// Len returns the number of answers held about real and unknown
+// credentials (for tests and metrics).
+func (c *Cache) Len() (known, unknown int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries), c.neg.len()
 }
 
 // Stats returns hit and miss counts (for metrics).
 func (c *Cache) Stats() (hits, misses uint64) {
 	return c.hits.Load(), c.misses.Load()
+}
+
+// negRing is a fixed-size map of answers about unknown credentials that
+// overwrites its oldest slot when full.
+type negRing struct {
+	m    map[string]Entry
+	ring []string
+	next int
+}
+
+func newNegRing(n int) negRing {
+	return negRing{m: make(map[string]Entry, n), ring: make([]string, n)}
+}
+
+func (r *negRing) size() int { return len(r.ring) }
+func (r *negRing) len() int  { return len(r.m) }
+
+func (r *negRing) get(k string) (Entry, bool) {
+	e, ok := r.m[k]
+	return e, ok
+}
+
+func (r *negRing) put(k string, e Entry) {
+	if _, ok := r.m[k]; ok {
+		r.m[k] = e
+		return
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.m, old)
+	}
+	r.ring[r.next] = k
+	r.next = (r.next + 1) % len(r.ring)
+	r.m[k] = e
+}
+
+func (r *negRing) del(k string) {
+	// The ring slot keeps the name until overwritten; deleting a name that
+	// was re-added meanwhile is harmless (it is just an earlier eviction).
+	delete(r.m, k)
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/keygate/keygate/auth/apikey"
 	"github.com/keygate/keygate/rbac"
@@ -47,6 +50,8 @@ type KeyAuthenticator struct {
 	now   func() time.Time
 	log   *slog.Logger
 	cache *Cache
+	// flights makes concurrent misses for one key cost one load.
+	flights singleflight.Group
 
 	touchMu sync.Mutex
 	touched map[string]time.Time
@@ -95,16 +100,32 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 }
 
 // ByHash resolves a key hash (cached), checking expiry on every call since
-// a cached entry may outlive the key.
+// a cached entry may outlive the key. Concurrent misses for one hash share
+// one database load; a load that began before an invalidation of its key,
+// owner or team is answered but not cached.
 func (a *KeyAuthenticator) ByHash(ctx context.Context, hash string) (Principal, error) {
 	e, ok := a.cache.Get(hash)
 	if !ok {
-		var err error
-		e, err = a.load(ctx, hash)
+		epoch := a.cache.Epoch()
+		// The epoch is part of the flight's name: a request arriving after
+		// an invalidation must not share a load that began before it.
+		v, err, _ := a.flights.Do(hash+"@"+strconv.FormatUint(epoch, 10), func() (any, error) {
+			started := a.now()
+			// The load serves every caller of the flight, so one caller
+			// going away must not fail the others.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
+			defer cancel()
+			e, err := a.load(lctx, hash)
+			if err != nil {
+				return Entry{}, err // unavailable: never cached, never allowed
+			}
+			a.cache.PutIfFresh(hash, e, epoch, started)
+			return e, nil
+		})
 		if err != nil {
-			return Principal{}, err // unavailable: never cached, never allowed
+			return Principal{}, err
 		}
-		a.cache.Put(hash, e)
+		e = v.(Entry)
 	}
 	if e.Err != nil {
 		return Principal{}, e.Err
@@ -115,8 +136,17 @@ func (a *KeyAuthenticator) ByHash(ctx context.Context, hash string) (Principal, 
 	return e.Principal, nil
 }
 
-// load reads the key and its owner; an answer about the key (unknown,
-// blocked) is returned as a cacheable entry, a database failure as err.
+// loadTimeout bounds one shared load (the database layer has its own,
+// usually shorter, statement timeout).
+const loadTimeout = 10 * time.Second
+
+// ErrNotInTeam: a team key whose owner is no longer a member of the team.
+var ErrNotInTeam = fmt.Errorf("%w: the key's owner is no longer a member of its team", ErrBlocked)
+
+// load reads the key, its owner, its team and the owner's membership; an
+// answer about the key (unknown, blocked) is returned as a cacheable
+// entry, a database failure as err. What it collects follows LiteLLM's
+// scoping (see Access).
 func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error) {
 	k, err := a.st.GetKey(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
@@ -125,20 +155,21 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 	if err != nil {
 		return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	e := Entry{ExpiresAt: k.ExpiresAt, UserID: k.UserID}
+	e := Entry{ExpiresAt: k.ExpiresAt, UserID: k.UserID, TeamID: k.TeamID}
 	if k.Blocked {
 		e.Err = ErrBlocked
 		return e, nil
 	}
 	p := Principal{Method: MethodAPIKey, UserID: k.UserID, KeyHash: k.Hash, KeyAlias: k.Alias, KeyTeamID: k.TeamID,
 		KeyType: k.KeyType, Role: rbac.RoleNone}
-	acc := &Access{KeyModels: k.Models, TPMLimit: k.TPMLimit, RPMLimit: k.RPMLimit}
+	acc := &Access{KeyModels: k.Models, Routes: k.AllowedRoutes, TPMLimit: k.TPMLimit, RPMLimit: k.RPMLimit}
 	now := a.now()
 	acc.Budgets = appendBudget(acc.Budgets, "key", k.Spend, k.MaxBudget, k.BudgetResetAt, now)
 	if k.UserID != "" {
 		u, err := a.st.GetUser(ctx, k.UserID)
 		if errors.Is(err, store.ErrNotFound) {
-			return Entry{Err: ErrInvalid, UserID: k.UserID}, nil
+			e.Err = ErrInvalid
+			return e, nil
 		}
 		if err != nil {
 			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -148,28 +179,49 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 			return e, nil
 		}
 		p.Role, p.Email = rbac.Role(u.Role), u.Email
-		acc.UserModels = u.Models
-		acc.Budgets = appendBudget(acc.Budgets, "user", u.Spend, u.MaxBudget, u.BudgetResetAt, now)
+		if k.TeamID == "" {
+			acc.UserModels = u.Models
+			acc.Budgets = appendBudget(acc.Budgets, "user", u.Spend, u.MaxBudget, u.BudgetResetAt, now)
+		}
 		ms, err := a.st.ListMembershipsByUser(ctx, u.ID)
 		if err != nil {
 			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
+		member := false
 		for _, m := range ms {
 			p.TeamIDs = append(p.TeamIDs, m.TeamID)
+			if m.TeamID == k.TeamID {
+				member = true
+				if m.MaxBudgetInTeam != nil {
+					acc.Budgets = append(acc.Budgets, Budget{Scope: "team member", Spend: m.Spend, Max: *m.MaxBudgetInTeam})
+				}
+			}
+		}
+		if k.TeamID != "" && !member {
+			e.Err = ErrNotInTeam
+			return e, nil
 		}
 	}
 	if k.TeamID != "" {
 		t, err := a.st.GetTeam(ctx, k.TeamID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
+			e.Err = ErrInvalid
+			return e, nil
+		}
+		if err != nil {
 			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
-		if err == nil {
-			if t.Blocked {
-				e.Err = ErrBlocked
-				return e, nil
+		if t.Blocked {
+			e.Err = ErrBlocked
+			return e, nil
+		}
+		acc.TeamModels = t.Models
+		acc.Budgets = appendBudget(acc.Budgets, "team", t.Spend, t.MaxBudget, t.BudgetResetAt, now)
+		for i := range acc.Budgets {
+			// A member's budget runs on the team's period.
+			if acc.Budgets[i].Scope == "team member" && t.BudgetResetAt != nil && !now.Before(*t.BudgetResetAt) {
+				acc.Budgets[i].ResetDue = true
 			}
-			acc.TeamModels = t.Models
-			acc.Budgets = appendBudget(acc.Budgets, "team", t.Spend, t.MaxBudget, t.BudgetResetAt, now)
 		}
 	}
 	p.Access = acc

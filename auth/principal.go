@@ -56,19 +56,25 @@ type Principal struct {
 }
 
 // Access is the state of a key, its owner and its team at authentication
-// time, from which /auth/verify decides budget and model questions.
+// time, from which the access decision (internal/access) decides route,
+// budget and model questions. Which lists and budgets are present follows
+// LiteLLM's scoping: a personal key or a session carries the owner's
+// models and budget; a team key carries the team's models and budget and
+// the member's budget in the team instead.
 type Access struct {
 	KeyModels  []string
 	UserModels []string
 	TeamModels []string
-	Budgets    []Budget
-	TPMLimit   *int64
-	RPMLimit   *int64
+	// Routes are the key's allowed_routes; empty means no limit.
+	Routes   []string
+	Budgets  []Budget
+	TPMLimit *int64
+	RPMLimit *int64
 }
 
 // Budget is one spend limit that applies to a request.
 type Budget struct {
-	Scope string // "key", "user" or "team"
+	Scope string // "key", "user", "team" or "team member"
 	Spend float64
 	Max   float64
 	// ResetDue: the budget period has ended and its spend is about to be

@@ -84,11 +84,12 @@ func tokenError(err error) error {
 func (a *SessionAuthenticator) principal(ctx context.Context, claims session.Claims, fromCookie bool) (Principal, error) {
 	e, ok := a.cache.Get(claims.SessionID)
 	if !ok {
+		epoch, started := a.cache.Epoch(), a.now()
 		var err error
 		if e, err = a.load(ctx, claims.SessionID); err != nil {
 			return Principal{}, err
 		}
-		a.cache.Put(claims.SessionID, e)
+		a.cache.PutIfFresh(claims.SessionID, e, epoch, started)
 	}
 	if e.Err != nil {
 		return Principal{}, e.Err

@@ -41,6 +41,10 @@ type Store interface {
 	Tx(ctx context.Context, fn func(Store) error) error
 	// Ping checks that the database answers (readiness).
 	Ping(ctx context.Context) error
+	// Notify publishes payload on channel to every replica listening.
+	// Inside Tx it is delivered when the transaction commits and never if it
+	// rolls back. A single-instance store may do nothing.
+	Notify(ctx context.Context, channel, payload string) error
 }
 
 // Page selects a slice of a listing. Limit 0 means the implementation's
@@ -162,12 +166,15 @@ type Teams interface {
 
 // Key is an API key. Only the SHA-256 hex of the raw key is stored.
 type Key struct {
-	Hash           string // SHA-256 hex of the raw key; primary key
-	KeyName        string // "sk-...abcd"
-	Alias          string // unique when not empty
-	UserID         string // empty: ownerless (admin-made service key)
-	TeamID         string
-	Models         []string
+	Hash    string // SHA-256 hex of the raw key; primary key
+	KeyName string // "sk-...abcd"
+	Alias   string // unique when not empty
+	UserID  string // empty: ownerless (admin-made service key)
+	TeamID  string
+	Models  []string
+	// AllowedRoutes limits the routes the key may call (LiteLLM's
+	// allowed_routes); empty means no limit.
+	AllowedRoutes  []string
 	MaxBudget      *float64
 	BudgetDuration string
 	BudgetResetAt  *time.Time

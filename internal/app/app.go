@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -159,9 +160,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.metrics = metrics.New(metrics.Options{Token: o.MetricsToken, DB: metrics.DBOf(o.Store)})
 	instrumented := a.metrics.InstrumentStore(o.Store)
+	channel := ""
+	if o.Notifier != nil {
+		channel = invalidationChannel
+	}
 	a.svc = service.New(service.Options{Store: instrumented, Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
-		Invitations: service.InvitationOptions{TTL: o.InvitationTTL, BaseURL: o.BaseURL, Mailer: o.Mailer},
-		Hooks:       service.Hooks{KeysChanged: a.keysChanged, UserChanged: a.userChanged, SessionsChanged: a.sessionsChanged}})
+		Invitations:         service.InvitationOptions{TTL: o.InvitationTTL, BaseURL: o.BaseURL, Mailer: o.Mailer},
+		Hooks:               service.Hooks{Invalidate: func(_ context.Context, c service.Changes) { a.drop(c) }},
+		InvalidationChannel: channel})
 	ssoCfg := api.SSOConfig{Providers: o.SSOProviders, Policy: o.SSOPolicy, Now: o.Now}
 	if len(o.SSOProviders) > 0 {
 		if o.Secret == "" {
@@ -178,7 +184,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 			return nil, fmt.Errorf("app: bootstrap admin (UI_USERNAME/UI_PASSWORD): %w", err)
 		}
 	}
-	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: o.Store.Ping,
+	trusted, err := trustedPeer(o.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("app: trusted proxies: %w", err)
+	}
+	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: o.Store.Ping, TrustedPeer: trusted,
 		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc,
 		SSOOps: a.svc, SSO: ssoCfg})
 	a.api.OnUserCreated(a.autoCreateKey)
@@ -255,6 +265,43 @@ func (a *App) buildSessions(ctx context.Context, o Options) (*session.Issuer, er
 		return nil, fmt.Errorf("app: session issuer: %w", err)
 	}
 	return issuer, nil
+}
+
+// trustedPeer returns a test of whether a request's TCP peer is one of
+// the trusted proxies (IPs or CIDRs).
+func trustedPeer(list []string) (func(*http.Request) bool, error) {
+	var prefixes []netip.Prefix
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			prefixes = append(prefixes, p.Masked())
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR", s)
+		}
+		prefixes = append(prefixes, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+	}
+	if len(prefixes) == 0 {
+		return nil, nil
+	}
+	return func(r *http.Request) bool {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			return false
+		}
+		ip := ap.Addr().Unmap()
+		for _, p := range prefixes {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}, nil
 }
 
 // derive makes an independent key for one purpose from the operator secret.
@@ -339,50 +386,53 @@ func (a *App) RotateSigningKey(ctx context.Context) error {
 func (a *App) Wait() { a.wg.Wait() }
 
 func (a *App) keysChanged(ctx context.Context, hashes ...string) {
-	a.keyAuth.Cache().Invalidate(hashes...)
-	for _, h := range hashes {
-		a.publish(ctx, "k:"+h)
-	}
+	a.changed(ctx, service.Changes{Keys: hashes})
 }
 
 func (a *App) userChanged(ctx context.Context, userID string) {
-	a.dropUser(userID)
-	a.publish(ctx, "u:"+userID)
+	a.changed(ctx, service.Changes{Users: []string{userID}})
 }
 
-func (a *App) sessionsChanged(ctx context.Context, ids ...string) {
-	for _, id := range ids {
-		a.dropSession(id)
-		a.publish(ctx, "s:"+id)
-	}
-}
-
-func (a *App) dropUser(userID string) {
-	a.keyAuth.Cache().InvalidateUser(userID)
-	if a.sessAuth != nil {
-		a.sessAuth.Cache().InvalidateUser(userID)
-	}
-}
-
-func (a *App) dropSession(id string) {
-	if a.sessAuth != nil {
-		a.sessAuth.Cache().Invalidate(id)
-	}
-}
-
-func (a *App) publish(ctx context.Context, payload string) {
+// changed drops this replica's answers and tells the others, for changes
+// made outside the service layer's transactions (recorded spend).
+func (a *App) changed(ctx context.Context, c service.Changes) {
+	a.drop(c)
 	if a.opts.Notifier == nil {
 		return
 	}
-	if err := a.opts.Notifier.Notify(context.WithoutCancel(ctx), invalidationChannel, payload); err != nil {
-		// The TTL still bounds staleness; say so loudly.
-		a.log.Error("publish cache invalidation", "err", err)
+	for _, payload := range c.Encode(7800) {
+		if err := a.opts.Notifier.Notify(context.WithoutCancel(ctx), invalidationChannel, payload); err != nil {
+			// The TTL still bounds staleness; say so loudly.
+			a.log.Error("publish cache invalidation", "err", err)
+		}
 	}
 }
 
-// applyInvalidation handles an invalidation published by any replica.
+// drop removes cached answers about what changed from this replica.
+func (a *App) drop(c service.Changes) {
+	kc := a.keyAuth.Cache()
+	kc.Invalidate(c.Keys...)
+	for _, u := range c.Users {
+		kc.InvalidateUser(u)
+	}
+	for _, t := range c.Teams {
+		kc.InvalidateTeam(t)
+	}
+	if a.sessAuth == nil {
+		return
+	}
+	sc := a.sessAuth.Cache()
+	sc.Invalidate(c.Sessions...)
+	for _, u := range c.Users {
+		sc.InvalidateUser(u)
+	}
+}
+
+// applyInvalidation handles an invalidation published by any replica
+// (this one included: PostgreSQL delivers a replica's own notifications).
 func (a *App) applyInvalidation(payload string) {
-	if payload == "*" {
+	c, all := service.DecodeChanges(payload)
+	if all {
 		// The listener reconnected and may have missed notifications.
 		a.keyAuth.Cache().Clear()
 		if a.sessAuth != nil {
@@ -390,18 +440,7 @@ func (a *App) applyInvalidation(payload string) {
 		}
 		return
 	}
-	kind, id, ok := strings.Cut(payload, ":")
-	if !ok {
-		return
-	}
-	switch kind {
-	case "k":
-		a.keyAuth.Cache().Invalidate(id)
-	case "u":
-		a.dropUser(id)
-	case "s":
-		a.dropSession(id)
-	}
+	a.drop(c)
 }
 
 // DummyVerifications counts password checks run against the dummy hash

@@ -35,7 +35,7 @@ func (a *App) buildForwarding(authn auth.Authenticator, spend store.Spend) error
 		return nil
 	}
 	p, err := upstream.New(upstream.Options{Target: f.URL, UpstreamKey: f.Key, Timeout: f.Timeout, Paths: f.Paths,
-		Authenticator: authn, Check: service.CheckAccess, Spend: spend, Prices: f.Prices, Logger: a.log, Now: a.opts.Now,
+		Authenticator: authn, Decide: service.Decide, Spend: spend, Prices: f.Prices, Logger: a.log, Now: a.opts.Now,
 		SessionCookie: auth.DefaultSessionCookie, OnSpend: func(ctx context.Context, keyHash, userID string) {
 			a.keysChanged(ctx, keyHash)
 			if userID != "" {

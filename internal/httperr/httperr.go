@@ -60,6 +60,8 @@ func Resolve(err error) (status int, typ, msg, param string, retryAfter int) {
 		return http.StatusUnauthorized, "auth_error", "Authentication Error, no API key or session provided.", "", 0
 	case errors.Is(err, auth.ErrExpired):
 		return http.StatusUnauthorized, "expired_key", "Authentication Error, the key or session has expired.", "", 0
+	case errors.Is(err, auth.ErrNotInTeam):
+		return http.StatusUnauthorized, "auth_error", "Authentication Error, the key's owner is no longer a member of the key's team.", "", 0
 	case errors.Is(err, auth.ErrBlocked):
 		return http.StatusUnauthorized, "auth_error", "Authentication Error, the key or its owner is blocked.", "", 0
 	case errors.Is(err, auth.ErrInvalid):

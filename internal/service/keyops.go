@@ -56,26 +56,76 @@ func isTeamAdmin(ctx context.Context, st store.Store, p auth.Principal, teamID s
 	return m.Role == string(rbac.TeamRoleAdmin), nil
 }
 
-// mayWriteKey: proxy admins any key; key writers their own keys and the
-// keys of teams they administer.
-func mayWriteKey(ctx context.Context, st store.Store, p auth.Principal, k store.Key) error {
+// keyOp is what a caller wants to do to an existing key.
+type keyOp int
+
+const (
+	// opUpdate changes a key's fields; opRegenerate also hands out a new
+	// raw value. Both are for the key's owner and proxy admins only: a raw
+	// key acts as its owner, so nobody else may ever receive one, and
+	// reshaping someone else's key is the owner's or an admin's business.
+	opUpdate keyOp = iota
+	opRegenerate
+	// opDelete and opBlock may also be done by an admin of the key's team
+	// to a member's team key (never to the key of someone whose role is
+	// above theirs, never to an ownerless key).
+	opDelete
+	opBlock
+)
+
+// mayWriteKey decides whether p may do op to k.
+func mayWriteKey(ctx context.Context, st store.Store, p auth.Principal, k store.Key, op keyOp) error {
 	if p.Can(rbac.PermKeyWriteAny) {
 		return nil
 	}
 	if !p.Can(rbac.PermKeyWriteOwn) {
 		return forbidden(p, rbac.PermKeyWriteOwn)
 	}
-	if p.UserID != "" && k.UserID == p.UserID {
+	own := p.UserID != "" && k.UserID == p.UserID
+	if own && op != opBlock {
 		return nil
 	}
-	ok, err := isTeamAdmin(ctx, st, p, k.TeamID)
-	if err != nil {
-		return err
+	if op == opDelete || op == opBlock {
+		ok, err := mayManageTeamKey(ctx, st, p, k)
+		if err != nil || ok {
+			return err
+		}
 	}
-	if ok {
-		return nil
+	switch {
+	case own:
+		return apperr.Forbidden("Only a proxy admin or an admin of the key's team can block or unblock keys.")
+	case op == opRegenerate:
+		return apperr.Forbidden("Only the key's owner or a proxy admin can regenerate a key: a new key value acts as its owner.")
+	case op == opUpdate:
+		return apperr.Forbidden("Only the key's owner or a proxy admin can change a key.")
 	}
 	return apperr.Forbidden("You are not authorized to change this key: it belongs to another user.")
+}
+
+// mayManageTeamKey: p administers k's team, k has an owner who is a
+// member of it, and that owner's role is not above p's.
+func mayManageTeamKey(ctx context.Context, st store.Store, p auth.Principal, k store.Key) (bool, error) {
+	if k.TeamID == "" || k.UserID == "" {
+		return false, nil
+	}
+	admin, err := isTeamAdmin(ctx, st, p, k.TeamID)
+	if err != nil || !admin {
+		return false, err
+	}
+	if _, err := st.GetMembership(ctx, k.TeamID, k.UserID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("service: check membership: %w", err)
+	}
+	owner, err := st.GetUser(ctx, k.UserID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("service: read key owner: %w", err)
+	}
+	return !outranks(owner, p), nil
 }
 
 // mayReadKey: admins and admin viewers any key; the key itself; its owner;
@@ -142,12 +192,22 @@ func (s *Service) ListKeys(ctx context.Context, p auth.Principal, in KeyListInpu
 		return nil, 0, err
 	}
 	if !p.Can(rbac.PermReadAll) {
-		if in.UserID != "" && in.UserID != p.UserID {
-			return nil, 0, apperr.Forbidden("You can only list your own keys.")
+		teamAdmin := false
+		if in.TeamID != "" && in.UserID == "" {
+			if teamAdmin, err = isTeamAdmin(ctx, s.store, p, in.TeamID); err != nil {
+				return nil, 0, err
+			}
 		}
-		in.UserID = p.UserID
-		if in.UserID == "" {
-			return nil, 0, nil
+		switch {
+		case teamAdmin:
+			// An admin of the team lists its keys (to block or delete).
+		case in.UserID != "" && in.UserID != p.UserID:
+			return nil, 0, apperr.Forbidden("You can only list your own keys.")
+		default:
+			in.UserID = p.UserID
+			if in.UserID == "" {
+				return nil, 0, nil
+			}
 		}
 	}
 	keys, total, err := s.store.ListKeys(ctx, store.KeyFilter{UserID: in.UserID, TeamID: in.TeamID, KeyHash: in.KeyHash, KeyAlias: in.KeyAlias, Page: pg})
@@ -170,25 +230,29 @@ func (s *Service) UpdateKey(ctx context.Context, p auth.Principal, ref string, i
 		ref = *in.Key
 	}
 	var out store.Key
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		k, err := s.loadKey(ctx, tx, ref)
 		if err != nil {
 			return err
 		}
 		out, err = s.applyKeyUpdate(ctx, tx, p, k, k.Hash, in, "key.updated")
+		ch.Key(k.Hash)
 		return err
 	})
 	if err != nil {
 		return store.Key{}, err
 	}
-	s.keysChanged(ctx, out.Hash)
 	return out, nil
 }
 
 // applyKeyUpdate authorizes and writes in's changes to k, under newHash
 // (the same hash for updates, a fresh one for regeneration).
 func (s *Service) applyKeyUpdate(ctx context.Context, tx store.Store, p auth.Principal, k store.Key, newHash string, in KeyRequest, action string) (store.Key, error) {
-	if err := mayWriteKey(ctx, tx, p, k); err != nil {
+	op := opUpdate
+	if newHash != k.Hash {
+		op = opRegenerate
+	}
+	if err := mayWriteKey(ctx, tx, p, k, op); err != nil {
 		return store.Key{}, err
 	}
 	admin := p.Can(rbac.PermKeyWriteAny)
@@ -216,6 +280,9 @@ func (s *Service) applyKeyUpdate(ctx context.Context, tx store.Store, p auth.Pri
 	}
 	if in.Models != nil {
 		next.Models = in.Models
+	}
+	if in.AllowedRoutes != nil {
+		next.AllowedRoutes = in.AllowedRoutes
 	}
 	if in.MaxBudget != nil {
 		next.MaxBudget = in.MaxBudget
@@ -302,14 +369,13 @@ func (s *Service) RegenerateKey(ctx context.Context, p auth.Principal, ref strin
 			return IssuedKey{}, fmt.Errorf("service: generate key: %w", err)
 		}
 	}
-	var old string
 	var out store.Key
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		k, err := s.loadKey(ctx, tx, ref)
 		if err != nil {
 			return err
 		}
-		old = k.Hash
+		ch.Key(k.Hash, apikey.Hash(raw))
 		out, err = s.applyKeyUpdate(ctx, tx, p, k, apikey.Hash(raw), in, "key.regenerated")
 		if err != nil {
 			return err
@@ -320,21 +386,25 @@ func (s *Service) RegenerateKey(ctx context.Context, p auth.Principal, ref strin
 	if err != nil {
 		return IssuedKey{}, err
 	}
-	s.keysChanged(ctx, old, out.Hash)
 	return IssuedKey{Key: out, Raw: raw}, nil
 }
 
-// SetKeyBlocked blocks or unblocks a key (proxy admin only).
+// SetKeyBlocked blocks or unblocks a key: proxy admins any key, team
+// admins their members' team keys.
 func (s *Service) SetKeyBlocked(ctx context.Context, p auth.Principal, ref string, blocked bool) (store.Key, error) {
-	if err := require(p, rbac.PermKeyWriteAny); err != nil {
+	if err := require(p, rbac.PermKeyWriteOwn); err != nil {
 		return store.Key{}, err
 	}
 	var out store.Key
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		k, err := s.loadKey(ctx, tx, ref)
 		if err != nil {
 			return err
 		}
+		if err := mayWriteKey(ctx, tx, p, k, opBlock); err != nil {
+			return err
+		}
+		ch.Key(k.Hash)
 		out, err = tx.UpdateKey(ctx, k.Hash, func(k *store.Key) error { k.Blocked = blocked; k.UpdatedAt = s.Now(); return nil })
 		if err != nil {
 			return notFound(err, "Key not found.")
@@ -348,7 +418,6 @@ func (s *Service) SetKeyBlocked(ctx context.Context, p auth.Principal, ref strin
 	if err != nil {
 		return store.Key{}, err
 	}
-	s.keysChanged(ctx, out.Hash)
 	return out, nil
 }
 
@@ -365,8 +434,7 @@ func (s *Service) DeleteKeys(ctx context.Context, p auth.Principal, refs, aliase
 	if len(refs)+len(aliases) > 1000 {
 		return apperr.InvalidParam("keys", "At most 1000 keys can be deleted at once.")
 	}
-	var hashes []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		var keys []store.Key
 		for _, r := range refs {
 			k, err := s.loadKey(ctx, tx, r)
@@ -383,7 +451,7 @@ func (s *Service) DeleteKeys(ctx context.Context, p auth.Principal, refs, aliase
 			keys = append(keys, k)
 		}
 		for _, k := range keys {
-			if err := mayWriteKey(ctx, tx, p, k); err != nil {
+			if err := mayWriteKey(ctx, tx, p, k, opDelete); err != nil {
 				return apperr.Forbidden("You are not authorized to delete this key; nothing was deleted.").Wrap(err)
 			}
 		}
@@ -394,16 +462,12 @@ func (s *Service) DeleteKeys(ctx context.Context, p auth.Principal, refs, aliase
 				}
 				return fmt.Errorf("service: delete key: %w", err)
 			}
-			hashes = append(hashes, k.Hash)
+			ch.Key(k.Hash)
 			if err := s.audit(ctx, tx, p, "key.deleted", "key", k.Hash, keySummary(k), nil); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	s.keysChanged(ctx, hashes...)
-	return nil
+	return err
 }

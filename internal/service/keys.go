@@ -9,6 +9,7 @@ import (
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/apikey"
+	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/rbac"
 	"github.com/keygate/keygate/store"
@@ -22,6 +23,7 @@ type KeyRequest struct {
 	KeyAlias       *string        `json:"key_alias"`
 	Duration       *string        `json:"duration"`
 	Models         []string       `json:"models"`
+	AllowedRoutes  []string       `json:"allowed_routes"`
 	MaxBudget      *float64       `json:"max_budget"`
 	BudgetDuration *string        `json:"budget_duration"`
 	TeamID         *string        `json:"team_id"`
@@ -66,7 +68,25 @@ func (in *KeyRequest) validate() error {
 		}
 	}
 	return firstPublic(errors.Join(validBudget("max_budget", in.MaxBudget), validDuration("budget_duration", in.BudgetDuration),
-		validModels("models", in.Models), validLimit("tpm_limit", in.TPMLimit), validLimit("rpm_limit", in.RPMLimit)))
+		validModels("models", in.Models), validRoutes("allowed_routes", in.AllowedRoutes),
+		validLimit("tpm_limit", in.TPMLimit), validLimit("rpm_limit", in.RPMLimit)))
+}
+
+// validRoutes checks allowed_routes: each entry a route ("/..."), a prefix
+// ending in "*", or one of LiteLLM's route group names.
+func validRoutes(param string, routes []string) error {
+	if len(routes) > 100 {
+		return apperr.InvalidParam(param, "%s may list at most 100 routes.", param)
+	}
+	for _, r := range routes {
+		if access.RouteGroup(r) {
+			continue
+		}
+		if !strings.HasPrefix(r, "/") || len(r) > 200 || strings.ContainsAny(r, " \t\r\n?#%\x00") {
+			return apperr.InvalidParam(param, "%s entries must be routes starting with \"/\" (a trailing * matches a prefix) or route groups such as llm_api_routes; got %q.", param, truncate(r, 60))
+		}
+	}
+	return nil
 }
 
 // expiryOf turns LiteLLM's duration (nil, "" or "-1" = never) into a time.
@@ -123,7 +143,7 @@ func (s *Service) GenerateKey(ctx context.Context, p auth.Principal, in KeyReque
 		}
 	}
 	now := s.Now()
-	k := store.Key{Hash: apikey.Hash(raw), KeyName: apikey.KeyName(raw), Models: in.Models, MaxBudget: in.MaxBudget,
+	k := store.Key{Hash: apikey.Hash(raw), KeyName: apikey.KeyName(raw), Models: in.Models, AllowedRoutes: in.AllowedRoutes, MaxBudget: in.MaxBudget,
 		TPMLimit: in.TPMLimit, RPMLimit: in.RPMLimit, Metadata: in.Metadata, UserID: owner, ExpiresAt: expiryOf(now, in.Duration),
 		CreatedBy: p.ActorID(), CreatedAt: now, UpdatedAt: now}
 	if in.KeyAlias != nil {
@@ -144,10 +164,12 @@ func (s *Service) GenerateKey(ctx context.Context, p auth.Principal, in KeyReque
 		reset := now.Add(d)
 		k.BudgetResetAt = &reset
 	}
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		if err := s.checkKeyScope(ctx, tx, p, admin, k); err != nil {
 			return err
 		}
+		// A negative cache entry may exist for a chosen or imported value.
+		ch.Key(k.Hash)
 		if err := tx.CreateKey(ctx, &k); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return apperr.Conflict("A key with this key_alias (or value) already exists.").Wrap(err)
@@ -159,14 +181,16 @@ func (s *Service) GenerateKey(ctx context.Context, p auth.Principal, in KeyReque
 	if err != nil {
 		return IssuedKey{}, err
 	}
-	// A negative cache entry may exist for a chosen or imported value.
-	s.keysChanged(ctx, k.Hash)
 	return IssuedKey{Key: k, Raw: raw}, nil
 }
 
-// checkKeyScope enforces that the key's owner and team exist and, for
-// non-admins, that the key names only the caller's teams and does not
-// widen the caller's models, budget or rate limits.
+// checkKeyScope enforces that the key's owner and team exist, that the
+// owner of a team key is a member of the team, that a non-admin names only
+// teams they belong to, and — for every caller, proxy admins included —
+// that the key does not state more than its owner may hold: a personal
+// key within the owner's models, budget and rate limits, a team key within
+// the team's (LiteLLM's scoping). An empty model list inherits and is
+// always fine; the access decision intersects the lists at run time.
 func (s *Service) checkKeyScope(ctx context.Context, tx store.Store, p auth.Principal, admin bool, k store.Key) error {
 	var owner store.User
 	if k.UserID != "" {
@@ -176,43 +200,39 @@ func (s *Service) checkKeyScope(ctx context.Context, tx store.Store, p auth.Prin
 		}
 		owner = u
 	}
-	if k.TeamID != "" {
-		team, err := tx.GetTeam(ctx, k.TeamID)
-		if err != nil {
-			if !admin && errors.Is(err, store.ErrNotFound) {
-				return apperr.Forbidden("You can only create keys for teams you are a member of.")
-			}
-			return notFound(err, "Team %q not found.", truncate(k.TeamID, 80))
+	if k.TeamID == "" {
+		return narrows("the owner's", owner.Models, owner.MaxBudget, owner.TPMLimit, owner.RPMLimit, k)
+	}
+	team, err := tx.GetTeam(ctx, k.TeamID)
+	if err != nil {
+		if !admin && errors.Is(err, store.ErrNotFound) {
+			return apperr.Forbidden("You can only create keys for teams you are a member of.")
 		}
-		if !admin {
-			if _, err := tx.GetMembership(ctx, k.TeamID, p.UserID); err != nil {
-				if errors.Is(err, store.ErrNotFound) {
-					return apperr.Forbidden("You can only create keys for teams you are a member of.")
-				}
+		return notFound(err, "Team %q not found.", truncate(k.TeamID, 80))
+	}
+	if k.UserID != "" {
+		if _, err := tx.GetMembership(ctx, k.TeamID, k.UserID); err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("service: check membership: %w", err)
 			}
-			if err := narrows("team", team.Models, team.MaxBudget, team.TPMLimit, team.RPMLimit, k); err != nil {
-				return err
+			if !admin {
+				return apperr.Forbidden("You can only create keys for teams you are a member of.")
 			}
+			return apperr.InvalidParam("team_id", "User %q is not a member of team %q; add them to the team first.", truncate(k.UserID, 80), truncate(k.TeamID, 80))
 		}
 	}
-	if !admin {
-		return narrows("your", owner.Models, owner.MaxBudget, owner.TPMLimit, owner.RPMLimit, k)
-	}
-	return nil
+	return narrows("the team's", team.Models, team.MaxBudget, team.TPMLimit, team.RPMLimit, k)
 }
 
-// narrows rejects a key that would allow more than its holder: models
+// narrows rejects a key that states more than its holder may use: models
 // outside the allowed list, a larger budget or higher rate limits.
 func narrows(whose string, models []string, budget *float64, tpm, rpm *int64, k store.Key) error {
-	if len(models) > 0 && !allModels(models) {
-		if len(k.Models) == 0 {
-			return apperr.Forbidden("The key must list models: %s access is limited to %s.", whose, strings.Join(models, ", "))
-		}
-		for _, m := range k.Models {
-			if !contains(models, m) {
-				return apperr.Forbidden("Model %q is not in %s allowed models; a key can only narrow access.", truncate(m, 80), whose)
+	if len(k.Models) > 0 {
+		if m, ok := access.Narrows(models, k.Models); !ok {
+			if m == "" {
+				return apperr.Forbidden("The key may not allow every model: %s access is limited to %s.", whose, strings.Join(models, ", "))
 			}
+			return apperr.Forbidden("Model %q is not in %s allowed models; a key can only narrow access.", truncate(m, 80), whose)
 		}
 	}
 	if budget != nil && k.MaxBudget != nil && *k.MaxBudget > *budget {
@@ -225,25 +245,6 @@ func narrows(whose string, models []string, budget *float64, tpm, rpm *int64, k 
 		return apperr.Forbidden("rpm_limit exceeds %s limit; a key can only narrow access.", whose)
 	}
 	return nil
-}
-
-// allModels: LiteLLM's wildcard entries mean "every model".
-func allModels(models []string) bool {
-	for _, m := range models {
-		if m == "*" || m == "all-proxy-models" {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func keySummary(k store.Key) map[string]any {

@@ -23,6 +23,20 @@ type MemberChange struct {
 	MaxBudgetInTeam *float64 `json:"max_budget_in_team"`
 }
 
+// errNoSuchMember is what a team admin hears about any member they may not
+// add: unknown and existing-but-outranking accounts answer alike, so
+// member_add cannot be used to probe which accounts exist.
+func errNoSuchMember() error {
+	return apperr.NotFound("No user you can add to this team matches this member; a proxy admin can add anyone.")
+}
+
+// outranks reports whether u's global role is above the caller's: a team
+// admin never adds, changes or removes such a member (that would pull an
+// admin's identity into a team they control, or lock one out).
+func outranks(u store.User, p auth.Principal) bool {
+	return rbac.Rank(rbac.Role(u.Role)) > rbac.Rank(p.Role)
+}
+
 // mayManageMembers: proxy admins for every team; otherwise users whose
 // role allows member management and who are admins of this team.
 func (s *Service) mayManageMembers(ctx context.Context, tx store.Store, p auth.Principal, teamID string) error {
@@ -70,8 +84,7 @@ func (s *Service) AddMembers(ctx context.Context, p auth.Principal, in MemberCha
 	}
 	now := s.Now()
 	var out TeamDetail
-	var changed []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		t, err := tx.GetTeam(ctx, in.TeamID)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) && !p.Can(rbac.PermTeamWrite) {
@@ -82,8 +95,12 @@ func (s *Service) AddMembers(ctx context.Context, p auth.Principal, in MemberCha
 		if err := s.mayManageMembers(ctx, tx, p, in.TeamID); err != nil {
 			return err
 		}
+		proxyAdmin := p.Can(rbac.PermTeamWrite)
 		for _, m := range in.Member {
 			u, err := s.lookupMember(ctx, tx, m)
+			if !proxyAdmin && (errors.Is(err, store.ErrNotFound) || err == nil && outranks(u, p)) {
+				return errNoSuchMember()
+			}
 			if err != nil {
 				return err
 			}
@@ -92,7 +109,7 @@ func (s *Service) AddMembers(ctx context.Context, p auth.Principal, in MemberCha
 				MaxBudgetInTeam: in.MaxBudgetInTeam, CreatedAt: now}); err != nil {
 				return fmt.Errorf("service: add member: %w", err)
 			}
-			changed = append(changed, u.ID)
+			ch.User(u.ID)
 			if err := s.audit(ctx, tx, p, "team.member_added", "team", t.ID, nil,
 				map[string]any{"user_id": u.ID, "role": string(role)}); err != nil {
 				return err
@@ -104,7 +121,6 @@ func (s *Service) AddMembers(ctx context.Context, p auth.Principal, in MemberCha
 	if err != nil {
 		return TeamDetail{}, err
 	}
-	s.userChanged(ctx, changed...)
 	return out, nil
 }
 
@@ -134,8 +150,7 @@ func (s *Service) changeMember(ctx context.Context, p auth.Principal, in MemberC
 		}
 	}
 	var out TeamDetail
-	var changed string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		t, err := tx.GetTeam(ctx, in.TeamID)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) && !p.Can(rbac.PermTeamWrite) {
@@ -147,12 +162,23 @@ func (s *Service) changeMember(ctx context.Context, p auth.Principal, in MemberC
 			return err
 		}
 		u, err := s.lookupMember(ctx, tx, Member{UserID: in.UserID, UserEmail: in.UserEmail})
+		if err != nil && !p.Can(rbac.PermTeamWrite) && errors.Is(err, store.ErrNotFound) {
+			// Team admins see their members; anyone else is "not a member",
+			// whether or not the account exists.
+			return apperr.NotFound("This user is not a member of team %q.", truncate(t.ID, 80))
+		}
 		if err != nil {
 			return err
 		}
 		m, err := tx.GetMembership(ctx, t.ID, u.ID)
+		if err != nil && !p.Can(rbac.PermTeamWrite) {
+			return notFound(err, "This user is not a member of team %q.", truncate(t.ID, 80))
+		}
 		if err != nil {
 			return notFound(err, "User %q is not a member of team %q.", truncate(u.ID, 80), truncate(t.ID, 80))
+		}
+		if !p.Can(rbac.PermTeamWrite) && outranks(u, p) {
+			return apperr.Forbidden("Only a proxy admin can change or remove a member whose role is above yours.")
 		}
 		if remove {
 			if err := tx.DeleteMembership(ctx, t.ID, u.ID); err != nil {
@@ -177,13 +203,14 @@ func (s *Service) changeMember(ctx context.Context, p auth.Principal, in MemberC
 				return err
 			}
 		}
-		changed = u.ID
+		// Membership and the member's budget are inputs of the decision
+		// for the member's team keys.
+		ch.User(u.ID)
 		out, err = s.teamDetail(ctx, tx, t)
 		return err
 	})
 	if err != nil {
 		return TeamDetail{}, err
 	}
-	s.userChanged(ctx, changed)
 	return out, nil
 }

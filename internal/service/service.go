@@ -25,14 +25,10 @@ import (
 // Hooks are called after a transaction that changed something the
 // verification path caches has committed.
 type Hooks struct {
-	// KeysChanged: these key hashes were deleted, blocked, updated or
-	// regenerated.
-	KeysChanged func(ctx context.Context, hashes ...string)
-	// UserChanged: this user's role, status or existence changed; every
-	// cached answer for the user's keys and sessions is stale.
-	UserChanged func(ctx context.Context, userID string)
-	// SessionsChanged: these sessions were revoked.
-	SessionsChanged func(ctx context.Context, ids ...string)
+	// Invalidate drops this replica's cached answers about what changed.
+	// Other replicas hear of it through the store's Notify, sent inside the
+	// transaction that made the change.
+	Invalidate func(ctx context.Context, c Changes)
 }
 
 // PasswordHasher hashes and checks passwords (auth/password.Hasher).
@@ -57,6 +53,9 @@ type Options struct {
 	Sessions SessionOptions
 	// Invitations configures invitations and password resets.
 	Invitations InvitationOptions
+	// InvalidationChannel is the store notification channel on which
+	// changes reach every replica; empty sends none (single instance).
+	InvalidationChannel string
 }
 
 // Service implements the operations.
@@ -69,11 +68,13 @@ type Service struct {
 	rand      func(b []byte) (int, error)
 	sessions  SessionOptions
 	invites   InvitationOptions
+	channel   string
 }
 
 // New returns a Service.
 func New(o Options) *Service {
-	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions}
+	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions,
+		channel: o.InvalidationChannel}
 	s.invites = o.Invitations
 	if s.invites.TTL == 0 {
 		s.invites.TTL = 7 * 24 * time.Hour
@@ -178,23 +179,74 @@ func notFound(err error, format string, a ...any) error {
 	return err
 }
 
-func (s *Service) keysChanged(ctx context.Context, hashes ...string) {
-	if s.hooks.KeysChanged != nil && len(hashes) > 0 {
-		s.hooks.KeysChanged(ctx, hashes...)
+// tx runs fn in one transaction and makes what fn records in ch reach
+// every cache: the notification to other replicas is sent inside the
+// transaction (PostgreSQL delivers it on commit, never for a rollback, and
+// a crash after commit cannot lose it), and this replica's cache is
+// dropped after the commit, so no reader can reload the old rows into it.
+func (s *Service) tx(ctx context.Context, fn func(tx store.Store, ch *Changes) error) error {
+	var ch Changes
+	err := s.store.Tx(ctx, func(tx store.Store) error {
+		ch = Changes{} // an implementation may retry fn
+		if err := fn(tx, &ch); err != nil {
+			return err
+		}
+		return s.notify(ctx, tx, ch)
+	})
+	if err != nil {
+		return err
 	}
+	s.invalidateLocal(ctx, ch)
+	return nil
+}
+
+func (s *Service) notify(ctx context.Context, tx store.Store, ch Changes) error {
+	if s.channel == "" || ch.Empty() {
+		return nil
+	}
+	for _, payload := range ch.Encode(maxNotifyPayload) {
+		if err := tx.Notify(ctx, s.channel, payload); err != nil {
+			return fmt.Errorf("service: announce change: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxNotifyPayload keeps each notification under PostgreSQL's 8000-byte
+// limit.
+const maxNotifyPayload = 7800
+
+func (s *Service) invalidateLocal(ctx context.Context, ch Changes) {
+	if s.hooks.Invalidate != nil && !ch.Empty() {
+		s.hooks.Invalidate(ctx, ch)
+	}
+}
+
+// changedAfterCommit announces changes made outside s.tx (the transaction
+// has committed already). Prefer s.tx: a crash between the commit and this
+// call loses the announcement to other replicas until their cache TTL.
+func (s *Service) changedAfterCommit(ctx context.Context, ch Changes) {
+	if ch.Empty() {
+		return
+	}
+	if s.channel != "" {
+		for _, payload := range ch.Encode(maxNotifyPayload) {
+			if err := s.store.Notify(context.WithoutCancel(ctx), s.channel, payload); err != nil {
+				s.log.ErrorContext(ctx, "announce cache invalidation", "err", err)
+			}
+		}
+	}
+	s.invalidateLocal(ctx, ch)
+}
+
+func (s *Service) keysChanged(ctx context.Context, hashes ...string) {
+	s.changedAfterCommit(ctx, Changes{Keys: hashes})
 }
 
 func (s *Service) sessionsChanged(ctx context.Context, ids ...string) {
-	if s.hooks.SessionsChanged != nil && len(ids) > 0 {
-		s.hooks.SessionsChanged(ctx, ids...)
-	}
+	s.changedAfterCommit(ctx, Changes{Sessions: ids})
 }
 
 func (s *Service) userChanged(ctx context.Context, ids ...string) {
-	if s.hooks.UserChanged == nil {
-		return
-	}
-	for _, id := range ids {
-		s.hooks.UserChanged(ctx, id)
-	}
+	s.changedAfterCommit(ctx, Changes{Users: ids})
 }

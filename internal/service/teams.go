@@ -171,8 +171,7 @@ func (s *Service) CreateTeam(ctx context.Context, p auth.Principal, in NewTeam) 
 		t.BudgetResetAt = &reset
 	}
 	var out TeamDetail
-	var changed []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		if err := tx.CreateTeam(ctx, &t); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return apperr.Conflict("A team with team_id %q already exists.", t.ID).Wrap(err)
@@ -192,8 +191,9 @@ func (s *Service) CreateTeam(ctx context.Context, p auth.Principal, in NewTeam) 
 			if err := tx.PutMembership(ctx, store.Membership{TeamID: t.ID, UserID: u.ID, Role: string(role), CreatedAt: now}); err != nil {
 				return fmt.Errorf("service: add member: %w", err)
 			}
-			changed = append(changed, u.ID)
+			ch.User(u.ID)
 		}
+		ch.Team(t.ID)
 		d, err := s.teamDetail(ctx, tx, t)
 		if err != nil {
 			return err
@@ -204,7 +204,6 @@ func (s *Service) CreateTeam(ctx context.Context, p auth.Principal, in NewTeam) 
 	if err != nil {
 		return TeamDetail{}, err
 	}
-	s.userChanged(ctx, changed...)
 	return out, nil
 }
 
@@ -331,8 +330,7 @@ func (s *Service) UpdateTeam(ctx context.Context, p auth.Principal, in TeamUpdat
 	}
 	now := s.Now()
 	var out TeamDetail
-	var members []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		var before store.Team
 		t, err := tx.UpdateTeam(ctx, in.TeamID, func(t *store.Team) error {
 			before = *t
@@ -378,15 +376,13 @@ func (s *Service) UpdateTeam(ctx context.Context, p auth.Principal, in TeamUpdat
 			return err
 		}
 		out = d
-		for _, m := range d.Members {
-			members = append(members, m.UserID)
-		}
+		// The team's keys (owned or not) answer from the team's state.
+		ch.Team(t.ID)
 		return s.audit(ctx, tx, p, "team.updated", "team", t.ID, teamSummary(before), teamSummary(t))
 	})
 	if err != nil {
 		return TeamDetail{}, err
 	}
-	s.userChanged(ctx, members...)
 	return out, nil
 }
 
@@ -402,8 +398,7 @@ func (s *Service) DeleteTeams(ctx context.Context, p auth.Principal, ids []strin
 	if len(ids) > 1000 {
 		return nil, apperr.InvalidParam("team_ids", "At most 1000 teams can be deleted at once.")
 	}
-	var hashes, members []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		for _, id := range ids {
 			if err := validID("team_ids", id); err != nil {
 				return err
@@ -412,19 +407,15 @@ func (s *Service) DeleteTeams(ctx context.Context, p auth.Principal, ids []strin
 			if err != nil {
 				return notFound(err, "Team %q not found; nothing was deleted.", truncate(id, 80))
 			}
-			keys, _, err := tx.ListKeys(ctx, store.KeyFilter{TeamID: id, Page: store.Page{Limit: 1000}})
-			if err != nil {
-				return fmt.Errorf("service: list team keys: %w", err)
-			}
-			for _, k := range keys {
-				hashes = append(hashes, k.Hash)
-			}
+			// The team's keys go with it (by the team index, however many),
+			// and its members' sessions list one team fewer.
+			ch.Team(id)
 			ms, err := tx.ListMembershipsByTeam(ctx, id)
 			if err != nil {
 				return fmt.Errorf("service: list members: %w", err)
 			}
 			for _, m := range ms {
-				members = append(members, m.UserID)
+				ch.User(m.UserID)
 			}
 			if err := tx.DeleteTeam(ctx, id); err != nil {
 				return notFound(err, "Team %q not found; nothing was deleted.", truncate(id, 80))
@@ -438,7 +429,5 @@ func (s *Service) DeleteTeams(ctx context.Context, p auth.Principal, ids []strin
 	if err != nil {
 		return nil, err
 	}
-	s.keysChanged(ctx, hashes...)
-	s.userChanged(ctx, members...)
 	return ids, nil
 }

@@ -285,8 +285,7 @@ func (s *Service) UpdateUser(ctx context.Context, p auth.Principal, in UserUpdat
 	}
 	now := s.Now()
 	var out UserDetail
-	var revokeUser string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		id, err := s.resolveUserID(ctx, tx, in.UserID, in.UserEmail)
 		if err != nil {
 			return err
@@ -347,11 +346,13 @@ func (s *Service) UpdateUser(ctx context.Context, p auth.Principal, in UserUpdat
 			}
 			return notFound(err, "User not found.")
 		}
+		// Every field of a user is an input of the access decision for
+		// the user's keys and sessions (role, models, budget, status).
+		ch.User(id)
 		if sensitive {
 			if _, err := tx.RevokeUserSessions(ctx, id, now); err != nil {
 				return fmt.Errorf("service: revoke sessions: %w", err)
 			}
-			revokeUser = id
 		}
 		ms, err := tx.ListMembershipsByUser(ctx, id)
 		if err != nil {
@@ -366,9 +367,6 @@ func (s *Service) UpdateUser(ctx context.Context, p auth.Principal, in UserUpdat
 	})
 	if err != nil {
 		return UserDetail{}, err
-	}
-	if revokeUser != "" {
-		s.userChanged(ctx, revokeUser)
 	}
 	return out, nil
 }
@@ -404,8 +402,7 @@ func (s *Service) DeleteUsers(ctx context.Context, p auth.Principal, ids []strin
 			return nil, err
 		}
 	}
-	var keyHashes []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		for _, id := range ids {
 			u, err := tx.GetUser(ctx, id)
 			if err != nil {
@@ -416,8 +413,9 @@ func (s *Service) DeleteUsers(ctx context.Context, p auth.Principal, ids []strin
 				return fmt.Errorf("service: list keys: %w", err)
 			}
 			for _, k := range keys {
-				keyHashes = append(keyHashes, k.Hash)
+				ch.Key(k.Hash)
 			}
+			ch.User(id)
 			if err := tx.DeleteUser(ctx, id); err != nil {
 				return notFound(err, "User %q not found; nothing was deleted.", id)
 			}
@@ -430,8 +428,6 @@ func (s *Service) DeleteUsers(ctx context.Context, p auth.Principal, ids []strin
 	if err != nil {
 		return nil, err
 	}
-	s.keysChanged(ctx, keyHashes...)
-	s.userChanged(ctx, ids...)
 	return ids, nil
 }
 

@@ -124,8 +124,17 @@ func ParseDuration(s string) (time.Duration, error) {
 	if n <= 0 {
 		return 0, apperr.Invalid("Invalid duration %q: must be positive.", truncate(s, 40))
 	}
+	// Checked before multiplying: 999999d would overflow time.Duration
+	// and wrap around to a date in the past.
+	if int64(n) > int64(MaxDuration/unit) {
+		return 0, apperr.Invalid("Invalid duration %q: at most ten years (3650d).", truncate(s, 40))
+	}
 	return time.Duration(n) * unit, nil
 }
+
+// MaxDuration is the longest duration accepted anywhere (key expiry,
+// budget periods): ten years.
+const MaxDuration = 3650 * 24 * time.Hour
 
 func validDuration(param string, s *string) error {
 	if s == nil || *s == "" {

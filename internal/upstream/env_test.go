@@ -103,7 +103,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	require.NoError(t, err)
 	o := upstream.Options{
 		Target: u, UpstreamKey: upstreamKey, Timeout: 5 * time.Second,
-		Authenticator: auth.Chain{e.ka}, Check: service.CheckAccess, Spend: st, Prices: testPrices(),
+		Authenticator: auth.Chain{e.ka}, Decide: service.Decide, Spend: st, Prices: testPrices(),
 		OnSpend: func(_ context.Context, keyHash, userID string) {
 			// What the wiring does: forget cached principals so the new
 			// spend counts at the next request.

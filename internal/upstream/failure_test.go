@@ -156,7 +156,7 @@ func TestTPMLimit(t *testing.T) {
 
 func TestMatches(t *testing.T) {
 	u, _ := url.Parse("http://127.0.0.1:1")
-	px, err := upstream.New(upstream.Options{Target: u, Authenticator: auth.Chain{}, Check: service.CheckAccess, Spend: nopSpend{}})
+	px, err := upstream.New(upstream.Options{Target: u, Authenticator: auth.Chain{}, Decide: service.Decide, Spend: nopSpend{}})
 	require.NoError(t, err)
 	defer px.Close(context.Background())
 	for path, want := range map[string]bool{
@@ -171,7 +171,7 @@ func TestMatches(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	_, err := upstream.New(upstream.Options{})
 	require.Error(t, err)
-	for _, field := range []string{"Target", "Authenticator", "Check", "Spend"} {
+	for _, field := range []string{"Target", "Authenticator", "Decide", "Spend"} {
 		require.Contains(t, err.Error(), field)
 	}
 }

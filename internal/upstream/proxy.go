@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/store"
 )
 
@@ -80,9 +81,9 @@ type Options struct {
 	Paths []string
 	// Authenticator resolves the caller, as for /auth/verify.
 	Authenticator auth.Authenticator
-	// Check decides budgets and model access for a principal (the wiring
-	// passes service.CheckAccess). model is "" when the request names none.
-	Check func(p auth.Principal, model string) error
+	// Decide is the access decision (the wiring passes service.Decide,
+	// the function /auth/verify uses).
+	Decide func(p auth.Principal, r access.Request) error
 	// Spend receives one entry per metered request.
 	Spend SpendRecorder
 	// Prices maps model names to prices; unknown models cost 0 and are
@@ -131,8 +132,8 @@ func New(o Options) (*Proxy, error) {
 	if o.Authenticator == nil {
 		errs = append(errs, errors.New("Authenticator is required"))
 	}
-	if o.Check == nil {
-		errs = append(errs, errors.New("Check is required"))
+	if o.Decide == nil {
+		errs = append(errs, errors.New("Decide is required"))
 	}
 	if o.Spend == nil {
 		errs = append(errs, errors.New("Spend is required"))

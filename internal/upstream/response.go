@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"github.com/keygate/keygate/internal/access"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -83,7 +85,7 @@ func (p *Proxy) filterModels(resp *http.Response, c *call) error {
 		var v struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(m, &v) == nil && v.ID != "" && p.opts.Check(c.principal, v.ID) == nil {
+		if json.Unmarshal(m, &v) == nil && v.ID != "" && access.ModelAllowedFor(c.principal, v.ID) {
 			kept = append(kept, m)
 		}
 	}

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/apperr"
 )
 
@@ -70,27 +72,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.model, c.strip = info.model, info.strip
-	c.listModels = r.Method == http.MethodGet && isModelList(r.URL.Path) && restricted(pr)
-	pm := modelFromPath(r.URL.Path)
-	if c.model == "" {
-		c.model = pm
-	}
-	if err := p.opts.Check(pr, c.model); err != nil {
+	c.listModels = r.Method == http.MethodGet && isModelList(r.URL.Path) && access.Restricted(pr)
+	if err := p.opts.Decide(pr, decisionRequest(r, body)); err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	if pm != "" && pm != c.model {
-		// Both name a model and the upstream may go by either.
-		if err := p.opts.Check(pr, pm); err != nil {
-			p.fail(w, r, err)
-			return
+	if c.model == "" {
+		if ms := access.ModelsInURL(r.URL.Path, r.URL.Query()); len(ms) > 0 {
+			c.model = ms[len(ms)-1]
 		}
-	}
-	if c.model == "" && info.opaque && restricted(pr) {
-		// The body may name a model in a form we cannot read; a caller
-		// limited to some models must not get past the check that way.
-		p.fail(w, r, apperr.Forbidden("Cannot tell which model this request uses; this key may use only some models."))
-		return
 	}
 	if err := p.limits.admit(pr, p.opts.Now()); err != nil {
 		p.fail(w, r, err)
@@ -104,6 +94,24 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	p.rp.ServeHTTP(w, out)
+}
+
+// decisionRequest is what the access decision needs to know about a
+// forwarded request: the same reading of route and models as /auth/verify
+// makes, from the exact bytes the upstream will receive.
+func decisionRequest(r *http.Request, body []byte) access.Request {
+	req := access.Request{Method: r.Method, Route: r.URL.EscapedPath(), ModelsKnown: true}
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		req.ModelsKnown = false
+	}
+	req.Models = access.ModelsInURL(r.URL.Path, query)
+	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
+	req.Models = append(req.Models, models...)
+	if !known || (len(req.Models) == 0 && access.ModelBearing(req.Method, req.Route)) {
+		req.ModelsKnown = false
+	}
+	return req
 }
 
 // readBody reads the whole request body, refusing more than MaxBodyBytes.
@@ -136,7 +144,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetXForwarded()
 	h := pr.Out.Header
 	for k := range h {
-		if len(k) >= len(HeaderPrefix) && strings.EqualFold(k[:len(HeaderPrefix)], HeaderPrefix) {
+		if identityLike(k) {
 			delete(h, k)
 		}
 	}
@@ -153,21 +161,37 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if c == nil {
 		return
 	}
-	a := c.principal
+	id := access.IdentityOf(c.principal)
 	set := func(k, v string) {
 		if v != "" {
 			h.Set(k, v)
 		}
 	}
-	set(HeaderUserID, a.UserID)
-	set(HeaderUserRole, string(a.Role))
-	set(HeaderKeyID, a.KeyHash)
-	team := a.KeyTeamID
-	if team == "" && len(a.TeamIDs) > 0 {
-		team = a.TeamIDs[0]
+	set(HeaderUserID, id.UserID)
+	set(HeaderUserRole, id.Role)
+	set(HeaderKeyID, id.KeyID)
+	set(HeaderTeamID, id.TeamID)
+	set(HeaderKeyAlias, id.KeyAlias)
+}
+
+// identityLike reports whether a header name is, or could be taken by a
+// server for, one of Keygate's identity headers: many servers (and CGI
+// conventions) fold case and treat '_' as '-', so "X_keygate_user_role"
+// must go as surely as "X-Keygate-User-Role".
+func identityLike(name string) bool {
+	if len(name) < len(HeaderPrefix) {
+		return false
 	}
-	set(HeaderTeamID, team)
-	set(HeaderKeyAlias, a.KeyAlias)
+	for i := 0; i < len(HeaderPrefix); i++ {
+		a, b := name[i], HeaderPrefix[i]
+		if a == '_' {
+			a = '-'
+		}
+		if a|0x20 != b|0x20 { // ASCII case fold; '-' is unchanged by it
+			return false
+		}
+	}
+	return true
 }
 
 // stripCookie removes Keygate's session cookie (a credential) from the
@@ -203,35 +227,10 @@ func isClean(p string) bool {
 	return c == p
 }
 
-// restricted reports whether the principal may use only some models.
-func restricted(p auth.Principal) bool {
-	a := p.Access
-	return a != nil && len(a.KeyModels)+len(a.UserModels)+len(a.TeamModels) > 0
-}
-
 // isModelList matches GET /v1/models and /models.
 func isModelList(path string) bool {
 	path = strings.TrimSuffix(path, "/")
 	return path == "/models" || strings.HasSuffix(path, "/v1/models")
-}
-
-// modelFromPath returns a model the path names: /v1/models/{id} (ids
-// may contain slashes, as in "openai/gpt-4o") or the {m} of Azure-style
-// .../deployments/{m}/... and .../engines/{m}/... routes, which LiteLLM
-// also serves.
-func modelFromPath(path string) string {
-	for _, pre := range []string{"/v1/models/", "/models/"} {
-		if strings.HasPrefix(path, pre) {
-			return path[len(pre):]
-		}
-	}
-	for _, seg := range []string{"/deployments/", "/engines/"} {
-		if i := strings.Index(path, seg); i >= 0 {
-			m, _, _ := strings.Cut(path[i+len(seg):], "/")
-			return m
-		}
-	}
-	return ""
 }
 
 // isCompletions matches the endpoints whose streams take stream_options.

@@ -22,7 +22,7 @@ func keyToRow(k store.Key) (keyRow, error) {
 	}
 	return keyRow{
 		Hash: k.Hash, KeyName: k.KeyName, Alias: k.Alias, UserID: k.UserID, TeamID: k.TeamID,
-		Models: encodeStrings(k.Models), MaxBudget: k.MaxBudget, BudgetDuration: k.BudgetDuration,
+		Models: encodeStrings(k.Models), AllowedRoutes: encodeStrings(k.AllowedRoutes), MaxBudget: k.MaxBudget, BudgetDuration: k.BudgetDuration,
 		BudgetResetAt: dbTimePtr(k.BudgetResetAt), Spend: k.Spend, TPMLimit: k.TPMLimit, RPMLimit: k.RPMLimit,
 		Blocked: k.Blocked, ExpiresAt: dbTimePtr(k.ExpiresAt), KeyType: k.KeyType, Metadata: md,
 		CreatedBy: k.CreatedBy, CreatedAt: dbTime(k.CreatedAt), UpdatedAt: dbTime(k.UpdatedAt),
@@ -35,12 +35,16 @@ func rowToKey(r keyRow) (store.Key, error) {
 	if err != nil {
 		return store.Key{}, err
 	}
+	routes, err := decodeStrings(r.AllowedRoutes, "allowed_routes")
+	if err != nil {
+		return store.Key{}, err
+	}
 	md, err := decodeMap(r.Metadata, "metadata")
 	if err != nil {
 		return store.Key{}, err
 	}
 	return store.Key{
-		Hash: r.Hash, KeyName: r.KeyName, Alias: r.Alias, UserID: r.UserID, TeamID: r.TeamID, Models: models,
+		Hash: r.Hash, KeyName: r.KeyName, Alias: r.Alias, UserID: r.UserID, TeamID: r.TeamID, Models: models, AllowedRoutes: routes,
 		MaxBudget: r.MaxBudget, BudgetDuration: r.BudgetDuration, BudgetResetAt: goTimePtr(r.BudgetResetAt),
 		Spend: r.Spend, TPMLimit: r.TPMLimit, RPMLimit: r.RPMLimit, Blocked: r.Blocked,
 		ExpiresAt: goTimePtr(r.ExpiresAt), KeyType: r.KeyType, Metadata: md, CreatedBy: r.CreatedBy,

@@ -70,6 +70,7 @@ type keyRow struct {
 	UserID         string `gorm:"column:user_id"`
 	TeamID         string `gorm:"column:team_id"`
 	Models         string
+	AllowedRoutes  string `gorm:"column:allowed_routes"`
 	MaxBudget      *float64
 	BudgetDuration string
 	BudgetResetAt  *time.Time

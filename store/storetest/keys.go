@@ -15,7 +15,7 @@ func testKeysCRUD(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	k := store.Key{
 		Hash: "h1", KeyName: "sk-...abcd", Alias: "ci", UserID: "u1", TeamID: "t1", Models: []string{"m1", "m2"},
-		MaxBudget: ptr(3.0), BudgetDuration: "1d", BudgetResetAt: ptr(at(1440)), Spend: 0.5,
+		AllowedRoutes: []string{"/v1/embeddings", "llm_api_routes"}, MaxBudget: ptr(3.0), BudgetDuration: "1d", BudgetResetAt: ptr(at(1440)), Spend: 0.5,
 		TPMLimit: ptr(int64(100)), RPMLimit: ptr(int64(7)), Blocked: true, ExpiresAt: ptr(at(9000)),
 		KeyType: "llm_api", Metadata: map[string]any{"env": "ci"}, CreatedBy: "admin",
 		CreatedAt: at(0), UpdatedAt: at(0), LastActive: ptr(at(2)),
@@ -38,6 +38,7 @@ func testKeysCRUD(t *testing.T, s store.Store) {
 		k.ExpiresAt = nil
 		k.Alias = ""
 		k.Models = nil
+		k.AllowedRoutes = []string{"/v1/chat/completions"}
 		k.UpdatedAt = at(4)
 		return nil
 	})
@@ -49,6 +50,7 @@ func testKeysCRUD(t *testing.T, s store.Store) {
 	require.False(t, got.Blocked)
 	require.Nil(t, got.ExpiresAt)
 	require.Nil(t, got.Models)
+	require.Equal(t, []string{"/v1/chat/completions"}, got.AllowedRoutes)
 	_, err = s.GetKeyByAlias(ctx, "ci")
 	require.ErrorIs(t, err, store.ErrNotFound)
 	_, err = s.GetKeyByAlias(ctx, "")

@@ -1,0 +1,135 @@
+package api_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestEveryDecisionInputInvalidatesOnEveryReplica (issue 12, defect 2):
+// two instances share PostgreSQL; B has an answer cached; a change made
+// through A to any input of the decision reaches B's answer at once.
+func TestEveryDecisionInputInvalidatesOnEveryReplica(t *testing.T) {
+	url := dbtestPostgres(t)
+	a := newEnvWithNotifier(t, url)
+	b := newEnvWithNotifier(t, url)
+	json := map[string]string{"Content-Type": "application/json"}
+	model := func(m string) string { return `{"model":"` + m + `"}` }
+
+	cases := []struct {
+		name string
+		// setup creates what the case needs (ids are prefixed with p) and
+		// returns the key to verify.
+		setup  func(p string) string
+		body   string
+		change func(p, key string)
+		want   int
+	}{
+		{"team member removed", func(p string) string {
+			a.mustOK(a.do("POST", "/team/new", masterKey, map[string]any{"team_id": p + "t"}))
+			a.mustOK(a.do("POST", "/user/new", masterKey, map[string]any{"user_id": p + "u", "user_role": "internal_user", "teams": []string{p + "t"}, "auto_create_key": false}))
+			return a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"user_id": p + "u", "team_id": p + "t"}))["key"].(string)
+		}, "", func(p, _ string) {
+			a.mustOK(a.do("POST", "/team/member_delete", masterKey, map[string]any{"team_id": p + "t", "user_id": p + "u"}))
+		}, http.StatusUnauthorized},
+		{"owner's models narrowed", func(p string) string {
+			return a.mustOK(a.do("POST", "/user/new", masterKey, map[string]any{"user_id": p + "u", "user_role": "internal_user"}))["key"].(string)
+		}, model("gpt-4o"), func(p, _ string) {
+			a.mustOK(a.do("POST", "/user/update", masterKey, map[string]any{"user_id": p + "u", "models": []string{"o3"}}))
+		}, http.StatusForbidden},
+		{"owner's budget lowered", func(p string) string {
+			k := a.mustOK(a.do("POST", "/user/new", masterKey, map[string]any{"user_id": p + "u", "user_role": "internal_user"}))["key"].(string)
+			a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": p + "r", "api_key": k, "spend": 3}))
+			return k
+		}, "", func(p, _ string) {
+			a.mustOK(a.do("POST", "/user/update", masterKey, map[string]any{"user_id": p + "u", "max_budget": 1}))
+		}, http.StatusTooManyRequests},
+		{"owner blocked", func(p string) string {
+			return a.mustOK(a.do("POST", "/user/new", masterKey, map[string]any{"user_id": p + "u", "user_role": "internal_user"}))["key"].(string)
+		}, "", func(p, _ string) {
+			a.mustOK(a.do("POST", "/user/update", masterKey, map[string]any{"user_id": p + "u", "blocked": true}))
+		}, http.StatusUnauthorized},
+		{"owner's role lowered", func(p string) string {
+			return a.mustOK(a.do("POST", "/user/new", masterKey, map[string]any{"user_id": p + "u", "user_role": "proxy_admin"}))["key"].(string)
+		}, "", func(p, _ string) {
+			a.mustOK(a.do("POST", "/user/update", masterKey, map[string]any{"user_id": p + "u", "user_role": "internal_user_viewer"}))
+		}, -1},
+		{"team blocked (ownerless team key)", func(p string) string {
+			a.mustOK(a.do("POST", "/team/new", masterKey, map[string]any{"team_id": p + "t"}))
+			return a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"team_id": p + "t"}))["key"].(string)
+		}, "", func(p, _ string) {
+			a.mustOK(a.do("POST", "/team/update", masterKey, map[string]any{"team_id": p + "t", "blocked": true}))
+		}, http.StatusUnauthorized},
+		{"team models narrowed", func(p string) string {
+			a.mustOK(a.do("POST", "/team/new", masterKey, map[string]any{"team_id": p + "t"}))
+			return a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"team_id": p + "t"}))["key"].(string)
+		}, model("gpt-4o"), func(p, _ string) {
+			a.mustOK(a.do("POST", "/team/update", masterKey, map[string]any{"team_id": p + "t", "models": []string{"o3"}}))
+		}, http.StatusForbidden},
+		{"team budget lowered", func(p string) string {
+			a.mustOK(a.do("POST", "/team/new", masterKey, map[string]any{"team_id": p + "t"}))
+			k := a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"team_id": p + "t"}))["key"].(string)
+			a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": p + "r", "api_key": k, "spend": 3}))
+			return k
+		}, "", func(p, _ string) {
+			a.mustOK(a.do("POST", "/team/update", masterKey, map[string]any{"team_id": p + "t", "max_budget": 1}))
+		}, http.StatusTooManyRequests},
+		{"team deleted", func(p string) string {
+			a.mustOK(a.do("POST", "/team/new", masterKey, map[string]any{"team_id": p + "t"}))
+			return a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"team_id": p + "t"}))["key"].(string)
+		}, "", func(p, _ string) {
+			a.mustOK(a.do("POST", "/team/delete", masterKey, map[string]any{"team_ids": []string{p + "t"}}))
+		}, http.StatusUnauthorized},
+		{"member budget set below spend", func(p string) string {
+			a.mustOK(a.do("POST", "/team/new", masterKey, map[string]any{"team_id": p + "t"}))
+			a.mustOK(a.do("POST", "/user/new", masterKey, map[string]any{"user_id": p + "u", "user_role": "internal_user", "teams": []string{p + "t"}, "auto_create_key": false}))
+			k := a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"user_id": p + "u", "team_id": p + "t"}))["key"].(string)
+			a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": p + "r", "api_key": k, "spend": 3}))
+			return k
+		}, "", func(p, _ string) {
+			a.mustOK(a.do("POST", "/team/member_update", masterKey, map[string]any{"team_id": p + "t", "user_id": p + "u", "max_budget_in_team": 1}))
+		}, http.StatusTooManyRequests},
+		{"key models narrowed", func(p string) string {
+			return a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{}))["key"].(string)
+		}, model("gpt-4o"), func(_, key string) {
+			a.mustOK(a.do("POST", "/key/update", masterKey, map[string]any{"key": key, "models": []string{"o3"}}))
+		}, http.StatusForbidden},
+		{"key budget lowered", func(p string) string {
+			k := a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{}))["key"].(string)
+			a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": p + "r", "api_key": k, "spend": 3}))
+			return k
+		}, "", func(_, key string) {
+			a.mustOK(a.do("POST", "/key/update", masterKey, map[string]any{"key": key, "max_budget": 1}))
+		}, http.StatusTooManyRequests},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := "c" + itoa(i) + "-"
+			key := c.setup(p)
+			verify := func() response {
+				if c.body != "" {
+					return b.verifyAs("POST", "/auth/verify", key, json, c.body)
+				}
+				return b.verifyAs("GET", "/auth/verify", key, nil, "")
+			}
+			first := verify()
+			require.Equal(t, http.StatusOK, first.Code, first.Body.String())
+			role := first.Hdr.Get("X-Keygate-User-Role")
+			c.change(p, key)
+			start := time.Now()
+			// The change must reach B's cached answer at once; the bound is
+			// generous only so a loaded machine cannot flake the test, and
+			// the latency seen is logged.
+			require.Eventually(t, func() bool {
+				r := verify()
+				if c.want == -1 {
+					return r.Code == http.StatusOK && r.Hdr.Get("X-Keygate-User-Role") != role
+				}
+				return r.Code == c.want
+			}, 5*time.Second, 5*time.Millisecond)
+			t.Logf("%s: replica B changed its answer after %v", c.name, time.Since(start))
+		})
+	}
+}

@@ -1,0 +1,148 @@
+package auth_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/apikey"
+	"github.com/keygate/keygate/internal/testutil/dbtest"
+	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/store/gormstore"
+)
+
+// countingStore is a real store that counts key lookups and can hold them
+// until released.
+type countingStore struct {
+	store.Store
+	lookups atomic.Int64
+	gate    chan struct{} // nil: no waiting
+}
+
+func (c *countingStore) GetKey(ctx context.Context, hash string) (store.Key, error) {
+	c.lookups.Add(1)
+	if c.gate != nil {
+		<-c.gate
+	}
+	return c.Store.GetKey(ctx, hash)
+}
+
+func newKeyAuth(t *testing.T) (*auth.KeyAuthenticator, *countingStore, string) {
+	t.Helper()
+	st, err := gormstore.Open(context.Background(), gormstore.Options{SQLitePath: dbtest.SQLitePath(t),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	raw, err := apikey.Generate(rand.Reader)
+	require.NoError(t, err)
+	now := time.Now().UTC()
+	require.NoError(t, st.CreateUser(t.Context(), &store.User{ID: "u", Role: "internal_user", CreatedAt: now, UpdatedAt: now}))
+	require.NoError(t, st.CreateKey(t.Context(), &store.Key{Hash: apikey.Hash(raw), UserID: "u", CreatedAt: now, UpdatedAt: now}))
+	cs := &countingStore{Store: st}
+	return auth.NewKeyAuthenticator(auth.KeyAuthOptions{Store: cs}), cs, raw
+}
+
+// TestConcurrentMissesShareOneLookup (issue 12, defect 2): fifty requests
+// for one uncached key cost one database lookup.
+func TestConcurrentMissesShareOneLookup(t *testing.T) {
+	ka, cs, raw := newKeyAuth(t)
+	cs.gate = make(chan struct{})
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := ka.Authenticate(context.Background(), auth.Credential{Secret: raw})
+			errs <- err
+		}()
+	}
+	// Release the one load only once every request has missed the cache
+	// and is waiting for it.
+	require.Eventually(t, func() bool { _, m := ka.Cache().Stats(); return m >= n }, 10*time.Second, time.Millisecond)
+	close(cs.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 1, cs.lookups.Load())
+}
+
+// TestLoadRacingAnInvalidationIsNotCached: an answer loaded before a write
+// that invalidated it is answered once but never cached, so the next
+// request reads the new rows.
+func TestLoadRacingAnInvalidationIsNotCached(t *testing.T) {
+	ka, cs, raw := newKeyAuth(t)
+	cs.gate = make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := ka.Authenticate(context.Background(), auth.Credential{Secret: raw})
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return cs.lookups.Load() == 1 }, 10*time.Second, time.Millisecond)
+	ka.Cache().InvalidateUser("u") // a write to the owner commits meanwhile
+	close(cs.gate)
+	require.NoError(t, <-done)
+	known, _ := ka.Cache().Len()
+	require.Zero(t, known, "a load that raced an invalidation was cached")
+	_, err := ka.Authenticate(context.Background(), auth.Credential{Secret: raw})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, cs.lookups.Load())
+	_, err = ka.Authenticate(context.Background(), auth.Credential{Secret: raw})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, cs.lookups.Load(), "the fresh answer is cached")
+}
+
+// TestInvalidKeysNeverEvictValidOnes (issue 12, defect 3): a flood of
+// random credentials neither evicts a valid key's cached answer nor grows
+// the cache beyond its bound.
+func TestInvalidKeysNeverEvictValidOnes(t *testing.T) {
+	ka, cs, raw := newKeyAuth(t)
+	ctx := context.Background()
+	_, err := ka.Authenticate(ctx, auth.Credential{Secret: raw})
+	require.NoError(t, err)
+	before := cs.lookups.Load()
+	// Through the authenticator (each costs a real lookup): more than the
+	// negative ring holds.
+	buf := make([]byte, 16)
+	for range auth.DefaultNegativeEntries + 2000 {
+		_, _ = rand.Read(buf)
+		_, err := ka.Authenticate(ctx, auth.Credential{Secret: "sk-flood-" + hex.EncodeToString(buf)})
+		require.ErrorIs(t, err, auth.ErrInvalid)
+	}
+	known, unknown := ka.Cache().Len()
+	require.Equal(t, 1, known)
+	require.LessOrEqual(t, unknown, auth.DefaultNegativeEntries)
+	lookups := cs.lookups.Load()
+	_, err = ka.Authenticate(ctx, auth.Credential{Secret: raw})
+	require.NoError(t, err)
+	require.Equal(t, lookups, cs.lookups.Load(), "the valid key was looked up again after the flood")
+	require.Greater(t, lookups, before)
+
+	// Straight into a small cache: 200 000 unknown answers.
+	c := auth.NewCache(time.Minute, time.Minute, 100, nil)
+	c.Put("valid", auth.Entry{Principal: auth.Principal{UserID: "u"}, UserID: "u"})
+	for i := range 200_000 {
+		c.Put("bad-"+itoaHex(i), auth.Entry{Err: auth.ErrInvalid})
+	}
+	_, ok := c.Get("valid")
+	require.True(t, ok)
+	known, unknown = c.Len()
+	require.Equal(t, 1, known)
+	require.Equal(t, auth.DefaultNegativeEntries, unknown)
+}
+
+func itoaHex(i int) string {
+	return hex.EncodeToString([]byte{byte(i >> 16), byte(i >> 8), byte(i)})
+}

@@ -1,0 +1,154 @@
+package access
+
+import (
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/apperr"
+)
+
+// Request is what a credential is being used for.
+type Request struct {
+	// Method and Route are the client's request (for /auth/verify, the
+	// request the proxy asks about). Route "" means the proxy did not say.
+	Method string
+	Route  string
+	// Management: the route is one of Keygate's own (management API, UI);
+	// only route limits apply, not budgets or model rules.
+	Management bool
+	// Models are every model the request names (body, query, path, a
+	// trusted proxy's header); each must be allowed.
+	Models []string
+	// ModelsKnown: Models is complete. False when the body could not be
+	// read, or the route is model-bearing and nothing trustworthy named a
+	// model, so a credential limited to some models is refused.
+	ModelsKnown bool
+	// Cost is the estimated cost of the request in USD; a budget must have
+	// at least this much left (0: the spend must be below the budget).
+	Cost float64
+}
+
+// Decide allows or refuses a request of an authenticated principal. The
+// rules, in order (README "Access decision" shows them as a table):
+//
+//  1. Route limits (a key's allowed_routes) apply to every role, on every
+//     route; a route outside them is 403.
+//  2. On Keygate's own routes nothing else applies.
+//  3. Budgets: the key's; the owner's for a personal key or a session; the
+//     team's and the member's budget in the team for a team key. One that
+//     is used up (or cannot cover Cost) is 429 budget_exceeded.
+//  4. Models: every model named must be allowed by the key's list and by
+//     the owner's (personal key, session) or the team's (team key) list; a
+//     credential with any list whose request's models are not known is
+//     refused. 403.
+//
+// Blocked, expired and unknown credentials, and team keys whose owner left
+// the team, never get here: authentication refuses them (401).
+func Decide(p auth.Principal, r Request) error {
+	a := p.Access
+	if a == nil {
+		return nil // the master key
+	}
+	if !RouteAllowed(a.Routes, r.Route) {
+		route := r.Route
+		if route == "" {
+			route = "(not given by the proxy)"
+		}
+		return apperr.Forbidden("This key may not call %s: it is limited to the routes %v.", truncate(route, 120), a.Routes)
+	}
+	if r.Management {
+		return nil
+	}
+	for _, b := range a.Budgets {
+		if b.ResetDue {
+			continue
+		}
+		if b.Spend >= b.Max || (r.Cost > 0 && b.Spend+r.Cost > b.Max) {
+			e := apperr.Forbidden("Budget exceeded: the %s has spent %.4f of its %.4f budget.", b.Scope, b.Spend, b.Max)
+			e.Kind = apperr.KindBudgetExceeded
+			return e
+		}
+	}
+	lists := modelLists(p)
+	if !Restricted(p) {
+		return nil
+	}
+	if !r.ModelsKnown {
+		return apperr.Forbidden("Cannot tell which model this request uses; this credential may use only some models.")
+	}
+	for _, m := range r.Models {
+		for _, l := range lists {
+			if !ModelAllowed(l.models, m) {
+				return apperr.Forbidden("Model %q is not allowed for this %s.", truncate(m, 80), l.scope)
+			}
+		}
+	}
+	return nil
+}
+
+type scopedList struct {
+	scope  string
+	models []string
+}
+
+// modelLists returns the lists that must all allow a model. A key's
+// all-team-models means "whatever the team allows" on a team key and
+// nothing on a personal key.
+func modelLists(p auth.Principal) []scopedList {
+	a := p.Access
+	key := a.KeyModels
+	for _, m := range key {
+		if m == AllTeamModels {
+			key = []string{NoDefaultModels}
+			if p.KeyTeamID != "" {
+				key = nil
+			}
+			break
+		}
+	}
+	return []scopedList{{"key", key}, {"user", a.UserModels}, {"team", a.TeamModels}}
+}
+
+// Restricted reports whether any model list limits p.
+func Restricted(p auth.Principal) bool {
+	if p.Access == nil {
+		return false
+	}
+	for _, l := range modelLists(p) {
+		if !Unrestricted(l.models) {
+			return true
+		}
+	}
+	return false
+}
+
+// ModelAllowedFor reports whether p may use model (for filtering a model
+// list shown to p).
+func ModelAllowedFor(p auth.Principal, model string) bool {
+	if p.Access == nil {
+		return true
+	}
+	for _, l := range modelLists(p) {
+		if !ModelAllowed(l.models, model) {
+			return false
+		}
+	}
+	return true
+}
+
+// Identity is what a verified request carries onward (the X-Keygate-*
+// headers): who, with which role, which key, which team.
+type Identity struct {
+	UserID, Role, KeyID, TeamID, KeyAlias string
+}
+
+// IdentityOf returns p's identity. The team is the key's team: a personal
+// key or a session acts for no team, whatever teams its user is in.
+func IdentityOf(p auth.Principal) Identity {
+	return Identity{UserID: p.UserID, Role: string(p.Role), KeyID: p.KeyHash, TeamID: p.KeyTeamID, KeyAlias: p.KeyAlias}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

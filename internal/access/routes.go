@@ -1,0 +1,158 @@
+package access
+
+import (
+	"path"
+	"strings"
+)
+
+// routeGroups are the names LiteLLM accepts in a key's allowed_routes in
+// place of routes (its LiteLLMRoutes enum), with the routes each stands
+// for. Entries use the same forms as allowed_routes: exact, "{param}"
+// segments, and a trailing "*" for a prefix.
+func routeGroups() map[string][]string {
+	openai := []string{
+		"/chat/completions", "/v1/chat/completions", "/engines/{model}/chat/completions",
+		"/openai/deployments/{model}/chat/completions", "/completions", "/v1/completions",
+		"/engines/{model}/completions", "/openai/deployments/{model}/completions",
+		"/embeddings", "/v1/embeddings", "/engines/{model}/embeddings", "/openai/deployments/{model}/embeddings",
+		"/images/*", "/v1/images/*", "/audio/*", "/v1/audio/*", "/moderations", "/v1/moderations",
+		"/batches*", "/v1/batches*", "/files*", "/v1/files*", "/fine_tuning/*", "/v1/fine_tuning/*",
+		"/assistants*", "/v1/assistants*", "/threads*", "/v1/threads*", "/models", "/v1/models",
+		"/models/*", "/v1/models/*", "/rerank", "/v1/rerank", "/v2/rerank", "/realtime", "/v1/realtime",
+		"/responses*", "/v1/responses*", "/vector_stores*", "/v1/vector_stores*", "/search*", "/v1/search*",
+		"/ocr", "/v1/ocr", "/videos*", "/v1/videos*", "/containers*", "/v1/containers*",
+		"/utils/token_counter",
+	}
+	anthropic := []string{"/v1/messages", "/v1/messages/count_tokens", "/v1/skills*"}
+	google := []string{"/v1beta/models/*", "/models/*", "/v1beta/interactions*", "/interactions*"}
+	passthrough := []string{"/bedrock*", "/vertex-ai*", "/vertex_ai*", "/cohere*", "/gemini*", "/anthropic*",
+		"/azure*", "/openai/*", "/openai_passthrough*", "/mistral*", "/vllm*", "/assemblyai*"}
+	info := []string{"/key/info", "/key/health", "/team/info", "/team/list", "/v2/team/list", "/user/info",
+		"/v2/user/info", "/v2/key/info", "/model/info", "/v1/model/info", "/v2/model/info", "/model_group/info",
+		"/health", "/key/list", "/models", "/v1/models", "/sso/get/ui_settings"}
+	management := []string{"/user/*", "/team/*", "/key/*", "/invitation/*", "/model/*", "/v2/team/list",
+		"/v2/user/info", "/v2/key/info", "/audit", "/sso/explain", "/onboarding/*"}
+	spend := []string{"/spend/*", "/global/spend*", "/user/daily/activity*", "/team/daily/activity*"}
+	llm := append(append(append(append([]string{}, openai...), anthropic...), google...), passthrough...)
+	return map[string][]string{
+		"openai_routes": openai, "anthropic_routes": anthropic, "google_routes": google,
+		"mapped_pass_through_routes": passthrough, "llm_api_routes": llm, "info_routes": info,
+		"management_routes": management, "spend_tracking_routes": spend, "global_spend_tracking_routes": spend,
+	}
+}
+
+// RouteGroup reports whether name is a route group allowed_routes accepts.
+func RouteGroup(name string) bool {
+	_, ok := routeGroups()[name]
+	return ok
+}
+
+// RouteAllowed reports whether a key limited to allowed (LiteLLM's
+// allowed_routes) may call route, a request path. An empty list allows
+// every route. Each entry is a route group name, a route with "{param}"
+// segments, a prefix ending in "*", or a route that also allows the routes
+// below it ("/embeddings" allows "/embeddings/x", not "/embeddingsx").
+//
+// route must be clean (no dot segments, no doubled slashes, no percent
+// encoding left): a route that is not is refused, because an upstream
+// could resolve it to a route the limit does not allow.
+func RouteAllowed(allowed []string, route string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	if !CleanRoute(route) {
+		return false
+	}
+	groups := routeGroups()
+	for _, a := range allowed {
+		if members, ok := groups[a]; ok {
+			for _, m := range members {
+				if routeMatches(m, route) {
+					return true
+				}
+			}
+			continue
+		}
+		if routeMatches(a, route) || (!strings.ContainsAny(a, "*{") && strings.HasPrefix(route, strings.TrimSuffix(a, "/")+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// routeMatches matches one pattern: a trailing '*' is a prefix, a
+// "{param}" segment matches one non-empty segment (a "{x:path}" one any
+// run without ':'), anything else must be equal.
+func routeMatches(pattern, route string) bool {
+	if strings.HasSuffix(pattern, "*") {
+		return strings.HasPrefix(route, strings.TrimSuffix(pattern, "*"))
+	}
+	if !strings.Contains(pattern, "{") {
+		return pattern == route
+	}
+	ps, rs := strings.Split(pattern, "/"), strings.Split(route, "/")
+	if len(ps) != len(rs) {
+		return false
+	}
+	for i, p := range ps {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if rs[i] == "" {
+				return false
+			}
+			continue
+		}
+		if p != rs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// CleanRoute reports whether route is an absolute path in canonical form:
+// no ".." or "." segments, no empty segments, no percent escapes.
+func CleanRoute(route string) bool {
+	if !strings.HasPrefix(route, "/") || strings.ContainsAny(route, "%\\") {
+		return false
+	}
+	c := path.Clean(route)
+	if strings.HasSuffix(route, "/") && c != "/" {
+		c += "/"
+	}
+	return c == route
+}
+
+// modelSuffixes are the inference endpoints whose requests name a model.
+var modelSuffixes = []string{
+	"/chat/completions", "/completions", "/embeddings", "/images/generations", "/images/edits", "/images/variations",
+	"/audio/transcriptions", "/audio/translations", "/audio/speech", "/moderations", "/responses", "/rerank",
+	"/v1/messages", "/v1/messages/count_tokens", "/fine_tuning/jobs", "/videos", "/ocr",
+}
+
+// ModelBearing reports whether a request to route with method names (or
+// must name) the model it uses, so that a credential limited to some
+// models has to have the model established. An unknown route ("") counts
+// as model-bearing unless the method is one that carries no body: failing
+// closed when the proxy did not say which route was called.
+func ModelBearing(method, route string) bool {
+	if route == "" {
+		switch strings.ToUpper(method) {
+		case "GET", "HEAD", "OPTIONS", "DELETE":
+			return false
+		}
+		return true
+	}
+	route = strings.TrimSuffix(route, "/")
+	if strings.HasSuffix(route, "/realtime") || strings.Contains(route, ":generateContent") ||
+		strings.Contains(route, ":streamGenerateContent") || strings.Contains(route, ":countTokens") {
+		return true
+	}
+	if m := strings.ToUpper(method); m != "POST" && m != "" && m != "PUT" && m != "PATCH" {
+		return false
+	}
+	for _, s := range modelSuffixes {
+		if strings.HasSuffix(route, s) {
+			return true
+		}
+	}
+	return false
+}
