@@ -177,7 +177,7 @@ func (s *Server) ssoBackchannelLogout(c *gin.Context) error {
 	}
 	e := apperr.Invalid("The logout token is not valid.")
 	if lastErr != nil {
-		e.Wrap(lastErr)
+		e = e.Wrap(lastErr)
 	}
 	return e
 }

@@ -46,7 +46,7 @@ func settingTable() []setting {
 			func(c *Config) *int { return &c.Server.MaxHeaderBytes }),
 		bytesVar(def("KEYGATE_MAX_BODY_BYTES", "server.max_body_bytes", "1MiB", "largest management/UI request body"),
 			func(c *Config) *int64 { return &c.Server.MaxBodyBytes }),
-		listVar(def("KEYGATE_TRUSTED_PROXIES", "server.trusted_proxies", "", "comma-separated IPs/CIDRs whose X-Forwarded-For is trusted; empty = none"),
+		listVar(def("KEYGATE_TRUSTED_PROXIES", "server.trusted_proxies", "", "comma-separated IPs/CIDRs of your reverse proxies: their X-Forwarded-For, and on /auth/verify their X-Original-URI, X-Forwarded-Uri and X-Keygate-Model, are believed; empty = none"),
 			func(c *Config) *[]string { return &c.Server.TrustedProxies }, nil),
 
 		// Database.

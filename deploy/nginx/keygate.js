@@ -32,15 +32,19 @@ function modelOf(r) {
     if (text === undefined || text === '') {
         return (r.headersIn['Content-Length'] || '0') === '0' && !r.headersIn['Transfer-Encoding'] ? '' : null;
     }
-    if (!/json/.test(r.headersIn['Content-Type'] || '')) {
-        return '';
+    // Read the body as the upstream will: LiteLLM parses any body that
+    // looks like JSON, whatever its Content-Type, and JSON.parse keeps the
+    // last of duplicate keys as Python does. Anything else names no model
+    // Keygate can trust, so '' (restricted keys are then refused).
+    if (/^\s*\{/.test(text)) {
+        try {
+            const m = JSON.parse(text).model;
+            return typeof m === 'string' ? m : '';
+        } catch (e) {
+            return '';
+        }
     }
-    try {
-        const m = JSON.parse(text).model;
-        return typeof m === 'string' ? m : '';
-    } catch (e) {
-        return '';
-    }
+    return '';
 }
 
 async function authorize(r) {
@@ -49,9 +53,9 @@ async function authorize(r) {
         deny(r, 413, 'bad_request_error', 'Request body too large to check.');
         return;
     }
-    // The body's model wins; a model header from the client can only
-    // narrow what it asks for, never widen it.
-    r.variables.keygate_model = model || r.headersIn['X-Keygate-Model'] || '';
+    // Only the body's model is sent: Keygate trusts this header from
+    // nginx, so the client's own X-Keygate-Model must never reach it.
+    r.variables.keygate_model = model;
 
     let reply;
     try {

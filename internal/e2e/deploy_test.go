@@ -85,9 +85,12 @@ func TestTraefikExampleCoversEveryHeader(t *testing.T) {
 	require.NotNil(t, fa)
 	require.True(t, strings.HasSuffix(fa.Address, "/auth/verify"), fa.Address)
 	require.ElementsMatch(t, identityHeaders(), fa.AuthResponseHeaders)
-	for _, h := range append(auth.CredentialHeaders(), api.HeaderModel, "Content-Type") {
+	for _, h := range append(auth.CredentialHeaders(), "Content-Type") {
 		require.Contains(t, fa.AuthRequestHeaders, h)
 	}
+	// The model comes from the body; a client's model header must not pass
+	// through a proxy Keygate trusts.
+	require.NotContains(t, fa.AuthRequestHeaders, api.HeaderModel)
 	require.True(t, fa.ForwardBody)
 	strip := cfg.HTTP.Middlewares["keygate-strip-credentials"].Headers
 	require.NotNil(t, strip)
@@ -108,9 +111,11 @@ func TestEnvoyExampleCoversEveryHeader(t *testing.T) {
 	require.Equal(t, "/auth/verify?path=", dig(authz, "http_service", "path_prefix"))
 	require.ElementsMatch(t, lower(identityHeaders()), exacts(dig(authz, "http_service", "authorization_response", "allowed_upstream_headers", "patterns")))
 	sent := exacts(dig(authz, "http_service", "authorization_request", "allowed_headers", "patterns"))
-	for _, h := range lower(append(auth.CredentialHeaders(), api.HeaderModel, "Content-Type")) {
+	for _, h := range lower(append(auth.CredentialHeaders(), "Content-Type")) {
 		require.Contains(t, sent, h)
 	}
+	require.NotContains(t, sent, strings.ToLower(api.HeaderModel))
+	require.Equal(t, false, dig(authz, "with_request_body", "allow_partial_message"), "a cut-off body leaves the model unknown")
 	mut := findTyped(doc, "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation")
 	require.NotNil(t, mut, "no header_mutation filter dropping client-sent identity headers")
 	var removed []string

@@ -57,7 +57,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func newApp(t testing.TB, st *gormstore.Store, cacheTTL time.Duration) *app.App {
 	t.Helper()
 	a, err := app.New(context.Background(), app.Options{Store: st, Logger: quietLogger(), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
-		MaxBodyBytes: 1 << 20, CacheTTL: cacheTTL})
+		MaxBodyBytes: 1 << 20, CacheTTL: cacheTTL, TrustedProxies: []string{"127.0.0.1"}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.Run(ctx)

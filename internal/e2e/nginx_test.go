@@ -41,6 +41,8 @@ func testNginx(t *testing.T, njs bool) {
 	kg.admin("/key/block", map[string]any{"key": blocked})
 	broke := kg.newKey("alice", map[string]any{"max_budget": 0})
 	neverUsed := kg.newKey("alice", nil)
+	kg.admin("/user/new", map[string]any{"user_id": "free", "user_role": "internal_user", "auto_create_key": false})
+	anyModel := kg.newKey("free", nil)
 	unknown, err := apikey.Generate(rand.Reader) // well-formed, never stored
 	require.NoError(t, err)
 
@@ -98,12 +100,24 @@ func testNginx(t *testing.T, njs bool) {
 	t.Run("allowed model and body pass through", func(t *testing.T) {
 		body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`
 		hdr := bearer(alice)
-		hdr["X-Keygate-Model"] = "gpt-4o"
+		if !njs {
+			// auth_request shows Keygate no body, so only a key without
+			// model limits gets through on a model route.
+			hdr = bearer(anyModel)
+		}
 		hdr["Content-Type"] = "application/json"
 		e := allowed(t, http.MethodPost, hdr, body)
 		require.Equal(t, http.MethodPost, e.Method)
 		require.Equal(t, len(body), e.BodyLen)
 	})
+	if !njs {
+		t.Run("restricted key on a model route: the model cannot be seen", func(t *testing.T) {
+			hdr := bearer(alice)
+			hdr["X-Keygate-Model"] = "gpt-4o" // the client's word proves nothing
+			hdr["Content-Type"] = "application/json"
+			denied(t, http.StatusForbidden, hdr, `{"model":"other-model","messages":[]}`)
+		})
+	}
 	t.Run("HEAD", func(t *testing.T) {
 		allowed(t, http.MethodHead, bearer(alice), "")
 	})
@@ -132,6 +146,10 @@ func testNginx(t *testing.T, njs bool) {
 		// Only njs sees the body: the model is enforced without any help
 		// from the client, however large the body.
 		jsonKey := map[string]string{"Authorization": "Bearer " + alice, "Content-Type": "application/json"}
+		t.Run("client's model header cannot vouch for a text/plain body", func(t *testing.T) {
+			hdr := map[string]string{"Authorization": "Bearer " + alice, "Content-Type": "text/plain", "X-Keygate-Model": "gpt-4o"}
+			denied(t, http.StatusForbidden, hdr, `{"model":"other-model","messages":[]}`)
+		})
 		t.Run("model in the body not allowed", func(t *testing.T) {
 			msg := denied(t, http.StatusForbidden, jsonKey, `{"model":"other-model","messages":[]}`)
 			require.Contains(t, msg, `"other-model" is not allowed`, "njs passes Keygate's own error on")

@@ -68,10 +68,16 @@ func (s *Service) ReportSpend(ctx context.Context, p auth.Principal, in SpendRep
 		}
 		return SpendResult{}, notFound(fmt.Errorf("service: record spend: %w", err), "Key not found.")
 	}
-	s.keysChanged(ctx, k.Hash)
+	// The key's, the owner's (and member's) and the team's spend moved:
+	// every cached answer carrying one of those budgets is stale.
+	ch := Changes{Keys: []string{k.Hash}}
 	if k.UserID != "" {
-		s.userChanged(ctx, k.UserID)
+		ch.User(k.UserID)
 	}
+	if k.TeamID != "" {
+		ch.Team(k.TeamID)
+	}
+	s.changedAfterCommit(ctx, ch)
 	return SpendResult{RequestID: in.RequestID}, nil
 }
 

@@ -356,3 +356,51 @@ func requireErrorBody(t *testing.T, resp *http.Response, typ string) {
 	require.Equal(t, "None", body.Error.Param)
 	require.NotEmpty(t, body.Error.Message)
 }
+
+// TestLookAlikeIdentityHeadersStripped (issue 12, defect 7): headers that
+// many servers fold into Keygate's identity headers (case, '_' for '-')
+// never reach the upstream; only Keygate's own values do.
+func TestLookAlikeIdentityHeadersStripped(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	hdr := map[string]string{}
+	for _, name := range []string{"X_keygate_user_role", "X_KEYGATE_USER_ID", "x_Keygate-Team_Id", "X-KEYGATE_KEY_ALIAS", "x_keygate_anything"} {
+		hdr[name] = "forged"
+	}
+	resp := e.post(context.Background(), "/v1/chat/completions", e.key, `{"model":"gpt-test","messages":[]}`, hdr)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	got := e.up.requests()[0]
+	for name, vs := range got.Header {
+		norm := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		if strings.HasPrefix(norm, "x-keygate-") {
+			require.NotContains(t, vs, "forged", "%s reached the upstream", name)
+		}
+	}
+	require.Equal(t, []string{"internal_user"}, got.Header.Values("X-Keygate-User-Role"))
+}
+
+// TestForwardingDecidesLikeVerify: forwarding reads models the way
+// /auth/verify does (every duplicate, forms, query), through the same
+// decision.
+func TestForwardingDecidesLikeVerify(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ctx := context.Background()
+	for _, c := range []struct {
+		path, body, ct string
+	}{
+		{"/v1/chat/completions", `{"model":"secret-model","model":"gpt-test"}`, "application/json"},
+		{"/v1/chat/completions?model=secret-model", `{"model":"gpt-test"}`, "application/json"},
+		{"/v1/chat/completions", `model=secret-model`, "application/x-www-form-urlencoded"},
+		{"/v1/chat/completions", `{"messages":[]}`, "application/json"},
+		{"/openai/deployments/secret-model/chat/completions", `{"model":"gpt-test"}`, "application/json"},
+	} {
+		path := c.path
+		if !strings.HasPrefix(path, "/v1/") {
+			continue // not under the forwarded prefixes of this env
+		}
+		resp := e.post(ctx, path, e.key, c.body, map[string]string{"Content-Type": c.ct})
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s %s", c.path, c.body)
+	}
+	require.Empty(t, e.up.requests(), "a refused request reached the upstream")
+}
