@@ -297,3 +297,80 @@ func (r *negRing) del(k string) {
 	// was re-added meanwhile is harmless (it is just an earlier eviction).
 	delete(r.m, k)
 }
+
+// Spent is usage recorded against a key: it raises the key's, its owner's,
+// its team's and the member's budget figures by Amount.
+type Spent struct {
+	KeyHash, UserID, TeamID string
+	Amount                  float64
+}
+
+// AddSpend raises the spend figures of every cached answer carrying one of
+// the budgets s touches, in place: recording usage must make budgets bite
+// at once without dropping (and reloading) every answer about the key, its
+// owner and its team. Loads racing the recording are not cached (the same
+// rule as an invalidation), since they may have read the old totals.
+func (c *Cache) AddSpend(s Spent) {
+	if s.Amount == 0 {
+		return
+	}
+	ids := map[string]bool{}
+	if s.KeyHash != "" {
+		ids[BudgetID("key", s.KeyHash, "", "")] = true
+	}
+	if s.UserID != "" {
+		ids[BudgetID("user", "", s.UserID, "")] = true
+	}
+	if s.TeamID != "" {
+		ids[BudgetID("team", "", "", s.TeamID)] = true
+		if s.UserID != "" {
+			ids[BudgetID("team member", "", s.UserID, s.TeamID)] = true
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	touched := map[string]struct{}{}
+	visit := func(key string) {
+		if _, done := touched[key]; done {
+			return
+		}
+		touched[key] = struct{}{}
+		e, ok := c.entries[key]
+		if !ok || e.Principal.Access == nil {
+			return
+		}
+		var acc *Access
+		for i, b := range e.Principal.Access.Budgets {
+			if !ids[b.ID] {
+				continue
+			}
+			if acc == nil {
+				// Copy on write: readers hold the old *Access.
+				cp := *e.Principal.Access
+				cp.Budgets = append([]Budget(nil), cp.Budgets...)
+				acc = &cp
+			}
+			acc.Budgets[i].Spend += s.Amount
+		}
+		if acc != nil {
+			e.Principal.Access = acc
+			c.entries[key] = e
+		}
+	}
+	if s.KeyHash != "" {
+		c.markLocked(s.KeyHash)
+		visit(s.KeyHash)
+	}
+	if s.UserID != "" {
+		c.markLocked("u:" + s.UserID)
+		for k := range c.byUser[s.UserID] {
+			visit(k)
+		}
+	}
+	if s.TeamID != "" {
+		c.markLocked("t:" + s.TeamID)
+		for k := range c.byTeam[s.TeamID] {
+			visit(k)
+		}
+	}
+}

@@ -164,7 +164,7 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 		KeyType: k.KeyType, Role: rbac.RoleNone}
 	acc := &Access{KeyModels: k.Models, Routes: k.AllowedRoutes, TPMLimit: k.TPMLimit, RPMLimit: k.RPMLimit}
 	now := a.now()
-	acc.Budgets = appendBudget(acc.Budgets, "key", k.Spend, k.MaxBudget, k.BudgetResetAt, now)
+	acc.Budgets = appendBudget(acc.Budgets, "key", BudgetID("key", k.Hash, "", ""), k.Spend, k.MaxBudget, k.BudgetResetAt, now)
 	if k.UserID != "" {
 		u, err := a.st.GetUser(ctx, k.UserID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -181,7 +181,7 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 		p.Role, p.Email = rbac.Role(u.Role), u.Email
 		if k.TeamID == "" {
 			acc.UserModels = u.Models
-			acc.Budgets = appendBudget(acc.Budgets, "user", u.Spend, u.MaxBudget, u.BudgetResetAt, now)
+			acc.Budgets = appendBudget(acc.Budgets, "user", BudgetID("user", "", u.ID, ""), u.Spend, u.MaxBudget, u.BudgetResetAt, now)
 		}
 		ms, err := a.st.ListMembershipsByUser(ctx, u.ID)
 		if err != nil {
@@ -193,7 +193,8 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 			if m.TeamID == k.TeamID {
 				member = true
 				if m.MaxBudgetInTeam != nil {
-					acc.Budgets = append(acc.Budgets, Budget{Scope: "team member", Spend: m.Spend, Max: *m.MaxBudgetInTeam})
+					acc.Budgets = append(acc.Budgets, Budget{Scope: "team member", ID: BudgetID("team member", "", u.ID, k.TeamID),
+						Spend: m.Spend, Max: *m.MaxBudgetInTeam})
 				}
 			}
 		}
@@ -216,7 +217,7 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 			return e, nil
 		}
 		acc.TeamModels = t.Models
-		acc.Budgets = appendBudget(acc.Budgets, "team", t.Spend, t.MaxBudget, t.BudgetResetAt, now)
+		acc.Budgets = appendBudget(acc.Budgets, "team", BudgetID("team", "", "", t.ID), t.Spend, t.MaxBudget, t.BudgetResetAt, now)
 		for i := range acc.Budgets {
 			// A member's budget runs on the team's period.
 			if acc.Budgets[i].Scope == "team member" && t.BudgetResetAt != nil && !now.Before(*t.BudgetResetAt) {
@@ -229,11 +230,11 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 	return e, nil
 }
 
-func appendBudget(bs []Budget, scope string, spend float64, max *float64, resetAt *time.Time, now time.Time) []Budget {
+func appendBudget(bs []Budget, scope, id string, spend float64, max *float64, resetAt *time.Time, now time.Time) []Budget {
 	if max == nil {
 		return bs
 	}
-	return append(bs, Budget{Scope: scope, Spend: spend, Max: *max, ResetDue: resetAt != nil && !now.Before(*resetAt)})
+	return append(bs, Budget{Scope: scope, ID: id, Spend: spend, Max: *max, ResetDue: resetAt != nil && !now.Before(*resetAt)})
 }
 
 func (a *KeyAuthenticator) touch(hash string) {

@@ -146,3 +146,35 @@ func TestInvalidKeysNeverEvictValidOnes(t *testing.T) {
 func itoaHex(i int) string {
 	return hex.EncodeToString([]byte{byte(i >> 16), byte(i >> 8), byte(i)})
 }
+
+// TestAddSpendUpdatesCachedBudgetsInPlace: recorded spend raises every
+// cached figure it touches (key, owner, team, member) without a reload,
+// and readers holding the old answer are not disturbed.
+func TestAddSpendUpdatesCachedBudgetsInPlace(t *testing.T) {
+	c := auth.NewCache(time.Minute, time.Minute, 0, nil)
+	budgets := func(bs ...auth.Budget) *auth.Access { return &auth.Access{Budgets: bs} }
+	c.Put("team-key", auth.Entry{UserID: "u", TeamID: "t", Principal: auth.Principal{Access: budgets(
+		auth.Budget{Scope: "key", ID: auth.BudgetID("key", "team-key", "", ""), Max: 10},
+		auth.Budget{Scope: "team", ID: auth.BudgetID("team", "", "", "t"), Max: 10},
+		auth.Budget{Scope: "team member", ID: auth.BudgetID("team member", "", "u", "t"), Max: 10})}})
+	c.Put("personal", auth.Entry{UserID: "u", Principal: auth.Principal{Access: budgets(
+		auth.Budget{Scope: "user", ID: auth.BudgetID("user", "", "u", ""), Max: 10})}})
+	c.Put("colleague", auth.Entry{UserID: "v", TeamID: "t", Principal: auth.Principal{Access: budgets(
+		auth.Budget{Scope: "team", ID: auth.BudgetID("team", "", "", "t"), Max: 10},
+		auth.Budget{Scope: "team member", ID: auth.BudgetID("team member", "", "v", "t"), Max: 10})}})
+	old, _ := c.Get("team-key")
+	c.AddSpend(auth.Spent{KeyHash: "team-key", UserID: "u", TeamID: "t", Amount: 2})
+	spends := func(key string) []float64 {
+		e, ok := c.Get(key)
+		require.True(t, ok, key)
+		var out []float64
+		for _, b := range e.Principal.Access.Budgets {
+			out = append(out, b.Spend)
+		}
+		return out
+	}
+	require.Equal(t, []float64{2, 2, 2}, spends("team-key"))
+	require.Equal(t, []float64{2}, spends("personal"), "the owner's total counts all their usage")
+	require.Equal(t, []float64{2, 0}, spends("colleague"), "the team's total, not the colleague's member budget")
+	require.Zero(t, old.Principal.Access.Budgets[0].Spend, "an answer already handed out is not changed under its reader")
+}

@@ -75,11 +75,30 @@ type Access struct {
 // Budget is one spend limit that applies to a request.
 type Budget struct {
 	Scope string // "key", "user", "team" or "team member"
+	// ID names the budget across requests (BudgetID), for spend recorded
+	// in place and for reservations.
+	ID string
 	Spend float64
 	Max   float64
 	// ResetDue: the budget period has ended and its spend is about to be
 	// reset, so it does not block.
 	ResetDue bool
+}
+
+// BudgetID names a budget: the key's, a user's, a team's, or a member's
+// budget in a team.
+func BudgetID(scope, keyHash, userID, teamID string) string {
+	switch scope {
+	case "key":
+		return "key:" + keyHash
+	case "user":
+		return "user:" + userID
+	case "team":
+		return "team:" + teamID
+	case "team member":
+		return "member:" + teamID + ":" + userID
+	}
+	return scope
 }
 
 // MasterActorID is the actor id recorded for changes made with the master

@@ -146,7 +146,7 @@ func (a *SessionAuthenticator) load(ctx context.Context, sid string) (Entry, err
 		p.TeamIDs = append(p.TeamIDs, m.TeamID)
 	}
 	p.Access = &Access{UserModels: u.Models}
-	p.Access.Budgets = appendBudget(nil, "user", u.Spend, u.MaxBudget, u.BudgetResetAt, a.now())
+	p.Access.Budgets = appendBudget(nil, "user", BudgetID("user", "", u.ID, ""), u.Spend, u.MaxBudget, u.BudgetResetAt, a.now())
 	e.Principal = p
 	return e, nil
 }

@@ -204,6 +204,39 @@ done
 EXPECT_DENIALS=1 measure "verify-sqlite-no-key-401" "$kg_url/auth/verify" "$kg_pid"
 LOAD=$C1 measure "bare-c1" "http://127.0.0.1:$bare_port/" "$bare_pid"
 LOAD=$C1 measure "verify-sqlite-cached-c1" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $key"
+
+# Invalid-key flood (issue 12): at least FLOOD_KEYS distinct random keys,
+# then one request with the valid key must be a cache hit (no database
+# lookup), and the peak RSS over the flood is recorded.
+FLOOD_KEYS=${FLOOD_KEYS:-200000}
+if [ "$FLOOD_KEYS" -gt 0 ]; then
+	log "flood: $FLOOD_KEYS distinct invalid keys"
+	cat >"$work/flood.lua" <<'LUA'
+local n = 0
+local tag
+init = function(args) tag = string.format("%x", math.random(0, 0x7fffffff)) end
+request = function()
+	n = n + 1
+	return wrk.format(nil, nil, {["Authorization"] = "Bearer sk-flood-" .. tag .. "-" .. n .. "-" .. math.random(0, 0x7fffffff)})
+end
+LUA
+	miss_count() { curl -fsS "$kg_url/metrics" | awk '/^keygate_auth_cache_misses_total\{cache="api_key"\}/ {printf "%d", $2}'; }
+	echo 0 >"$work/peak-flood"
+	sample_rss "$kg_pid" "$work/peak-flood" &
+	flood_sampler=$!
+	sent=0
+	while [ "$sent" -lt "$FLOOD_KEYS" ]; do
+		wrk -t2 -c50 -d10s -s "$work/flood.lua" "$kg_url/auth/verify" >"$work/wrk-flood.txt"
+		sent=$((sent + $(awk '/ requests in / {print $1}' "$work/wrk-flood.txt")))
+	done
+	kill "$flood_sampler" 2>/dev/null || true
+	wait "$flood_sampler" 2>/dev/null || true
+	before=$(miss_count)
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$kg_url/auth/verify")
+	after=$(miss_count)
+	printf 'flood\t%s\t%s\t%s\t%s\n' "$sent" "$code" "$((${after%.*} - ${before%.*}))" "$(cat "$work/peak-flood")" >"$work/flood.tsv"
+	log "   $sent invalid keys sent; valid key then answered $code with $((${after%.*} - ${before%.*})) cache misses; peak RSS $(awk '{printf "%.1f", $1 / 1024}' "$work/peak-flood") MiB"
+fi
 stop "$kg_pid"
 
 if [ "$BENCH_PG_URL" != skip ] && command -v psql >/dev/null && psql -q "$BENCH_PG_URL" -c 'SELECT 1' >/dev/null 2>&1; then
@@ -252,6 +285,9 @@ awk -F'\t' '$1 == "verify-pg-miss" {printf "cache miss on PostgreSQL: p50 %s ms 
 printf 'Keygate (SQLite) ready in %s ms (target <= 300); RSS idle %.1f MiB (target <= 40)' \
 	"$(cat "$work/ready-sqlite")" "$(awk '{print $1 / 1024}' "$work/idle-sqlite")"
 awk -F'\t' '$1 ~ /^verify-sqlite/ && $5 > m {m = $5} END {printf ", peak under load %.1f MiB (target <= 150)\n", m / 1024}' "$results"
+if [ -f "$work/flood.tsv" ]; then
+	awk -F'\t' '{printf "flood: %d distinct invalid keys; the valid key then answered %s with %d database lookups (target 0); peak RSS %.1f MiB (target <= 64)\n", $2, $3, $4, $5 / 1024}' "$work/flood.tsv"
+fi
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -f "$work/idle-pg" ]; then
 	printf 'Keygate (PostgreSQL) RSS idle %.1f MiB\n' "$(awk '{print $1 / 1024}' "$work/idle-pg")"

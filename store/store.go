@@ -221,9 +221,17 @@ type Keys interface {
 	// forward by next(BudgetDuration, oldResetAt), called repeatedly until
 	// it is after now. When next returns the zero time (unparseable
 	// duration) or does not move forward, BudgetResetAt becomes nil and the
-	// row stops resetting. Returns the reset key hashes and user ids, sorted,
-	// for cache invalidation. One transaction.
-	ResetDueBudgets(ctx context.Context, now time.Time, next func(duration string, from time.Time) time.Time) (keyHashes []string, userIDs []string, err error)
+	// row stops resetting. Returns what was reset, each list sorted, for
+	// cache invalidation. One transaction.
+	ResetDueBudgets(ctx context.Context, now time.Time, next func(duration string, from time.Time) time.Time) (BudgetResets, error)
+}
+
+// BudgetResets names the rows whose budget period ResetDueBudgets
+// restarted.
+type BudgetResets struct {
+	KeyHashes []string
+	UserIDs   []string
+	TeamIDs   []string
 }
 
 // ---- spend ----

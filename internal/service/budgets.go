@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/keygate/keygate/store"
 )
 
 // ResetDueBudgets starts a new budget period for every key, user and team
@@ -18,11 +20,19 @@ func (s *Service) ResetDueBudgets(ctx context.Context) (int, error) {
 		}
 		return from.Add(d)
 	}
-	keys, users, err := s.store.ResetDueBudgets(ctx, s.Now(), next)
+	var r store.BudgetResets
+	err := s.tx(ctx, func(tx store.Store, ch *Changes) error {
+		var err error
+		if r, err = tx.ResetDueBudgets(ctx, s.Now(), next); err != nil {
+			return err
+		}
+		ch.Key(r.KeyHashes...)
+		ch.User(r.UserIDs...)
+		ch.Team(r.TeamIDs...) // memberships reset with their team
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("service: reset budgets: %w", err)
 	}
-	s.keysChanged(ctx, keys...)
-	s.userChanged(ctx, users...)
-	return len(keys) + len(users), nil
+	return len(r.KeyHashes) + len(r.UserIDs) + len(r.TeamIDs), nil
 }

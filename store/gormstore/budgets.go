@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/keygate/keygate/store"
 )
 
 // maxResetSteps bounds how often next is applied to one row. A short
@@ -40,9 +42,9 @@ type dueRow struct {
 // transaction (a savepoint inside Tx). On PostgreSQL the due rows are
 // locked and re-checked, so replicas running the job at once reset each
 // row once.
-func (s *Store) ResetDueBudgets(ctx context.Context, now time.Time, next func(duration string, from time.Time) time.Time) ([]string, []string, error) {
+func (s *Store) ResetDueBudgets(ctx context.Context, now time.Time, next func(duration string, from time.Time) time.Time) (store.BudgetResets, error) {
 	if next == nil {
-		return nil, nil, errors.New("gormstore: reset due budgets: nil next func")
+		return store.BudgetResets{}, errors.New("gormstore: reset due budgets: nil next func")
 	}
 	nowDB := dbTime(now)
 	var userIDs, teamIDs, keyHashes []string
@@ -65,9 +67,9 @@ func (s *Store) ResetDueBudgets(ctx context.Context, now time.Time, next func(du
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("gormstore: reset due budgets: %w", translate(err))
+		return store.BudgetResets{}, fmt.Errorf("gormstore: reset due budgets: %w", translate(err))
 	}
-	return keyHashes, userIDs, nil
+	return store.BudgetResets{KeyHashes: keyHashes, UserIDs: userIDs, TeamIDs: teamIDs}, nil
 }
 
 // resetTable resets the due rows of one table and returns their ids,

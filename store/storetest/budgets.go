@@ -106,10 +106,11 @@ func testResetDueBudgets(t *testing.T, s store.Store) {
 	budgetFixture(t, s)
 	now := at(600)
 
-	keys, users, err := s.ResetDueBudgets(ctx, now, testNext)
+	r, err := s.ResetDueBudgets(ctx, now, testNext)
 	require.NoError(t, err)
-	require.Equal(t, []string{"k-bad", "k-due"}, keys)
-	require.Equal(t, []string{"u-bad", "u-due", "u-now"}, users)
+	require.Equal(t, []string{"k-bad", "k-due"}, r.KeyHashes)
+	require.Equal(t, []string{"u-bad", "u-due", "u-now"}, r.UserIDs)
+	require.Equal(t, []string{"t-due", "t-stuck"}, r.TeamIDs)
 
 	requireUserBudget(t, s, "u-due", 0, ptr(at(630)))        // 390 + 4×60: first step after now
 	requireUserBudget(t, s, "u-now", 0, ptr(at(600+24*60)))  // due at exactly now
@@ -125,18 +126,19 @@ func testResetDueBudgets(t *testing.T, s store.Store) {
 	requireKeyBudget(t, s, "k-bad", 0, nil)
 
 	// Nothing is due twice.
-	keys, users, err = s.ResetDueBudgets(ctx, now, testNext)
+	r, err = s.ResetDueBudgets(ctx, now, testNext)
 	require.NoError(t, err)
-	require.Empty(t, keys)
-	require.Empty(t, users)
+	require.Empty(t, r.KeyHashes)
+	require.Empty(t, r.UserIDs)
+	require.Empty(t, r.TeamIDs)
 
 	// Spend accrues again and the next period resets it again.
 	require.NoError(t, s.RecordSpend(ctx, store.SpendEntry{RequestID: "r1", KeyHash: "k-due", UserID: "u-due",
 		TeamID: "t-due", Spend: 1.5, CreatedAt: at(610)}))
-	keys, users, err = s.ResetDueBudgets(ctx, at(630), testNext)
+	r, err = s.ResetDueBudgets(ctx, at(630), testNext)
 	require.NoError(t, err)
-	require.Empty(t, keys)
-	require.Equal(t, []string{"u-due", "u-future"}, users)
+	require.Empty(t, r.KeyHashes)
+	require.Equal(t, []string{"u-due", "u-future"}, r.UserIDs)
 	requireUserBudget(t, s, "u-due", 0, ptr(at(690)))
 	requireUserBudget(t, s, "u-future", 0, ptr(at(661)))
 	requireTeamBudget(t, s, "t-due", 1.5, 0, ptr(at(659)))
@@ -148,10 +150,10 @@ func testResetDueBudgetsTx(t *testing.T, s store.Store) {
 	budgetFixture(t, s)
 	errRollback := errors.New("roll back")
 	err := s.Tx(ctx, func(tx store.Store) error {
-		keys, users, err := tx.ResetDueBudgets(ctx, at(600), testNext)
+		r, err := tx.ResetDueBudgets(ctx, at(600), testNext)
 		require.NoError(t, err)
-		require.Len(t, keys, 2)
-		require.Len(t, users, 3)
+		require.Len(t, r.KeyHashes, 2)
+		require.Len(t, r.UserIDs, 3)
 		return errRollback
 	})
 	require.ErrorIs(t, err, errRollback)
@@ -160,8 +162,8 @@ func testResetDueBudgetsTx(t *testing.T, s store.Store) {
 	requireKeyBudget(t, s, "k-due", 5, ptr(at(600-3*24*60-1)))
 
 	// Before the earliest reset time nothing is due.
-	keys, users, err := s.ResetDueBudgets(ctx, at(-10000), testNext)
+	r, err := s.ResetDueBudgets(ctx, at(-10000), testNext)
 	require.NoError(t, err)
-	require.Empty(t, keys)
-	require.Empty(t, users)
+	require.Empty(t, r.KeyHashes)
+	require.Empty(t, r.UserIDs)
 }

@@ -1,0 +1,75 @@
+package budget_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/budget"
+)
+
+func keyBudget(spend, max float64) []auth.Budget {
+	return []auth.Budget{{Scope: "key", ID: "key:k", Spend: spend, Max: max}}
+}
+
+// TestConcurrentReservationsStayWithinTheBudget: fifty concurrent calls
+// on a budget worth four (estimate = real cost) admit exactly four.
+func TestConcurrentReservationsStayWithinTheBudget(t *testing.T) {
+	l := budget.NewLedger()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var holds []*budget.Hold
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if h, err := l.Reserve(keyBudget(0, 4), 1); err == nil {
+				mu.Lock()
+				holds = append(holds, h)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	require.Len(t, holds, 4)
+	require.InDelta(t, 4, l.Held("key:k"), 1e-9)
+	for _, h := range holds {
+		h.Settle(0.5)
+	}
+	require.InDelta(t, 2, l.Held("key:k"), 1e-9, "settled calls stay held until released")
+	for _, h := range holds {
+		h.Release()
+		h.Release() // twice is harmless
+	}
+	require.Zero(t, l.Held("key:k"))
+}
+
+// TestLoneCallPassesAsLiteLLMWould: with nothing in flight a call passes
+// while the budget is not used up, even if its estimate is larger than
+// what is left; a second one concurrently does not.
+func TestLoneCallPassesAsLiteLLMWould(t *testing.T) {
+	l := budget.NewLedger()
+	h, err := l.Reserve(keyBudget(3.9, 4), 5)
+	require.NoError(t, err)
+	_, err = l.Reserve(keyBudget(3.9, 4), 0.01)
+	require.Error(t, err)
+	h.Release()
+	_, err = l.Reserve(keyBudget(4, 4), 0.01)
+	require.Error(t, err, "a used-up budget takes nothing")
+	_, err = l.Reserve([]auth.Budget{{Scope: "key", ID: "key:k", Spend: 9, Max: 4, ResetDue: true}}, 1)
+	require.NoError(t, err, "a budget whose period ended does not block")
+}
+
+// TestEveryBudgetMustTakeTheCall: the key has room but the team does not.
+func TestEveryBudgetMustTakeTheCall(t *testing.T) {
+	l := budget.NewLedger()
+	team := auth.Budget{Scope: "team", ID: "team:t", Spend: 0, Max: 2}
+	a, err := l.Reserve([]auth.Budget{{Scope: "key", ID: "key:a", Max: 100}, team}, 1.5)
+	require.NoError(t, err)
+	_, err = l.Reserve([]auth.Budget{{Scope: "key", ID: "key:b", Max: 100}, team}, 1)
+	require.Error(t, err)
+	require.Zero(t, l.Held("key:b"), "a refused call holds nothing")
+	a.Release()
+}
