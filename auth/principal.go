@@ -77,7 +77,7 @@ type Budget struct {
 	Scope string // "key", "user", "team" or "team member"
 	// ID names the budget across requests (BudgetID), for spend recorded
 	// in place and for reservations.
-	ID string
+	ID    string
 	Spend float64
 	Max   float64
 	// ResetDue: the budget period has ended and its spend is about to be
