@@ -19,10 +19,9 @@ import (
 
 // KeyLookup is what API-key authentication reads from the store.
 type KeyLookup interface {
-	GetKey(ctx context.Context, hash string) (store.Key, error)
-	GetUser(ctx context.Context, id string) (store.User, error)
-	GetTeam(ctx context.Context, id string) (store.Team, error)
-	ListMembershipsByUser(ctx context.Context, userID string) ([]store.Membership, error)
+	// GetKeyAccess loads a key, its owner, its team and the owner's
+	// memberships in one round trip.
+	GetKeyAccess(ctx context.Context, hash string) (store.KeyAccess, error)
 	TouchKeys(ctx context.Context, lastActive map[string]time.Time) error
 }
 
@@ -148,47 +147,46 @@ var ErrNotInTeam = fmt.Errorf("%w: the key's owner is no longer a member of its 
 // entry, a database failure as err. What it collects follows LiteLLM's
 // scoping (see Access).
 func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error) {
-	k, err := a.st.GetKey(ctx, hash)
+	ka, err := a.st.GetKeyAccess(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return Entry{Err: ErrInvalid}, nil
 	}
 	if err != nil {
 		return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	return accessEntry(ka, a.now()), nil
+}
+
+// accessEntry turns a loaded key into a cacheable answer: the principal,
+// or the error to repeat.
+func accessEntry(ka store.KeyAccess, now time.Time) Entry {
+	k := ka.Key
 	e := Entry{ExpiresAt: k.ExpiresAt, UserID: k.UserID, TeamID: k.TeamID}
 	if k.Blocked {
 		e.Err = ErrBlocked
-		return e, nil
+		return e
 	}
 	p := Principal{Method: MethodAPIKey, UserID: k.UserID, KeyHash: k.Hash, KeyAlias: k.Alias, KeyTeamID: k.TeamID,
 		KeyType: k.KeyType, Role: rbac.RoleNone}
 	acc := &Access{KeyModels: k.Models, Routes: k.AllowedRoutes, TPMLimit: k.TPMLimit, RPMLimit: k.RPMLimit}
-	now := a.now()
 	acc.Budgets = appendBudget(acc.Budgets, "key", BudgetID("key", k.Hash, "", ""), k.Spend, k.MaxBudget, k.BudgetResetAt, now)
 	if k.UserID != "" {
-		u, err := a.st.GetUser(ctx, k.UserID)
-		if errors.Is(err, store.ErrNotFound) {
-			e.Err = ErrInvalid
-			return e, nil
-		}
-		if err != nil {
-			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		u := ka.Owner
+		if u == nil {
+			e.Err = ErrInvalid // the owner is gone
+			return e
 		}
 		if u.Disabled {
 			e.Err = ErrBlocked
-			return e, nil
+			return e
 		}
 		p.Role, p.Email = rbac.Role(u.Role), u.Email
 		if k.TeamID == "" {
 			acc.UserModels = u.Models
 			acc.Budgets = appendBudget(acc.Budgets, "user", BudgetID("user", "", u.ID, ""), u.Spend, u.MaxBudget, u.BudgetResetAt, now)
 		}
-		ms, err := a.st.ListMembershipsByUser(ctx, u.ID)
-		if err != nil {
-			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
 		member := false
-		for _, m := range ms {
+		for _, m := range ka.Memberships {
 			p.TeamIDs = append(p.TeamIDs, m.TeamID)
 			if m.TeamID == k.TeamID {
 				member = true
@@ -200,21 +198,18 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 		}
 		if k.TeamID != "" && !member {
 			e.Err = ErrNotInTeam
-			return e, nil
+			return e
 		}
 	}
 	if k.TeamID != "" {
-		t, err := a.st.GetTeam(ctx, k.TeamID)
-		if errors.Is(err, store.ErrNotFound) {
-			e.Err = ErrInvalid
-			return e, nil
-		}
-		if err != nil {
-			return Entry{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		t := ka.Team
+		if t == nil {
+			e.Err = ErrInvalid // the team is gone
+			return e
 		}
 		if t.Blocked {
 			e.Err = ErrBlocked
-			return e, nil
+			return e
 		}
 		acc.TeamModels = t.Models
 		acc.Budgets = appendBudget(acc.Budgets, "team", BudgetID("team", "", "", t.ID), t.Spend, t.MaxBudget, t.BudgetResetAt, now)
@@ -227,7 +222,7 @@ func (a *KeyAuthenticator) load(ctx context.Context, hash string) (Entry, error)
 	}
 	p.Access = acc
 	e.Principal = p
-	return e, nil
+	return e
 }
 
 func appendBudget(bs []Budget, scope, id string, spend float64, max *float64, resetAt *time.Time, now time.Time) []Budget {

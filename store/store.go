@@ -191,6 +191,20 @@ type Key struct {
 	LastActive     *time.Time
 }
 
+// KeyAccess is a key with its owner, team and the owner's memberships, as
+// far as the access decision reads them. Filled: Key (all but KeyName,
+// BudgetDuration, Metadata, CreatedBy, CreatedAt, UpdatedAt, LastActive);
+// Owner (ID, Email, Role, Models, MaxBudget, BudgetResetAt, Spend,
+// Disabled), nil when the key has no owner or it no longer exists; Team
+// (ID, Models, MaxBudget, BudgetResetAt, Spend, Blocked), nil likewise;
+// Memberships (TeamID, UserID, MaxBudgetInTeam, Spend) of the owner.
+type KeyAccess struct {
+	Key         Key
+	Owner       *User
+	Team        *Team
+	Memberships []Membership
+}
+
 // KeyFilter narrows ListKeys. Empty fields do not filter.
 type KeyFilter struct {
 	UserID   string
@@ -212,6 +226,12 @@ type Keys interface {
 	ReplaceKeyHash(ctx context.Context, oldHash, newHash string, fn func(*Key) error) (Key, error)
 	DeleteKey(ctx context.Context, hash string) error
 	ListKeys(ctx context.Context, f KeyFilter) ([]Key, int64, error)
+	// GetKeyAccess returns the key with what the access decision reads
+	// about it — its owner, its team and the owner's memberships — in one
+	// database round trip (the verification hot path's cache miss). Only
+	// the fields the decision uses are filled (see KeyAccess).
+	// ErrNotFound when the key does not exist.
+	GetKeyAccess(ctx context.Context, hash string) (KeyAccess, error)
 	// TouchKeys records last-active times in one batch; unknown hashes
 	// are ignored.
 	TouchKeys(ctx context.Context, lastActive map[string]time.Time) error

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -70,6 +72,12 @@ type Store struct {
 	dsn string
 	// inTx marks a Store bound to a transaction by Tx.
 	inTx bool
+	// keyAccess holds GetKeyAccess's statement, prepared at its first
+	// successful use.
+	keyAccess struct {
+		mu   sync.Mutex
+		stmt atomic.Pointer[sql.Stmt]
+	}
 }
 
 var _ store.Store = (*Store)(nil)

@@ -201,3 +201,65 @@ func testKeysTouch(t *testing.T, s store.Store) {
 // errBoom is what update callbacks return to test that their error comes
 // back unchanged and nothing is written.
 var errBoom = errors.New("storetest: boom")
+
+// testKeyAccess: one load returns a key with the owner, team and the
+// owner's memberships the access decision reads, for every shape of key.
+func testKeyAccess(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := at(0)
+	u := store.User{ID: "u1", Email: "ada@example.com", Role: "internal_user", Models: []string{"gpt-4o"},
+		MaxBudget: ptr(9.5), BudgetResetAt: ptr(at(60)), Spend: 1.25, Disabled: true, CreatedAt: now, UpdatedAt: now}
+	require.NoError(t, s.CreateUser(ctx, &u))
+	mkUser(t, s, "u2", "", now) // no memberships
+	require.NoError(t, s.CreateTeam(ctx, &store.Team{ID: "t1", Models: []string{"m1"}, MaxBudget: ptr(50.0),
+		BudgetResetAt: ptr(at(90)), Spend: 3, Blocked: true, CreatedAt: now, UpdatedAt: now}))
+	mkTeam(t, s, "t2", now)
+	require.NoError(t, s.PutMembership(ctx, store.Membership{TeamID: "t1", UserID: "u1", Role: "admin", MaxBudgetInTeam: ptr(2.0), Spend: 0.5, CreatedAt: now}))
+	require.NoError(t, s.PutMembership(ctx, store.Membership{TeamID: "t2", UserID: "u1", Role: "user", CreatedAt: now}))
+	k := store.Key{Hash: "h-team", Alias: "a", UserID: "u1", TeamID: "t1", Models: []string{"m1"},
+		AllowedRoutes: []string{"/v1/embeddings"}, MaxBudget: ptr(4.0), BudgetResetAt: ptr(at(30)), Spend: 0.75,
+		TPMLimit: ptr(int64(10)), RPMLimit: ptr(int64(2)), Blocked: true, ExpiresAt: ptr(at(120)), KeyType: "llm_api",
+		CreatedAt: now, UpdatedAt: now}
+	require.NoError(t, s.CreateKey(ctx, &k))
+
+	got, err := s.GetKeyAccess(ctx, "h-team")
+	require.NoError(t, err)
+	want := k
+	want.CreatedAt, want.UpdatedAt = time.Time{}, time.Time{}
+	require.Equal(t, want, got.Key)
+	require.Equal(t, &store.User{ID: "u1", Email: "ada@example.com", Role: "internal_user", Models: []string{"gpt-4o"},
+		MaxBudget: ptr(9.5), BudgetResetAt: ptr(at(60)), Spend: 1.25, Disabled: true}, got.Owner)
+	require.Equal(t, &store.Team{ID: "t1", Models: []string{"m1"}, MaxBudget: ptr(50.0), BudgetResetAt: ptr(at(90)),
+		Spend: 3, Blocked: true}, got.Team)
+	require.ElementsMatch(t, []store.Membership{
+		{TeamID: "t1", UserID: "u1", MaxBudgetInTeam: ptr(2.0), Spend: 0.5},
+		{TeamID: "t2", UserID: "u1"},
+	}, got.Memberships)
+
+	// personal key of a user without memberships
+	mkKey(t, s, "h-personal", "u2", "", now)
+	got, err = s.GetKeyAccess(ctx, "h-personal")
+	require.NoError(t, err)
+	require.Equal(t, "u2", got.Owner.ID)
+	require.Nil(t, got.Team)
+	require.Empty(t, got.Memberships)
+
+	// ownerless team key
+	mkKey(t, s, "h-ownerless", "", "t2", now)
+	got, err = s.GetKeyAccess(ctx, "h-ownerless")
+	require.NoError(t, err)
+	require.Nil(t, got.Owner)
+	require.Equal(t, "t2", got.Team.ID)
+	require.Empty(t, got.Memberships)
+
+	_, err = s.GetKeyAccess(ctx, "h-nope")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// inside a transaction too
+	require.NoError(t, s.Tx(ctx, func(tx store.Store) error {
+		got, err := tx.GetKeyAccess(ctx, "h-team")
+		require.NoError(t, err)
+		require.Len(t, got.Memberships, 2)
+		return nil
+	}))
+}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Keys/ReplaceHash", testKeysReplaceHash},
 		{"Keys/ListPaginationAndFilters", testKeysList},
 		{"Keys/Touch", testKeysTouch},
+		{"Keys/AccessInOneLoad", testKeyAccess},
 		{"Budgets/ResetDue", testResetDueBudgets},
 		{"Budgets/ResetDueInTx", testResetDueBudgetsTx},
 		{"Spend/ConcurrentAddsUp", testSpendConcurrent},
