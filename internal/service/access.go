@@ -5,6 +5,7 @@ import (
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/rbac"
 )
 
 // CheckAccess applies budgets and model rules to an authenticated
@@ -12,6 +13,9 @@ import (
 // budget is used up, 403 when model is not allowed by the key, its owner or
 // its team. An empty model skips the model check.
 func CheckAccess(p auth.Principal, model string) error {
+	if !rbac.KeyTypeCallsModels(p.KeyType) {
+		return apperr.Forbidden("This key is a SCIM provisioning token; it may only call /scim/v2.")
+	}
 	a := p.Access
 	if a == nil {
 		return nil
