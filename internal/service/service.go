@@ -57,6 +57,8 @@ type Options struct {
 	Sessions SessionOptions
 	// Invitations configures invitations and password resets.
 	Invitations InvitationOptions
+	// Directory configures SCIM provisioning.
+	Directory DirectoryPolicy
 }
 
 // Service implements the operations.
@@ -69,12 +71,14 @@ type Service struct {
 	rand      func(b []byte) (int, error)
 	sessions  SessionOptions
 	invites   InvitationOptions
+	directory DirectoryPolicy
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions}
 	s.invites = o.Invitations
+	s.directory = o.Directory
 	if s.invites.TTL == 0 {
 		s.invites.TTL = 7 * 24 * time.Hour
 	}
