@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/api/scim"
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/auth/session"
@@ -161,6 +162,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	instrumented := a.metrics.InstrumentStore(o.Store)
 	a.svc = service.New(service.Options{Store: instrumented, Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
 		Invitations: service.InvitationOptions{TTL: o.InvitationTTL, BaseURL: o.BaseURL, Mailer: o.Mailer},
+		Directory:   service.DirectoryPolicy{RoleMapping: o.SSOPolicy.RoleMapping},
 		Hooks:       service.Hooks{KeysChanged: a.keysChanged, UserChanged: a.userChanged, SessionsChanged: a.sessionsChanged}})
 	ssoCfg := api.SSOConfig{Providers: o.SSOProviders, Policy: o.SSOPolicy, Now: o.Now}
 	if len(o.SSOProviders) > 0 {
@@ -195,7 +197,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.metrics.AddCache("session", a.sessAuth.Cache().Stats)
 	}
 	a.api.Add(api.PublicHTTP(http.MethodGet, "/metrics", a.metrics.Handler()))
-	engine.Use(httperr.Observe(a.metrics.ObserveHTTP))
+	a.api.Add(scim.New(scim.Options{Ops: a.svc, BaseURL: o.BaseURL}).Routes()...)
+	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), scim.Shape())
 	a.api.Mount(engine)
 	pages, err := a.newUI(authn, sessCfg.CSRFKey)
 	if err != nil {

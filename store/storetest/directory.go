@@ -75,7 +75,9 @@ func whereUserIDs(t *testing.T, s store.Store, c *store.Cond) []string {
 	return ids
 }
 
-func leaf(field string, op store.CondOp, v any) *store.Cond { return &store.Cond{Op: op, Field: field, Value: v} }
+func leaf(field string, op store.CondOp, v any) *store.Cond {
+	return &store.Cond{Op: op, Field: field, Value: v}
+}
 
 // testUsersWhere: every operator of SCIM's filter language on every user
 // field, with case rules per field (e-mail and display name fold case,
