@@ -195,6 +195,9 @@ func applyUserPatch(d *service.DirectoryUser, ops []patchOp) error {
 }
 
 func applyUserTarget(d *service.DirectoryUser, op patchOp, t target) error {
+	if ignoredUserAttrs[t.attr] {
+		return nil
+	}
 	if t.filter != nil && t.attr != "emails" {
 		return bad(typeInvalidPath, "Value filters are supported on emails only, not in %q.", truncate(t.raw))
 	}
@@ -245,9 +248,6 @@ func applyUserTarget(d *service.DirectoryUser, op patchOp, t target) error {
 			}
 		}
 		return bad(typeMutability, "%s is read-only.", t.attr)
-	}
-	if ignoredUserAttrs[t.attr] {
-		return nil
 	}
 	return bad(typeInvalidPath, "Unknown attribute %q.", truncate(t.raw))
 }
