@@ -222,3 +222,13 @@ func sha256hex(s string) string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+func (e *env) rawRequest(method, path, body string) *http.Request {
+	return httptest.NewRequest(method, path, strings.NewReader(body))
+}
+
+func (e *env) serve(r *http.Request) response {
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	return response{Code: w.Code, Body: w.Body, Hdr: w.Header()}
+}
