@@ -216,7 +216,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 func (a *App) newUI(authn auth.Authenticator, csrfKey []byte) (*ui.UI, error) {
 	o := a.opts
 	uo := ui.Options{Logger: o.Logger, Service: a.svc, Authenticator: authn, CSRFKey: csrfKey, SecureCookies: o.SecureCookies,
-		PasswordLoginDisabled: o.PasswordLoginDisabled, Now: o.Now}
+		PasswordLoginDisabled: o.PasswordLoginDisabled, Now: o.Now, BaseURL: o.BaseURL}
 	if a.sessAuth != nil {
 		uo.Refresher = a.sessAuth
 	}
