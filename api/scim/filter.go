@@ -12,9 +12,13 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// maxFilterLen bounds a filter's length; real IdPs send a few dozen
-// characters.
-const maxFilterLen = 2048
+// maxFilterLen and maxFilterGroups bound a filter before it is parsed:
+// real IdPs send a few dozen characters, and the parser's time grows with
+// length and nesting (measured: about 0.3 s for 640 nested groups).
+const (
+	maxFilterLen    = 1024
+	maxFilterGroups = 64
+)
 
 type valueKind int
 
@@ -96,6 +100,9 @@ func parseFilter(raw string, spec filterSpec) (c *store.Cond, err error) {
 	}
 	if len(raw) > maxFilterLen {
 		return nil, bad(typeInvalidFilter, "The filter is longer than %d characters.", maxFilterLen)
+	}
+	if strings.Count(raw, "(")+strings.Count(raw, "[") > maxFilterGroups {
+		return nil, bad(typeInvalidFilter, "The filter has more than %d groups.", maxFilterGroups)
 	}
 	if m := entraValuePath.FindStringSubmatch(raw); m != nil && !anOr.MatchString(m[2]) {
 		raw = fmt.Sprintf("%s[%s and %s %s %s]", m[1], m[2], m[3], m[4], m[5])
