@@ -7,6 +7,10 @@ package store
 // e-mail address it listed, and the enterprise extension's employee number
 // and department. Kept verbatim so SCIM can answer with what it was given.
 type DirectoryProfile struct {
+	// Provisioned: the directory created the account (SCIM POST); false
+	// for an existing account it found and adopted, whose identifying
+	// e-mail it may then not change.
+	Provisioned    bool
 	GivenName      string
 	FamilyName     string
 	Emails         []DirectoryEmail

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/service"
 )
 
 // scimType is the scimType of a 400 (or 409) error, RFC 7644 section
@@ -45,6 +46,8 @@ func writeError(c *gin.Context, status int, message string, err error) {
 	switch {
 	case errors.As(err, &t):
 		body["scimType"] = string(t)
+	case errors.Is(err, service.ErrDirectoryImmutable):
+		body["scimType"] = string(typeMutability)
 	case status == http.StatusConflict:
 		body["scimType"] = string(typeUniqueness)
 	case status == http.StatusBadRequest:

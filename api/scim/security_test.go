@@ -150,3 +150,48 @@ func TestHandMadeTeamsAreInvisibleToSCIM(t *testing.T) {
 		require.Equal(t, before, e.snapshot())
 	})
 }
+
+// TestSCIMCannotTakeOverAccountsItDidNotProvision: SCIM may adopt an
+// existing account (found by userName, then updated), but not change the
+// e-mail that identifies it — a password reset to a new address would hand
+// the account over — and it may not touch a proxy_admin it did not
+// provision at all (SSO never links those either), nor change its role
+// through groups.
+func TestSCIMCannotTakeOverAccountsItDidNotProvision(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		e.userWithRole("boss", "proxy_admin")
+		e.userWithRole("dev", "internal_user")
+
+		// Adopting an existing account keeps its e-mail.
+		found := e.ok(e.scim(http.MethodGet, "/Users?"+filterQ(`userName eq "dev@example.com"`), nil), http.StatusOK)
+		require.EqualValues(t, 1, found["totalResults"])
+		r := e.ok(e.scim(http.MethodPut, "/Users/dev", user("DEV@example.com", map[string]any{"displayName": "Dev"})), http.StatusOK)
+		require.Equal(t, "Dev", r["displayName"])
+		before := e.snapshot()
+		requireSCIMError(t, e.scim(http.MethodPatch, "/Users/dev", patch(map[string]any{"op": "replace", "path": "userName",
+			"value": "attacker@evil.example"})), http.StatusBadRequest, "mutability")
+		require.Equal(t, before, e.snapshot())
+
+		// A proxy_admin made in Keygate is out of SCIM's reach.
+		before = e.snapshot()
+		for _, req := range []struct {
+			method string
+			body   any
+		}{
+			{http.MethodPut, user("boss@example.com", map[string]any{"active": false})},
+			{http.MethodPatch, patch(map[string]any{"op": "replace", "path": "userName", "value": "attacker@evil.example"})},
+			{http.MethodPatch, patch(map[string]any{"op": "replace", "value": map[string]any{"active": false}})},
+			{http.MethodDelete, nil},
+		} {
+			requireSCIMError(t, e.scim(req.method, "/Users/boss", req.body), http.StatusForbidden, "")
+		}
+		require.Equal(t, before, e.snapshot())
+
+		// Group membership does not change the role of an account SCIM
+		// never provisioned (llm-users maps to internal_user).
+		e.ok(e.scim(http.MethodPost, "/Groups", group("llm-users", "boss")), http.StatusCreated)
+		u, err := e.store.GetUser(t.Context(), "boss")
+		require.NoError(t, err)
+		require.Equal(t, "proxy_admin", u.Role)
+	})
+}

@@ -33,6 +33,25 @@ type DirectoryPolicy struct {
 	RoleMapping sso.RoleMapping
 }
 
+// ErrDirectoryImmutable marks a change SCIM may not make (the e-mail of
+// an account it adopted rather than created); the SCIM face answers it as
+// scimType "mutability".
+var ErrDirectoryImmutable = errors.New("service: attribute not changeable through the directory")
+
+// scimOwns reports whether SCIM created u (rather than adopting an
+// existing account).
+func scimOwns(u store.User) bool { return u.Directory != nil && u.Directory.Provisioned }
+
+// adoptable refuses SCIM changes to a proxy_admin that SCIM did not
+// create: as SSO never links such an account automatically, the identity
+// provider may not deactivate, delete or rename it either.
+func adoptable(u store.User) error {
+	if u.Role == string(rbac.RoleProxyAdmin) && !scimOwns(u) {
+		return apperr.Forbidden("User %q is a proxy_admin that SCIM did not provision; manage it in Keygate.", truncate(u.ID, 80))
+	}
+	return nil
+}
+
 // DefaultDirectoryRole is the role of a provisioned user whom no group
 // maps to a role: the least privileged one.
 const DefaultDirectoryRole = rbac.RoleInternalUserViewer
@@ -152,13 +171,14 @@ func (in *DirectoryUser) validate() error {
 // profile and the status. Role, budgets, models and password are not the
 // directory's to change.
 func (in DirectoryUser) applyTo(u *store.User) {
+	provisioned := scimOwns(*u)
 	u.Email = in.UserName
 	u.ExternalID = in.ExternalID
 	u.Alias = in.DisplayName
 	if u.Alias == "" {
 		u.Alias = strings.TrimSpace(in.GivenName + " " + in.FamilyName)
 	}
-	u.Directory = &store.DirectoryProfile{GivenName: in.GivenName, FamilyName: in.FamilyName,
+	u.Directory = &store.DirectoryProfile{Provisioned: provisioned, GivenName: in.GivenName, FamilyName: in.FamilyName,
 		Emails: append([]store.DirectoryEmail(nil), in.Emails...), EmployeeNumber: in.EmployeeNumber, Department: in.Department}
 	u.Disabled = !in.Active
 }
@@ -282,7 +302,8 @@ func (s *Service) CreateDirectoryUser(ctx context.Context, p auth.Principal, in 
 		return DirectoryUser{}, err
 	}
 	now := s.Now()
-	u := store.User{ID: s.newID(), Role: string(DefaultDirectoryRole), CreatedAt: now, UpdatedAt: now}
+	u := store.User{ID: s.newID(), Role: string(DefaultDirectoryRole), CreatedAt: now, UpdatedAt: now,
+		Directory: &store.DirectoryProfile{Provisioned: true}}
 	in.applyTo(&u)
 	var out DirectoryUser
 	err := s.store.Tx(ctx, func(tx store.Store) error {
@@ -330,6 +351,13 @@ func (s *Service) UpdateDirectoryUser(ctx context.Context, p auth.Principal, id 
 		var before store.User
 		u, err := tx.UpdateUser(ctx, id, func(u *store.User) error {
 			before = *u
+			if err := adoptable(*u); err != nil {
+				return err
+			}
+			if !scimOwns(*u) && !strings.EqualFold(next.UserName, u.Email) {
+				return apperr.InvalidParam("userName", "userName identifies an account SCIM did not create; it cannot be changed through SCIM.").
+					Wrap(ErrDirectoryImmutable)
+			}
 			next.applyTo(u)
 			u.UpdatedAt = now
 			return nil
@@ -381,6 +409,9 @@ func (s *Service) DeleteDirectoryUser(ctx context.Context, p auth.Principal, id 
 		u, err := tx.GetUser(ctx, id)
 		if err != nil {
 			return notFound(err, "User %q not found.", truncate(id, 80))
+		}
+		if err := adoptable(u); err != nil {
+			return err
 		}
 		keys, _, err := tx.ListKeys(ctx, store.KeyFilter{UserID: id, Page: store.Page{Limit: 1000}})
 		if err != nil {
@@ -776,6 +807,9 @@ func (s *Service) syncDirectoryRoles(ctx context.Context, tx store.Store, p auth
 		}
 		if err != nil {
 			return nil, fmt.Errorf("service: load member: %w", err)
+		}
+		if u.Directory == nil || adoptable(u) != nil {
+			continue // roles follow groups only for accounts the directory manages
 		}
 		groups, err := s.directoryGroupsOf(ctx, tx, uid)
 		if err != nil {

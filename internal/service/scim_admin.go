@@ -145,7 +145,7 @@ func (s *Service) RevokeSCIMToken(ctx context.Context, p auth.Principal, ref str
 // links automatically).
 func (s *Service) linkDirectoryUser(ctx context.Context, tx store.Store, id sso.Identity) (store.User, bool, error) {
 	linkable := func(u store.User) bool {
-		return u.Directory != nil && u.SSOSubject == "" && u.Role != string(rbac.RoleProxyAdmin)
+		return scimOwns(u) && u.SSOSubject == "" && u.Role != string(rbac.RoleProxyAdmin)
 	}
 	email := strings.TrimSpace(id.Email)
 	var cand store.User

@@ -270,6 +270,7 @@ func comparison(op store.CondOp) (string, bool) {
 // directoryJSON is the stored form of store.DirectoryProfile; its own
 // struct so renaming a Go field never changes stored data.
 type directoryJSON struct {
+	Provisioned    bool                 `json:"provisioned,omitempty"`
 	GivenName      string               `json:"given_name,omitempty"`
 	FamilyName     string               `json:"family_name,omitempty"`
 	Emails         []directoryEmailJSON `json:"emails,omitempty"`
@@ -289,7 +290,7 @@ func encodeDirectory(d *store.DirectoryProfile) (string, string, error) {
 	if d == nil {
 		return "", "", nil
 	}
-	j := directoryJSON{GivenName: d.GivenName, FamilyName: d.FamilyName, EmployeeNumber: d.EmployeeNumber, Department: d.Department}
+	j := directoryJSON{Provisioned: d.Provisioned, GivenName: d.GivenName, FamilyName: d.FamilyName, EmployeeNumber: d.EmployeeNumber, Department: d.Department}
 	var list strings.Builder
 	for _, e := range d.Emails {
 		j.Emails = append(j.Emails, directoryEmailJSON(e))
@@ -315,7 +316,7 @@ func decodeDirectory(s string) (*store.DirectoryProfile, error) {
 	if err := json.Unmarshal([]byte(s), &j); err != nil {
 		return nil, fmt.Errorf("decode directory: %w", err)
 	}
-	d := &store.DirectoryProfile{GivenName: j.GivenName, FamilyName: j.FamilyName, EmployeeNumber: j.EmployeeNumber, Department: j.Department}
+	d := &store.DirectoryProfile{Provisioned: j.Provisioned, GivenName: j.GivenName, FamilyName: j.FamilyName, EmployeeNumber: j.EmployeeNumber, Department: j.Department}
 	for _, e := range j.Emails {
 		d.Emails = append(d.Emails, store.DirectoryEmail(e))
 	}

@@ -15,7 +15,7 @@ func testUsersDirectory(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := store.User{ID: "d1", Email: "Ada@Example.com", Alias: "Ada Lovelace", Role: "internal_user_viewer",
 		ExternalID: "00uAbC", CreatedAt: at(0), UpdatedAt: at(1),
-		Directory: &store.DirectoryProfile{GivenName: "Ada", FamilyName: "Lovelace", EmployeeNumber: "0815", Department: "R&D",
+		Directory: &store.DirectoryProfile{Provisioned: true, GivenName: "Ada", FamilyName: "Lovelace", EmployeeNumber: "0815", Department: "R&D",
 			Emails: []store.DirectoryEmail{{Value: "ada@example.com", Type: "work", Primary: true}, {Value: "ada@home.example", Type: "home"}}}}
 	want := u
 	require.NoError(t, s.CreateUser(ctx, &u))
