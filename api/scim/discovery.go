@@ -17,14 +17,13 @@ import (
 func (h *Handler) serviceProviderConfig(c *gin.Context) error {
 	base := h.baseURL(c)
 	return send(c, http.StatusOK, map[string]any{
-		"schemas":          []string{schemaSPConfig},
-		"documentationUri": "https://github.com/keygate/keygate#scim",
-		"patch":            map[string]any{"supported": true},
-		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-		"filter":           map[string]any{"supported": true, "maxResults": service.MaxDirectoryPage},
-		"changePassword":   map[string]any{"supported": false},
-		"sort":             map[string]any{"supported": false},
-		"etag":             map[string]any{"supported": false},
+		"schemas":        []string{schemaSPConfig},
+		"patch":          map[string]any{"supported": true},
+		"bulk":           map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"filter":         map[string]any{"supported": true, "maxResults": service.MaxDirectoryPage},
+		"changePassword": map[string]any{"supported": false},
+		"sort":           map[string]any{"supported": false},
+		"etag":           map[string]any{"supported": false},
 		"authenticationSchemes": []map[string]any{{"type": "oauthbearertoken", "name": "Bearer token",
 			"description": "A Keygate key of type scim (or the master key) in Authorization: Bearer.", "primary": true}},
 		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": base + "/ServiceProviderConfig"},
