@@ -100,7 +100,7 @@ func TestRBACMatrix(t *testing.T) {
 					body = matrixBody()
 				}
 				r := e.do(rt.Method, path, tokens[role], body)
-				inner := requireError(t, r, http.StatusForbidden)
+				inner := requireRouteError(t, r, rt.Path, http.StatusForbidden)
 				require.Contains(t, inner["message"], string(role), "%s %s as %s", rt.Method, rt.Path, role)
 				require.Equal(t, before, snapshot(t, e), "%s %s as %s changed the database", rt.Method, rt.Path, role)
 				checked++

@@ -123,6 +123,12 @@ func (p Principal) ActorID() string {
 // it and, for API keys, the key's type must allow it (an llm_api key of an
 // admin cannot manage users), unless the key type itself grants it.
 func (p Principal) Can(perm rbac.Permission) bool {
+	if perm == rbac.PermSCIM {
+		// Provisioning acts for the identity provider, not for a person:
+		// the master key, or a key of type scim that belongs to nobody (a
+		// person's key, even an admin's, never provisions).
+		return p.Method == MethodMasterKey || (p.Method == MethodAPIKey && p.KeyType == rbac.KeyTypeSCIM && p.UserID == "")
+	}
 	if rbac.KeyTypeGrants(p.KeyType, perm) {
 		return true
 	}

@@ -58,6 +58,10 @@ const (
 	// PermSpendReport: report usage for any key (the proxy's job); held by
 	// proxy_admin and granted to keys of type "service".
 	PermSpendReport Permission = "spend:report"
+	// PermSCIM: provision users and groups through /scim/v2. No role holds
+	// it: only the master key and ownerless keys of type "scim" do (see
+	// auth.Principal.Can), so a person's own credential never can.
+	PermSCIM Permission = "scim"
 )
 
 // Grants returns the permissions of role: the role → permission matrix of
@@ -93,12 +97,15 @@ const (
 	KeyTypeManagement = "management"
 	KeyTypeReadOnly   = "read_only"
 	KeyTypeService    = "service"
+	// KeyTypeSCIM is an identity provider's provisioning token: it may
+	// call /scim/v2 and nothing else, not even /auth/verify.
+	KeyTypeSCIM = "scim"
 )
 
 // ValidKeyType reports whether t is a known key type ("" means default).
 func ValidKeyType(t string) bool {
 	switch t {
-	case "", KeyTypeDefault, KeyTypeLLMAPI, KeyTypeManagement, KeyTypeReadOnly, KeyTypeService:
+	case "", KeyTypeDefault, KeyTypeLLMAPI, KeyTypeManagement, KeyTypeReadOnly, KeyTypeService, KeyTypeSCIM:
 		return true
 	}
 	return false
@@ -115,6 +122,8 @@ func KeyTypeAllows(t string, perm Permission) bool {
 		return perm == PermKeySelf || perm == PermReadOwn || perm == PermReadAll || perm == PermAuthenticated
 	case KeyTypeService:
 		return perm == PermKeySelf || perm == PermSpendReport
+	case KeyTypeSCIM:
+		return perm == PermSCIM
 	}
 	return true
 }
@@ -144,8 +153,13 @@ func Roles() []Role {
 func Permissions() []Permission {
 	return []Permission{PermAuthenticated, PermUserWrite, PermInvitationWrite, PermTeamWrite,
 		PermTeamMemberWrite, PermReadAll, PermKeyWriteOwn, PermKeyWriteAny, PermReadOwn, PermPasswordChangeOwn,
-		PermKeySelf, PermSpendReport}
+		PermKeySelf, PermSpendReport, PermSCIM}
 }
+
+// KeyTypeCallsModels reports whether a key of type t may pass
+// /auth/verify and the forwarding proxy: a SCIM token is a provisioning
+// credential, never an LLM credential.
+func KeyTypeCallsModels(t string) bool { return t != KeyTypeSCIM }
 
 // Valid reports whether r is one of the four roles.
 func (r Role) Valid() bool { return Rank(r) > 0 }

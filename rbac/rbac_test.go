@@ -18,6 +18,7 @@ func TestTable(t *testing.T) {
 		PermAuthenticated:     {RoleProxyAdmin, RoleProxyAdminViewer, RoleInternalUser, RoleInternalUserViewer},
 		PermKeySelf:           {RoleProxyAdmin, RoleProxyAdminViewer, RoleInternalUser, RoleInternalUserViewer, RoleNone},
 		PermSpendReport:       {RoleProxyAdmin},
+		PermSCIM:              {}, // only the master key and ownerless scim keys (auth.Principal.Can)
 	}
 	if len(want) != len(Permissions()) {
 		t.Fatalf("table covers %d permissions, Permissions() lists %d", len(want), len(Permissions()))
@@ -45,7 +46,15 @@ func TestKeyTypes(t *testing.T) {
 	if !KeyTypeGrants(KeyTypeService, PermSpendReport) || KeyTypeGrants(KeyTypeService, PermUserWrite) {
 		t.Fatal("service keys may report spend and nothing else")
 	}
-	if ValidKeyType("admin") || !ValidKeyType("llm_api") {
+	for _, perm := range Permissions() {
+		if KeyTypeAllows(KeyTypeSCIM, perm) != (perm == PermSCIM) {
+			t.Errorf("a scim key must be allowed %s only, got KeyTypeAllows(scim, %s) = %v", PermSCIM, perm, !(perm == PermSCIM))
+		}
+	}
+	if KeyTypeCallsModels(KeyTypeSCIM) || !KeyTypeCallsModels("") || !KeyTypeCallsModels(KeyTypeService) {
+		t.Fatal("only scim keys are kept away from the models")
+	}
+	if ValidKeyType("admin") || !ValidKeyType("llm_api") || !ValidKeyType(KeyTypeSCIM) {
 		t.Fatal("ValidKeyType")
 	}
 }

@@ -76,6 +76,13 @@ type User struct {
 	Disabled       bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+
+	// ExternalID is the identity provider's id for the user (SCIM
+	// externalId); not unique, case-sensitive.
+	ExternalID string
+	// Directory is what the identity provider pushed by SCIM; nil for
+	// users it never managed.
+	Directory *DirectoryProfile
 }
 
 // UserFilter narrows ListUsers. Empty fields do not filter.
@@ -86,6 +93,9 @@ type UserFilter struct {
 	TeamID        string
 	SSOSubjects   []string
 	Page          Page
+
+	// Where is a search condition over the User* fields (SCIM filters).
+	Where *Cond
 }
 
 // Users stores User records.
@@ -126,6 +136,13 @@ type Team struct {
 	Blocked        bool
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+
+	// ExternalID is the identity provider's id for the group (SCIM).
+	ExternalID string
+	// DirectoryManaged: the team is a group the identity provider
+	// provisioned by SCIM; only such teams are visible to SCIM and count
+	// for roles mapped from groups.
+	DirectoryManaged bool
 }
 
 // Membership places a user in a team with a team role ("admin" or "user").
@@ -142,6 +159,9 @@ type Membership struct {
 type TeamFilter struct {
 	UserID string // only teams this user is a member of
 	Page   Page
+
+	// Where is a search condition over the Team* fields (SCIM filters).
+	Where *Cond
 }
 
 // Teams stores teams and memberships.
@@ -211,6 +231,7 @@ type KeyFilter struct {
 	TeamID   string
 	KeyHash  string
 	KeyAlias string
+	KeyType  string
 	Page     Page
 }
 
@@ -439,6 +460,9 @@ type AuditFilter struct {
 	Since    *time.Time
 	Until    *time.Time
 	Page     Page
+
+	// ActionPrefix matches actions that start with it (e.g. "scim.").
+	ActionPrefix string
 }
 
 // Audit appends and reads audit events.

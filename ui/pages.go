@@ -61,7 +61,8 @@ func navFor(p auth.Principal, current string) []navItem {
 	}
 	items = append(items, navItem{Href: "/ui/teams", Label: "Teams"})
 	if p.Can(rbac.PermReadAll) {
-		items = append(items, navItem{Href: "/ui/invitations", Label: "Invitations"}, navItem{Href: "/ui/audit", Label: "Audit log"})
+		items = append(items, navItem{Href: "/ui/invitations", Label: "Invitations"}, navItem{Href: "/ui/audit", Label: "Audit log"},
+			navItem{Href: "/ui/scim", Label: "SCIM"})
 	}
 	for i := range items {
 		items[i].Current = items[i].Href == current

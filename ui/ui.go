@@ -77,6 +77,7 @@ type Service interface {
 	TeamOps
 	InvitationOps
 	ReportOps
+	SCIMOps
 }
 
 // Refresher resolves an expired session token whose session still lives
@@ -114,6 +115,10 @@ type Options struct {
 	// PasswordLoginDisabled hides the e-mail/password form (SSO only).
 	PasswordLoginDisabled bool
 	Now                   func() time.Time
+
+	// BaseURL is PROXY_BASE_URL, for the SCIM base URL shown to admins;
+	// empty means the request's own scheme and host.
+	BaseURL string
 }
 
 // UI holds the page handlers.
@@ -196,6 +201,10 @@ func (u *UI) Mount(r gin.IRouter) {
 	in.GET("/password", u.wrap(u.passwordPage))
 	in.POST("/password", u.wrap(u.passwordSubmit))
 	in.GET("/audit", u.wrap(u.audit))
+	in.GET("/scim", u.wrap(u.scim))
+	in.POST("/scim/tokens/new", u.wrap(u.createSCIMToken))
+	in.POST("/scim/tokens/rotate", u.wrap(u.rotateSCIMToken))
+	in.POST("/scim/tokens/revoke", u.wrap(u.revokeSCIMToken))
 }
 
 // wrap turns a handler into a Gin handler that renders failures.

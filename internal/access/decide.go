@@ -3,6 +3,7 @@ package access
 import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/rbac"
 )
 
 // Request is what a credential is being used for.
@@ -43,6 +44,9 @@ type Request struct {
 // Blocked, expired and unknown credentials, and team keys whose owner left
 // the team, never get here: authentication refuses them (401).
 func Decide(p auth.Principal, r Request) error {
+	if !r.Management && !rbac.KeyTypeCallsModels(p.KeyType) {
+		return apperr.Forbidden("This key is a SCIM provisioning token; it may only call /scim/v2.")
+	}
 	a := p.Access
 	if a == nil {
 		return nil // the master key

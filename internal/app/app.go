@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/api"
+	"github.com/keygate/keygate/api/scim"
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/auth/session"
@@ -166,6 +167,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.svc = service.New(service.Options{Store: instrumented, Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
 		Invitations:         service.InvitationOptions{TTL: o.InvitationTTL, BaseURL: o.BaseURL, Mailer: o.Mailer},
+		Directory:           service.DirectoryPolicy{RoleMapping: o.SSOPolicy.RoleMapping},
 		Hooks:               service.Hooks{Invalidate: func(_ context.Context, c service.Changes) { a.drop(c) }},
 		InvalidationChannel: channel})
 	ssoCfg := api.SSOConfig{Providers: o.SSOProviders, Policy: o.SSOPolicy, Now: o.Now}
@@ -205,7 +207,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		a.metrics.AddCache("session", a.sessAuth.Cache().Stats)
 	}
 	a.api.Add(api.PublicHTTP(http.MethodGet, "/metrics", a.metrics.Handler()))
-	engine.Use(httperr.Observe(a.metrics.ObserveHTTP))
+	a.api.Add(scim.New(scim.Options{Ops: a.svc, BaseURL: o.BaseURL}).Routes()...)
+	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), scim.Shape())
 	a.api.Mount(engine)
 	pages, err := a.newUI(authn, sessCfg.CSRFKey)
 	if err != nil {
@@ -223,7 +226,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 func (a *App) newUI(authn auth.Authenticator, csrfKey []byte) (*ui.UI, error) {
 	o := a.opts
 	uo := ui.Options{Logger: o.Logger, Service: a.svc, Authenticator: authn, CSRFKey: csrfKey, SecureCookies: o.SecureCookies,
-		PasswordLoginDisabled: o.PasswordLoginDisabled, Now: o.Now}
+		PasswordLoginDisabled: o.PasswordLoginDisabled, Now: o.Now, BaseURL: o.BaseURL}
 	if a.sessAuth != nil {
 		uo.Refresher = a.sessAuth
 	}

@@ -36,7 +36,7 @@ const (
 // and shown in the README; the others stay in the run's directory.
 func committedShot(name string) bool {
 	switch name {
-	case "login", "onboarding", "my-keys", "my-keys-mobile", "key-created", "users", "invitation-link", "teams", "invitations", "spend":
+	case "login", "onboarding", "my-keys", "my-keys-mobile", "key-created", "users", "invitation-link", "teams", "invitations", "spend", "scim":
 		return true
 	}
 	return false

@@ -123,6 +123,12 @@ func (s *uiStack) adminPages(admin context.Context) {
 		}
 		s.shot(admin, p.name)
 	}
+	// SCIM: a token for the identity provider, shown once.
+	s.do(admin, "scim", chromedp.Navigate(s.url("/ui/scim")), chromedp.WaitVisible(chromedp.ID("no-tokens")),
+		chromedp.SendKeys(chromedp.ID("name"), "okta"), chromedp.Submit(chromedp.ID("name")), chromedp.WaitVisible(chromedp.ID("new-token")))
+	require.True(s.t, strings.HasPrefix(s.value(admin, "#new-token"), "sk-kg-"))
+	require.Contains(s.t, s.text(admin, "#scim-base"), "/scim/v2")
+	s.shot(admin, "scim")
 }
 
 // seedSpend records a month of usage for two keys through the store (the

@@ -118,10 +118,15 @@ func Write(c *gin.Context, err error) {
 	if retry > 0 {
 		c.Header("Retry-After", strconv.Itoa(retry))
 	}
+	c.Set(errorTypeKey, typ) // for Observe (metrics)
+	if sh, ok := shapeOf(c); ok {
+		sh(c, status, msg, err)
+		c.Abort()
+		return
+	}
 	if param == "" {
 		param = "None"
 	}
-	c.Set(errorTypeKey, typ) // for Observe (metrics)
 	c.AbortWithStatusJSON(status, Body{Error: Detail{Message: msg, Type: typ, Param: param, Code: strconv.Itoa(status)}})
 }
 

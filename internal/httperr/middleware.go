@@ -121,12 +121,22 @@ func newID() string {
 
 // NotFound answers unknown routes in the JSON error shape.
 func NotFound(c *gin.Context) {
+	if sh, ok := shapeOf(c); ok {
+		sh(c, http.StatusNotFound, "Route not found: "+c.Request.Method+" "+c.Request.URL.Path, nil)
+		c.Abort()
+		return
+	}
 	c.AbortWithStatusJSON(http.StatusNotFound, Body{Error: Detail{Message: "Route not found: " + c.Request.Method + " " + c.Request.URL.Path,
 		Type: "not_found_error", Param: "None", Code: "404"}})
 }
 
 // MethodNotAllowed answers a known path with the wrong method.
 func MethodNotAllowed(c *gin.Context) {
+	if sh, ok := shapeOf(c); ok {
+		sh(c, http.StatusMethodNotAllowed, "Method not allowed.", nil)
+		c.Abort()
+		return
+	}
 	c.AbortWithStatusJSON(http.StatusMethodNotAllowed, Body{Error: Detail{Message: "Method not allowed.",
 		Type: "bad_request_error", Param: "None", Code: "405"}})
 }

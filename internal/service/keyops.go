@@ -263,8 +263,8 @@ func (s *Service) applyKeyUpdate(ctx context.Context, tx store.Store, p auth.Pri
 		if in.Blocked != nil && *in.Blocked != k.Blocked {
 			return store.Key{}, apperr.Forbidden("Only a proxy admin can block or unblock keys.")
 		}
-		if in.KeyType != nil && *in.KeyType == rbac.KeyTypeService {
-			return store.Key{}, apperr.Forbidden("Only a proxy admin can create service keys.")
+		if in.KeyType != nil && (*in.KeyType == rbac.KeyTypeService || *in.KeyType == rbac.KeyTypeSCIM) {
+			return store.Key{}, apperr.Forbidden("Only a proxy admin can create %s keys.", *in.KeyType)
 		}
 		if in.NewKey != nil {
 			return store.Key{}, apperr.Forbidden("Only a proxy admin can choose a key's value.")

@@ -55,7 +55,10 @@ func (in *KeyRequest) validate() error {
 		}
 	}
 	if in.KeyType != nil && !rbac.ValidKeyType(*in.KeyType) {
-		return apperr.InvalidParam("key_type", "Unknown key_type %q; use default, llm_api, management, read_only or service.", truncate(*in.KeyType, 40))
+		return apperr.InvalidParam("key_type", "Unknown key_type %q; use default, llm_api, management, read_only, service or scim.", truncate(*in.KeyType, 40))
+	}
+	if in.KeyType != nil && *in.KeyType == rbac.KeyTypeSCIM && in.UserID != nil && *in.UserID != "" {
+		return apperr.InvalidParam("user_id", "A scim key acts for the identity provider and belongs to no user; omit user_id.")
 	}
 	for _, raw := range []*string{in.Key, in.NewKey} {
 		if raw != nil {
@@ -126,8 +129,8 @@ func (s *Service) GenerateKey(ctx context.Context, p auth.Principal, in KeyReque
 		if in.Key != nil {
 			return IssuedKey{}, apperr.Forbidden("Only a proxy admin can choose a key's value.")
 		}
-		if in.KeyType != nil && *in.KeyType == rbac.KeyTypeService {
-			return IssuedKey{}, apperr.Forbidden("Only a proxy admin can create service keys.")
+		if in.KeyType != nil && (*in.KeyType == rbac.KeyTypeService || *in.KeyType == rbac.KeyTypeSCIM) {
+			return IssuedKey{}, apperr.Forbidden("Only a proxy admin can create %s keys.", *in.KeyType)
 		}
 		if in.Blocked != nil && *in.Blocked {
 			return IssuedKey{}, apperr.Forbidden("Only a proxy admin can block keys.")

@@ -56,6 +56,8 @@ type Options struct {
 	// InvalidationChannel is the store notification channel on which
 	// changes reach every replica; empty sends none (single instance).
 	InvalidationChannel string
+	// Directory configures SCIM provisioning.
+	Directory DirectoryPolicy
 }
 
 // Service implements the operations.
@@ -69,6 +71,7 @@ type Service struct {
 	sessions  SessionOptions
 	invites   InvitationOptions
 	channel   string
+	directory DirectoryPolicy
 }
 
 // New returns a Service.
@@ -76,6 +79,7 @@ func New(o Options) *Service {
 	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions,
 		channel: o.InvalidationChannel}
 	s.invites = o.Invitations
+	s.directory = o.Directory
 	if s.invites.TTL == 0 {
 		s.invites.TTL = 7 * 24 * time.Hour
 	}

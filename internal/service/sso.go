@@ -143,6 +143,9 @@ func (s *Service) ssoRole(id sso.Identity, pol SSOPolicy) (rbac.Role, sso.Explan
 // unverified is refused; otherwise a new user is created.
 func (s *Service) linkOrProvision(ctx context.Context, tx store.Store, id sso.Identity, role rbac.Role) (store.User, string, error) {
 	now := s.Now()
+	if u, ok, err := s.linkDirectoryUser(ctx, tx, id); err != nil || ok {
+		return u, "linked", err
+	}
 	email := strings.TrimSpace(id.Email)
 	if email != "" {
 		u, err := tx.GetUserByEmail(ctx, email)

@@ -173,6 +173,9 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, i
 		if f.KeyAlias != "" {
 			q = q.Where("alias = ?", f.KeyAlias)
 		}
+		if f.KeyType != "" {
+			q = q.Where("key_type = ?", f.KeyType)
+		}
 		return q
 	}
 	rows, total, err := list(ctx, s, &keyRow{}, scope, "created_at, hash", f.Page)

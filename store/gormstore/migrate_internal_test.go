@@ -28,8 +28,11 @@ func testUpgradeFromInitial(t *testing.T, o Options) {
 	old, err := open(ctx, o, migrations()[:1])
 	require.NoError(t, err)
 	require.False(t, old.db.Migrator().HasColumn("invitations", "purpose"), "the old schema has no purpose column")
-	u := store.User{ID: "u", Email: "u@example.com", CreatedAt: created, UpdatedAt: created}
-	require.NoError(t, old.CreateUser(ctx, &u))
+	// Rows of the old schema are written with the initial step's frozen
+	// structs: the live rows have columns later steps add.
+	require.NoError(t, old.db.WithContext(ctx).Create(&m0001User{ID: "u", Email: "u@example.com", EmailLower: "u@example.com",
+		CreatedAt: created, UpdatedAt: created}).Error)
+	require.NoError(t, old.db.WithContext(ctx).Create(&m0001Team{ID: "t", Alias: "Old Team", CreatedAt: created, UpdatedAt: created}).Error)
 	// The live invitationRow already has Purpose, so the old row is
 	// written with the frozen struct of the initial step.
 	require.NoError(t, old.db.WithContext(ctx).Create(&m0001Invitation{IDHash: "old", UserID: "u",
@@ -60,8 +63,16 @@ func testUpgradeFromInitial(t *testing.T, o Options) {
 		_, total, err = s.ListInvitations(ctx, store.InvitationFilter{Purpose: store.PurposePasswordReset})
 		require.NoError(t, err)
 		require.Zero(t, total)
-		_, err = s.GetUser(ctx, "u")
+		ou, err := s.GetUser(ctx, "u")
 		require.NoError(t, err)
+		require.Empty(t, ou.ExternalID, "existing users were never provisioned")
+		require.Nil(t, ou.Directory)
+		ot, err := s.GetTeam(ctx, "t")
+		require.NoError(t, err)
+		require.False(t, ot.DirectoryManaged, "existing teams are not the directory's")
+		require.True(t, s.db.Migrator().HasIndex("users", "users_external_id_idx"))
+		require.True(t, s.db.Migrator().HasIndex("teams", "teams_alias_lower_idx"))
+		require.NoError(t, migrateSCIMDirectory(s.db.WithContext(ctx)), "idempotent")
 
 		// The step is idempotent, so a half-applied history can re-run it.
 		require.NoError(t, migrateInvitationPurpose(s.db.WithContext(ctx)))

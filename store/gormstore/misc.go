@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -170,6 +171,10 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 	scope := func(q *gorm.DB) *gorm.DB {
 		if f.Action != "" {
 			q = q.Where("action = ?", f.Action)
+		}
+		if f.ActionPrefix != "" {
+			// substr, not LIKE: exact and case-sensitive in both dialects.
+			q = q.Where("substr(action, 1, ?) = ?", utf8.RuneCountInString(f.ActionPrefix), f.ActionPrefix)
 		}
 		if f.ActorID != "" {
 			q = q.Where("actor_id = ?", f.ActorID)

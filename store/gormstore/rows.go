@@ -30,6 +30,10 @@ type userRow struct {
 	Disabled       bool      `gorm:"column:disabled"`
 	CreatedAt      time.Time `gorm:"column:created_at;autoCreateTime:false"`
 	UpdatedAt      time.Time `gorm:"column:updated_at;autoUpdateTime:false"`
+
+	ExternalID      string `gorm:"column:external_id"`
+	Directory       string `gorm:"column:directory"`
+	DirectoryEmails string `gorm:"column:directory_emails"`
 }
 
 func (userRow) TableName() string { return "users" }
@@ -48,6 +52,9 @@ type teamRow struct {
 	Blocked        bool
 	CreatedAt      time.Time `gorm:"column:created_at;autoCreateTime:false"`
 	UpdatedAt      time.Time `gorm:"column:updated_at;autoUpdateTime:false"`
+
+	ExternalID       string `gorm:"column:external_id"`
+	DirectoryManaged bool   `gorm:"column:directory_managed"`
 }
 
 func (teamRow) TableName() string { return "teams" }

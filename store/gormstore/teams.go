@@ -21,6 +21,7 @@ func teamToRow(t store.Team) (teamRow, error) {
 		BudgetDuration: t.BudgetDuration, BudgetResetAt: dbTimePtr(t.BudgetResetAt), Spend: t.Spend,
 		TPMLimit: t.TPMLimit, RPMLimit: t.RPMLimit, Metadata: md, Blocked: t.Blocked,
 		CreatedAt: dbTime(t.CreatedAt), UpdatedAt: dbTime(t.UpdatedAt),
+		ExternalID: t.ExternalID, DirectoryManaged: t.DirectoryManaged,
 	}, nil
 }
 
@@ -37,6 +38,7 @@ func rowToTeam(r teamRow) (store.Team, error) {
 		ID: r.ID, Alias: r.Alias, Models: models, MaxBudget: r.MaxBudget, BudgetDuration: r.BudgetDuration,
 		BudgetResetAt: goTimePtr(r.BudgetResetAt), Spend: r.Spend, TPMLimit: r.TPMLimit, RPMLimit: r.RPMLimit,
 		Metadata: md, Blocked: r.Blocked, CreatedAt: goTime(r.CreatedAt), UpdatedAt: goTime(r.UpdatedAt),
+		ExternalID: r.ExternalID, DirectoryManaged: r.DirectoryManaged,
 	}, nil
 }
 
@@ -142,9 +144,16 @@ func (s *Store) DeleteTeam(ctx context.Context, id string) error {
 
 // ListTeams returns one page ordered by (created_at, id) and the total.
 func (s *Store) ListTeams(ctx context.Context, f store.TeamFilter) ([]store.Team, int64, error) {
+	where, err := s.condSQL(f.Where, teamFields)
+	if err != nil {
+		return nil, 0, fmt.Errorf("gormstore: list teams: %w", err)
+	}
 	scope := func(q *gorm.DB) *gorm.DB {
 		if f.UserID != "" {
 			q = q.Where("id IN (?)", s.db.Model(&membershipRow{}).Select("team_id").Where("user_id = ?", f.UserID))
+		}
+		if where != nil {
+			q = q.Where(where.sql, where.args...)
 		}
 		return q
 	}

@@ -16,7 +16,12 @@ func userToRow(u store.User) (userRow, error) {
 	if err != nil {
 		return userRow{}, err
 	}
+	dir, dirEmails, err := encodeDirectory(u.Directory)
+	if err != nil {
+		return userRow{}, err
+	}
 	return userRow{
+		ExternalID: u.ExternalID, Directory: dir, DirectoryEmails: dirEmails,
 		ID: u.ID, Email: u.Email, EmailLower: strings.ToLower(u.Email), Alias: u.Alias, Role: u.Role,
 		PasswordHash: u.PasswordHash, Models: encodeStrings(u.Models), MaxBudget: u.MaxBudget,
 		BudgetDuration: u.BudgetDuration, BudgetResetAt: dbTimePtr(u.BudgetResetAt), Spend: u.Spend,
@@ -34,7 +39,12 @@ func rowToUser(r userRow) (store.User, error) {
 	if err != nil {
 		return store.User{}, err
 	}
+	dir, err := decodeDirectory(r.Directory)
+	if err != nil {
+		return store.User{}, err
+	}
 	return store.User{
+		ExternalID: r.ExternalID, Directory: dir,
 		ID: r.ID, Email: r.Email, Alias: r.Alias, Role: r.Role, PasswordHash: r.PasswordHash,
 		Models: models, MaxBudget: r.MaxBudget, BudgetDuration: r.BudgetDuration,
 		BudgetResetAt: goTimePtr(r.BudgetResetAt), Spend: r.Spend, TPMLimit: r.TPMLimit, RPMLimit: r.RPMLimit,
@@ -155,6 +165,10 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 
 // ListUsers returns one page ordered by (created_at, id) and the total.
 func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]store.User, int64, error) {
+	where, err := s.condSQL(f.Where, userFields)
+	if err != nil {
+		return nil, 0, fmt.Errorf("gormstore: list users: %w", err)
+	}
 	scope := func(q *gorm.DB) *gorm.DB {
 		if f.Role != "" {
 			q = q.Where("role = ?", f.Role)
@@ -170,6 +184,9 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]store.User
 		}
 		if len(f.SSOSubjects) > 0 {
 			q = q.Where("sso_subject IN ?", f.SSOSubjects)
+		}
+		if where != nil {
+			q = q.Where(where.sql, where.args...)
 		}
 		return q
 	}

@@ -60,6 +60,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tx/RollbackOnError", testTxRollback},
 		{"Tx/RollbackOnPanic", testTxPanic},
 		{"Tx/Commit", testTxCommit},
+		{"Users/Directory", testUsersDirectory},
+		{"Users/Where", testUsersWhere},
+		{"Teams/Directory", testTeamsDirectory},
+		{"Teams/Where", testTeamsWhere},
+		{"Keys/ByType", testKeysByType},
+		{"Audit/ActionPrefix", testAuditPrefix},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
