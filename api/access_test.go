@@ -277,3 +277,114 @@ func TestTeamAdminCannotProbeOrPullInAdmins(t *testing.T) {
 		requireError(t, e.do(http.MethodPost, "/team/member_delete", lead, map[string]any{"team_id": "t", "user_id": "boss"}), http.StatusForbidden)
 	})
 }
+
+// TestRedTeamFindings: what an outside review of the access decision
+// found (issue 12 follow-up); each case failed before its fix.
+func TestRedTeamFindings(t *testing.T) {
+	for _, db := range databases() {
+		t.Run(db.name, func(t *testing.T) {
+			e := newEnvWith(t, db.open(t), func(o *app.Options) { o.TrustedProxies = []string{"192.0.2.0/24"} })
+			admin := e.userWithRole("boss", rbac.RoleProxyAdmin)
+			viewer := e.userWithRole("auditor", rbac.RoleProxyAdminViewer)
+			user := e.userWithRole("ivy", rbac.RoleInternalUser)
+			lowly := e.userWithRole("val", rbac.RoleInternalUserViewer)
+			adminLLM := e.mustOK(e.do("POST", "/key/generate", masterKey, map[string]any{"user_id": "boss", "key_type": "llm_api"}))["key"].(string)
+			service := e.mustOK(e.do("POST", "/key/generate", masterKey, map[string]any{"key_type": "service"}))["key"].(string)
+			readOnly := e.mustOK(e.do("POST", "/key/generate", masterKey, map[string]any{"user_id": "ivy", "key_type": "read_only"}))["key"].(string)
+			mgmt := e.mustOK(e.do("POST", "/key/generate", masterKey, map[string]any{"user_id": "boss", "key_type": "management"}))["key"].(string)
+			restricted := e.mustOK(e.do("POST", "/key/generate", masterKey, map[string]any{"user_id": "ivy", "models": []string{"gpt-4o"}}))["key"].(string)
+			json := map[string]string{"Content-Type": "application/json"}
+			status := func(method, path, key string, hdr map[string]string, body string) int {
+				return e.verifyAs(method, path, key, hdr, body).Code
+			}
+
+			// 1. The proxy's own admin routes behind /auth/verify are for
+			// admins: Keygate must not vouch for anyone else there.
+			for _, k := range []string{user, lowly, adminLLM, readOnly, service} {
+				require.Equal(t, 403, status("POST", "/auth/verify/key/generate", k, json, `{}`))
+				require.Equal(t, 403, status("POST", "/auth/verify", k, map[string]string{"X-Original-URI": "/config/update", "X-Original-Method": "POST"}, ""))
+				require.Equal(t, 403, status("GET", "/auth/verify/global/spend", k, nil, ""))
+			}
+			require.Equal(t, 200, status("POST", "/auth/verify/key/generate", admin, json, `{}`))
+			require.Equal(t, 200, status("POST", "/auth/verify/key/generate", mgmt, json, `{}`))
+			require.Equal(t, 200, status("POST", "/auth/verify/key/generate", masterKey, json, `{}`))
+			require.Equal(t, 200, status("GET", "/auth/verify/global/spend", viewer, nil, ""))
+			require.Equal(t, 403, status("POST", "/auth/verify/user/new", viewer, json, `{}`))
+			// an untrusted route header can still only narrow
+			require.Equal(t, 403, e.doHeaders("GET", "/auth/verify", map[string]string{"Authorization": "Bearer " + user,
+				"X-Forwarded-Uri": "/key/generate"}, "").Code)
+
+			// 2. Percent-encoded routes are read as the upstream decodes them.
+			for _, p := range []string{"/v1/chat%2Fcompletions", "/v1beta/models/gpt-5%3AgenerateContent",
+				"/openai%2Fdeployments%2Fgpt-5%2Fchat%2Fcompletions", "/bedrock/model%2Fgpt-5%2Finvoke"} {
+				require.Equal(t, 403, status("POST", "/auth/verify"+p, restricted, json, `{"model":"gpt-5"}`), p)
+				require.Equal(t, 403, status("POST", "/auth/verify", restricted, map[string]string{"X-Original-URI": p,
+					"X-Original-Method": "POST", "X-Keygate-Model": "gpt-4o"}, ""), p)
+			}
+			require.Equal(t, 200, status("POST", "/auth/verify/v1/chat/completions", restricted, json, `{"model":"gpt-4o"}`))
+
+			// 4. A multipart part whose disposition names the field twice.
+			mp := "--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-4o\r\n" +
+				"--XyZ\r\nContent-Disposition: form-data; name=\"x\"; name=\"model\"\r\n\r\ngpt-5\r\n--XyZ--\r\n"
+			require.Equal(t, 403, status("POST", "/auth/verify/v1/audio/transcriptions", restricted,
+				map[string]string{"Content-Type": "multipart/form-data; boundary=XyZ"}, mp))
+
+			// 6. Key types on the LLM path.
+			for _, k := range []string{service, readOnly, mgmt} {
+				require.Equal(t, 403, status("POST", "/auth/verify/v1/chat/completions", k, json, `{"model":"gpt-4o"}`))
+			}
+			require.Equal(t, 200, status("POST", "/auth/verify/v1/chat/completions", adminLLM, json, `{"model":"gpt-4o"}`))
+			require.Equal(t, 200, status("GET", "/auth/verify/v1/models", readOnly, nil, ""))
+
+			// 10. Every model header line from a trusted proxy counts, and
+			// both route headers do.
+			req := map[string]string{"X-Original-URI": "/v1/chat/completions", "X-Original-Method": "POST", "X-Keygate-Model": "gpt-4o, gpt-5"}
+			require.Equal(t, 403, status("POST", "/auth/verify", restricted, req, ""))
+			req = map[string]string{"X-Original-URI": "/v1/models", "X-Forwarded-Uri": "/key/generate", "X-Original-Method": "GET"}
+			require.Equal(t, 403, status("GET", "/auth/verify", user, req, ""))
+		})
+	}
+}
+
+// TestTeamAdminSeesOnlyWhatTheyManage (red team 7, 8): a team admin's view
+// of team keys leaves out ownerless keys and keys of higher roles, and
+// they cannot raise member budgets past the team's or their own at all.
+func TestTeamAdminSeesOnlyWhatTheyManage(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		lead := e.userWithRole("lead", rbac.RoleInternalUser)
+		e.userWithRole("boss", rbac.RoleProxyAdmin)
+		mem := e.userWithRole("mem", rbac.RoleInternalUser)
+		e.mustOK(e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "t", "max_budget": 100, "members_with_roles": []any{
+			map[string]any{"user_id": "lead", "role": "admin"}, map[string]any{"user_id": "mem", "role": "user"},
+			map[string]any{"user_id": "boss", "role": "user"}}}))
+		bossKey := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "boss", "team_id": "t"}))["key"].(string)
+		ownerless := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"team_id": "t"}))["key"].(string)
+		memKey := e.mustOK(e.do(http.MethodPost, "/key/generate", mem, map[string]any{"team_id": "t"}))["key"].(string)
+
+		r := e.do(http.MethodGet, "/key/list?team_id=t", lead, nil)
+		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+		require.Contains(t, r.Body.String(), apikey.Hash(memKey))
+		require.NotContains(t, r.Body.String(), apikey.Hash(bossKey))
+		require.NotContains(t, r.Body.String(), apikey.Hash(ownerless))
+		for _, k := range []string{bossKey, ownerless} {
+			requireError(t, e.do(http.MethodGet, "/key/info?key="+apikey.Hash(k), lead, nil), http.StatusForbidden)
+		}
+		require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/key/info?key="+apikey.Hash(memKey), lead, nil).Code)
+
+		before := snapshot(t, e)
+		requireError(t, e.do(http.MethodPost, "/team/member_update", lead, map[string]any{"team_id": "t", "user_id": "lead", "max_budget_in_team": 99999}), http.StatusForbidden)
+		requireError(t, e.do(http.MethodPost, "/team/member_update", lead, map[string]any{"team_id": "t", "user_id": "mem", "max_budget_in_team": 101}), http.StatusForbidden)
+		require.Equal(t, before, snapshot(t, e))
+		e.mustOK(e.do(http.MethodPost, "/team/member_update", lead, map[string]any{"team_id": "t", "user_id": "mem", "max_budget_in_team": 50}))
+	})
+}
+
+// TestSpendReportTokenBounds (red team): token counts that would overflow
+// their sum are refused.
+func TestSpendReportTokenBounds(t *testing.T) {
+	e := newEnv(t, databases()[0].open(t))
+	k := e.userWithRole("u", rbac.RoleInternalUser)
+	r := e.do(http.MethodPost, "/spend/report", masterKey, map[string]any{"request_id": "r", "api_key": k, "spend": 1,
+		"prompt_tokens": int64(9223372036854775807), "completion_tokens": 2})
+	requireError(t, r, http.StatusBadRequest)
+}

@@ -153,7 +153,8 @@ func (s *Server) guard(rt Route) gin.HandlerFunc {
 			return
 		}
 		// The key's route limits (allowed_routes) bind every role.
-		if err := service.Decide(p, access.Request{Method: c.Request.Method, Route: c.Request.URL.EscapedPath(), Management: true}); err != nil {
+		if err := service.Decide(p, access.Request{Method: c.Request.Method, Routes: access.RouteVariants(c.Request.URL.EscapedPath()),
+			RouteKnown: true, Management: true}); err != nil {
 			httperr.Write(c, err)
 			return
 		}

@@ -76,44 +76,67 @@ func (s *Server) verify(c *gin.Context) error {
 	return nil
 }
 
-// verifyRequest works out what the proxy asks about: the client's route
+// verifyRequest works out what the proxy asks about: the client's routes
 // and method, and every model the request names.
 //
 // The route comes from the path after /auth/verify (Envoy's path_prefix),
-// from ?path= (deploy/envoy), or, from a trusted proxy only, from
-// X-Original-URI (nginx) or X-Forwarded-Uri (Traefik). Models come from
-// the forwarded body, the route's path and query, verify's own ?model=,
-// and X-Keygate-Model. The header always counts as a model to check (it
-// can only narrow); it establishes the model only when a trusted proxy
-// sent it, because a client can send it too and plain auth_request shows
-// Keygate no body to compare it with.
+// from ?path= (deploy/envoy), and from X-Original-URI (nginx) and
+// X-Forwarded-Uri (Traefik). The headers establish the route only from a
+// trusted proxy; from anyone else they are still checked, so they can only
+// narrow. Each route counts in every form an upstream may read it
+// (percent-decoded, cleaned). Models come from the forwarded body, each
+// route's path and query, verify's own ?model=, and X-Keygate-Model (every
+// line, comma-separated): the header always counts as a model to check; it
+// establishes the model only when a trusted proxy sent it, because a client
+// can send it too and plain auth_request shows Keygate no body to compare.
 func (s *Server) verifyRequest(c *gin.Context, p auth.Principal) access.Request {
 	r := c.Request
 	trusted := s.opts.TrustedPeer != nil && s.opts.TrustedPeer(r)
 	req := access.Request{Method: r.Method, ModelsKnown: true}
-	uri := ""
+	// believed: the source is the request itself or a trusted proxy, so
+	// what it names establishes the route and the model; a claim only
+	// narrows.
+	type source struct {
+		uri      string
+		believed bool
+	}
+	var uris []source
 	if suffix := strings.TrimPrefix(r.URL.EscapedPath(), "/auth/verify"); suffix != "" && suffix != "/" {
-		uri = suffix
+		uri := suffix
 		if r.URL.RawQuery != "" {
 			uri += "?" + r.URL.RawQuery
 		}
+		uris = append(uris, source{uri, true})
 	} else if rest, ok := strings.CutPrefix(r.URL.RawQuery, "path="); ok {
-		uri = rest
-	} else if trusted {
-		uri = firstHeader(r, routeHeaders)
-		if m := firstHeader(r, methodHeaders); m != "" {
-			req.Method = m
+		uris = append(uris, source{rest, true})
+	}
+	for _, h := range routeHeaders {
+		for _, v := range r.Header.Values(h) {
+			if v != "" {
+				uris = append(uris, source{v, trusted})
+			}
 		}
 	}
-	if uri != "" {
-		route, query, ok := access.SplitRoute(uri)
+	if trusted {
+		if m := firstHeader(r, methodHeaders); m != "" {
+			req.Method = strings.ToUpper(m)
+		}
+	}
+	established := false
+	for _, src := range uris {
+		route, query, ok := access.SplitRoute(src.uri)
 		if !ok {
 			req.ModelsKnown = false
 		}
-		req.Route = route
-		req.Models = append(req.Models, access.ModelsInURL(route, query)...)
+		req.RouteKnown = req.RouteKnown || src.believed
+		for _, v := range access.RouteVariants(route) {
+			req.Routes = append(req.Routes, v)
+			if ms := access.ModelsInURL(v, query); len(ms) > 0 {
+				req.Models = append(req.Models, ms...)
+				established = established || src.believed
+			}
+		}
 	}
-	established := len(req.Models) > 0
 	own, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		req.ModelsKnown = false
@@ -125,12 +148,16 @@ func (s *Server) verifyRequest(c *gin.Context, p auth.Principal) access.Request 
 		}
 	}
 	if !access.Restricted(p) {
-		// Nothing in the answer depends on the body: skip reading it.
+		// No model rule applies: skip reading the body.
 		return req
 	}
-	if m := strings.TrimSpace(r.Header.Get(HeaderModel)); m != "" {
-		req.Models = append(req.Models, m)
-		established = established || trusted
+	for _, line := range r.Header.Values(HeaderModel) {
+		for _, m := range strings.Split(line, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				req.Models = append(req.Models, m)
+				established = established || trusted
+			}
+		}
 	}
 	body, complete := readVerifyBody(r)
 	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
@@ -141,10 +168,24 @@ func (s *Server) verifyRequest(c *gin.Context, p auth.Principal) access.Request 
 		req.Models = append(req.Models, models...)
 		established = true
 	}
-	if !established && access.ModelBearing(req.Method, req.Route) {
+	if !established && modelBearing(req) {
 		req.ModelsKnown = false
 	}
 	return req
+}
+
+// modelBearing reports whether any route of req (or, none being known, its
+// method) carries a model.
+func modelBearing(req access.Request) bool {
+	if len(req.Routes) == 0 {
+		return access.ModelBearing(req.Method, "")
+	}
+	for _, r := range req.Routes {
+		if access.ModelBearing(req.Method, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // readVerifyBody reads the forwarded body; complete is false when it was

@@ -32,10 +32,22 @@ function modelOf(r) {
     if (text === undefined || text === '') {
         return (r.headersIn['Content-Length'] || '0') === '0' && !r.headersIn['Transfer-Encoding'] ? '' : null;
     }
-    // Read the body as the upstream will: LiteLLM parses any body that
-    // looks like JSON, whatever its Content-Type, and JSON.parse keeps the
-    // last of duplicate keys as Python does. Anything else names no model
-    // Keygate can trust, so '' (restricted keys are then refused).
+    // Read the body as the upstream will. LiteLLM reads a Content-Type
+    // containing "form" as a form, and any other body that looks like JSON
+    // as JSON (JSON.parse keeps the last of duplicate keys, as Python does).
+    // Every model found is sent, comma-separated (Keygate checks each);
+    // anything unreadable names no model Keygate can trust, so '' (keys
+    // limited to some models are then refused).
+    const ct = (r.headersIn['Content-Type'] || '').toLowerCase();
+    if (ct.indexOf('form') >= 0) {
+        if (ct.indexOf('multipart/') >= 0) {
+            return '';
+        }
+        const qs = require('querystring');
+        const v = qs.parse(text).model;
+        const all = v === undefined ? [] : (Array.isArray(v) ? v : [v]);
+        return all.filter(function (m) { return m !== ''; }).join(',');
+    }
     if (/^\s*\{/.test(text)) {
         try {
             const m = JSON.parse(text).model;

@@ -8,10 +8,18 @@ import (
 
 // Request is what a credential is being used for.
 type Request struct {
-	// Method and Route are the client's request (for /auth/verify, the
-	// request the proxy asks about). Route "" means the proxy did not say.
+	// Method is the client's request method (for /auth/verify, that of the
+	// request the proxy asks about).
 	Method string
-	Route  string
+	// Routes are every path the request may be taken for, each in every
+	// form an upstream may read it (RouteVariants); each must pass. Routes
+	// a proxy only claimed (from a source Keygate does not trust) are in
+	// the list too: they can only narrow.
+	Routes []string
+	// RouteKnown: at least one of Routes comes from a source the decision
+	// believes (the request itself, Envoy's path, a trusted proxy's header).
+	// Without it, a key limited to some routes is refused.
+	RouteKnown bool
 	// Management: the route is one of Keygate's own (management API, UI);
 	// only route limits apply, not budgets or model rules.
 	Management bool
@@ -44,21 +52,27 @@ type Request struct {
 // Blocked, expired and unknown credentials, and team keys whose owner left
 // the team, never get here: authentication refuses them (401).
 func Decide(p auth.Principal, r Request) error {
-	if !r.Management && !rbac.KeyTypeCallsModels(p.KeyType) {
-		return apperr.Forbidden("This key is a SCIM provisioning token; it may only call /scim/v2.")
+	if p.Method == auth.MethodMasterKey {
+		return nil
 	}
 	a := p.Access
-	if a == nil {
-		return nil // the master key
-	}
-	if !RouteAllowed(a.Routes, r.Route) {
-		route := r.Route
-		if route == "" {
-			route = "(not given by the proxy)"
+	if a != nil && len(a.Routes) > 0 {
+		if !r.RouteKnown {
+			return apperr.Forbidden("This key is limited to the routes %v and the proxy did not say which route was called.", a.Routes)
 		}
-		return apperr.Forbidden("This key may not call %s: it is limited to the routes %v.", truncate(route, 120), a.Routes)
+		for _, route := range r.Routes {
+			if !RouteAllowed(a.Routes, route) {
+				return apperr.Forbidden("This key may not call %s: it is limited to the routes %v.", truncate(route, 120), a.Routes)
+			}
+		}
 	}
 	if r.Management {
+		return nil
+	}
+	if err := upstreamRouteAllowed(p, r); err != nil {
+		return err
+	}
+	if a == nil {
 		return nil
 	}
 	for _, b := range a.Budgets {
@@ -109,6 +123,76 @@ func modelLists(p auth.Principal) []scopedList {
 		}
 	}
 	return []scopedList{{"key", key}, {"user", a.UserModels}, {"team", a.TeamModels}}
+}
+
+// upstreamRouteAllowed applies who may call which of the upstream proxy's
+// routes: its LLM routes to credentials that may call models (per role and
+// key type); anything else — the proxy's own admin API (LiteLLM's /key/*,
+// /user/*, /config/*, /global/spend, ...) — only to proxy admins, and to
+// admin viewers for reads. Keygate vouches for a request with its identity
+// headers, and deployments often hand the upstream an admin credential,
+// so it must never vouch for a non-admin there.
+func upstreamRouteAllowed(p auth.Principal, r Request) error {
+	safe := safeMethod(r.Method)
+	for _, route := range r.Routes {
+		if LLMRoute(route) {
+			continue
+		}
+		role, kt := p.Role, p.KeyType
+		adminType := kt == "" || kt == rbac.KeyTypeDefault || kt == rbac.KeyTypeManagement
+		switch {
+		case role == rbac.RoleProxyAdmin && adminType:
+		case safe && rbac.Can(role, rbac.PermReadAll) && (adminType || kt == rbac.KeyTypeReadOnly):
+		default:
+			return apperr.Forbidden("%s is an administration route of the LLM proxy: only proxy admins may call it through Keygate.", truncate(route, 120))
+		}
+	}
+	switch p.KeyType {
+	case "", rbac.KeyTypeDefault, rbac.KeyTypeLLMAPI:
+		return nil
+	case rbac.KeyTypeReadOnly:
+		if safe && !modelBearing(r) {
+			return nil
+		}
+		return apperr.Forbidden("A read_only key may only read; this request calls a model or changes something.")
+	case rbac.KeyTypeManagement:
+		if len(r.Routes) > 0 && !anyLLMRoute(r.Routes) {
+			return nil
+		}
+		return apperr.Forbidden("A management key may not call models.")
+	case rbac.KeyTypeSCIM:
+		return apperr.Forbidden("This key is a SCIM provisioning token; it may only call /scim/v2.")
+	}
+	return apperr.Forbidden("A %s key may not call the LLM proxy.", truncate(p.KeyType, 40))
+}
+
+func anyLLMRoute(routes []string) bool {
+	for _, r := range routes {
+		if LLMRoute(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func modelBearing(r Request) bool {
+	if len(r.Routes) == 0 {
+		return ModelBearing(r.Method, "")
+	}
+	for _, route := range r.Routes {
+		if ModelBearing(r.Method, route) {
+			return true
+		}
+	}
+	return false
+}
+
+func safeMethod(m string) bool {
+	switch m {
+	case "GET", "HEAD", "OPTIONS":
+		return true
+	}
+	return false
 }
 
 // Restricted reports whether any model list limits p.

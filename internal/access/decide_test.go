@@ -8,6 +8,7 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/rbac"
 )
 
 // principal builders for the table below.
@@ -21,12 +22,22 @@ func teamKey(a auth.Access) auth.Principal {
 	return p
 }
 
+func withRole(p auth.Principal, role string) auth.Principal {
+	p.Role = rbac.Role(role)
+	return p
+}
+
+func withType(p auth.Principal, t string) auth.Principal {
+	p.KeyType = t
+	return p
+}
+
 func budget(scope string, spend, max float64) auth.Budget {
 	return auth.Budget{Scope: scope, Spend: spend, Max: max}
 }
 
 func llm(models ...string) access.Request {
-	return access.Request{Method: "POST", Route: "/v1/chat/completions", Models: models, ModelsKnown: true}
+	return access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true, Models: models, ModelsKnown: true}
 }
 
 // TestDecisionTable is README's "Access decision" table, row by row.
@@ -47,34 +58,48 @@ func TestDecisionTable(t *testing.T) {
 		{"no limits", personal(auth.Access{}), llm("gpt-4o"), ok},
 
 		// 1. route limits, every role, every route
-		{"route limit allows its route", adminKey("/v1/embeddings"), access.Request{Method: "POST", Route: "/v1/embeddings", ModelsKnown: true}, ok},
-		{"route limit allows routes below it", adminKey("/v1/embeddings"), access.Request{Method: "POST", Route: "/v1/embeddings/x", ModelsKnown: true}, ok},
-		{"route limit is not a string prefix", adminKey("/v1/embeddings"), access.Request{Method: "POST", Route: "/v1/embeddingsx", ModelsKnown: true}, forbidden},
+		{"route limit allows its route", adminKey("/v1/embeddings"), access.Request{Method: "POST", Routes: []string{"/v1/embeddings"}, RouteKnown: true, ModelsKnown: true}, ok},
+		{"route limit allows routes below it", adminKey("/v1/embeddings"), access.Request{Method: "POST", Routes: []string{"/v1/embeddings/x"}, RouteKnown: true, ModelsKnown: true}, ok},
+		{"route limit is not a string prefix", adminKey("/v1/embeddings"), access.Request{Method: "POST", Routes: []string{"/v1/embeddingsx"}, RouteKnown: true, ModelsKnown: true}, forbidden},
 		{"route limit refuses other model routes", adminKey("/v1/embeddings"), llm("gpt-4o"), forbidden},
-		{"route limit binds an admin on management routes", adminKey("/v1/embeddings"), access.Request{Method: "GET", Route: "/user/list", Management: true}, forbidden},
+		{"route limit binds an admin on management routes", adminKey("/v1/embeddings"), access.Request{Method: "GET", Routes: []string{"/user/list"}, RouteKnown: true, Management: true}, forbidden},
 		{"route group llm_api_routes", adminKey("llm_api_routes"), llm("gpt-4o"), ok},
-		{"route group excludes management", adminKey("llm_api_routes"), access.Request{Method: "GET", Route: "/user/list", Management: true}, forbidden},
-		{"route group management_routes", adminKey("management_routes"), access.Request{Method: "GET", Route: "/user/list", Management: true}, ok},
-		{"route group info_routes", adminKey("info_routes"), access.Request{Method: "GET", Route: "/key/info", Management: true}, ok},
+		{"route group excludes management", adminKey("llm_api_routes"), access.Request{Method: "GET", Routes: []string{"/user/list"}, RouteKnown: true, Management: true}, forbidden},
+		{"route group management_routes", adminKey("management_routes"), access.Request{Method: "GET", Routes: []string{"/user/list"}, RouteKnown: true, Management: true}, ok},
+		{"route group info_routes", adminKey("info_routes"), access.Request{Method: "GET", Routes: []string{"/key/info"}, RouteKnown: true, Management: true}, ok},
 		{"wildcard route", adminKey("/v1/*"), llm("gpt-4o"), ok},
-		{"param route", adminKey("/openai/deployments/{model}/chat/completions"), access.Request{Method: "POST", Route: "/openai/deployments/gpt-4o/chat/completions", Models: []string{"gpt-4o"}, ModelsKnown: true}, ok},
-		{"dot segments refused", adminKey("/v1/embeddings"), access.Request{Method: "POST", Route: "/v1/embeddings/../chat/completions", ModelsKnown: true}, forbidden},
-		{"encoded slash refused", adminKey("/v1/embeddings"), access.Request{Method: "POST", Route: "/v1/embeddings%2F..%2Fchat", ModelsKnown: true}, forbidden},
+		{"param route", adminKey("/openai/deployments/{model}/chat/completions"), access.Request{Method: "POST", Routes: []string{"/openai/deployments/gpt-4o/chat/completions"}, RouteKnown: true, Models: []string{"gpt-4o"}, ModelsKnown: true}, ok},
+		{"dot segments refused", adminKey("/v1/embeddings"), access.Request{Method: "POST", Routes: []string{"/v1/embeddings/../chat/completions"}, RouteKnown: true, ModelsKnown: true}, forbidden},
+		{"encoded slash refused", adminKey("/v1/embeddings"), access.Request{Method: "POST", Routes: []string{"/v1/embeddings%2F..%2Fchat"}, RouteKnown: true, ModelsKnown: true}, forbidden},
 		{"unknown route with a route limit", adminKey("/v1/embeddings"), access.Request{Method: "GET", ModelsKnown: true}, forbidden},
 
 		// 2. Keygate's own routes: only route limits
-		{"management route ignores budgets", personal(auth.Access{Budgets: []auth.Budget{budget("key", 5, 1)}}), access.Request{Method: "GET", Route: "/key/info", Management: true}, ok},
-		{"management route ignores models", personal(auth.Access{KeyModels: []string{"a"}}), access.Request{Method: "POST", Route: "/key/generate", Management: true}, ok},
+		{"management route ignores budgets", personal(auth.Access{Budgets: []auth.Budget{budget("key", 5, 1)}}), access.Request{Method: "GET", Routes: []string{"/key/info"}, RouteKnown: true, Management: true}, ok},
+		{"management route ignores models", personal(auth.Access{KeyModels: []string{"a"}}), access.Request{Method: "POST", Routes: []string{"/key/generate"}, RouteKnown: true, Management: true}, ok},
 
 		// 3. budgets
 		{"key budget used up", personal(auth.Access{Budgets: []auth.Budget{budget("key", 1, 1)}}), llm("m"), budgetExceeded},
 		{"key budget left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), llm("m"), ok},
 		{"budget period over: reset pending", personal(auth.Access{Budgets: []auth.Budget{{Scope: "key", Spend: 5, Max: 1, ResetDue: true}}}), llm("m"), ok},
-		{"estimated cost beyond what is left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), access.Request{Method: "POST", Route: "/v1/chat/completions", Models: []string{"m"}, ModelsKnown: true, Cost: 0.6}, budgetExceeded},
-		{"estimated cost within what is left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), access.Request{Method: "POST", Route: "/v1/chat/completions", Models: []string{"m"}, ModelsKnown: true, Cost: 0.4}, ok},
+		{"estimated cost beyond what is left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true, Models: []string{"m"}, ModelsKnown: true, Cost: 0.6}, budgetExceeded},
+		{"estimated cost within what is left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true, Models: []string{"m"}, ModelsKnown: true, Cost: 0.4}, ok},
 		{"owner's budget (personal key)", personal(auth.Access{Budgets: []auth.Budget{budget("user", 2, 1)}}), llm("m"), budgetExceeded},
 		{"team's budget (team key)", teamKey(auth.Access{Budgets: []auth.Budget{budget("team", 2, 1)}}), llm("m"), budgetExceeded},
 		{"member's budget in the team", teamKey(auth.Access{Budgets: []auth.Budget{budget("team member", 2, 1)}}), llm("m"), budgetExceeded},
+
+		// 3a. the upstream's own admin routes, and key types
+		{"admin route: proxy admin", adminKey(), access.Request{Method: "POST", Routes: []string{"/key/generate"}, RouteKnown: true}, ok},
+		{"admin route: internal user", personal(auth.Access{}), access.Request{Method: "POST", Routes: []string{"/key/generate"}, RouteKnown: true}, forbidden},
+		{"admin route: claimed by an untrusted header still narrows", personal(auth.Access{}), access.Request{Method: "GET", Routes: []string{"/v1/models", "/config/update"}, RouteKnown: true}, forbidden},
+		{"admin route: admin viewer reads", withRole(personal(auth.Access{}), "proxy_admin_viewer"), access.Request{Method: "GET", Routes: []string{"/global/spend"}, RouteKnown: true}, ok},
+		{"admin route: admin viewer writes", withRole(personal(auth.Access{}), "proxy_admin_viewer"), access.Request{Method: "POST", Routes: []string{"/user/new"}, RouteKnown: true}, forbidden},
+		{"admin route: an admin's llm_api key", withType(adminKey(), "llm_api"), access.Request{Method: "POST", Routes: []string{"/key/generate"}, RouteKnown: true}, forbidden},
+		{"llm route: service key", withType(personal(auth.Access{}), "service"), llm("m"), forbidden},
+		{"llm route: management key", withType(adminKey(), "management"), llm("m"), forbidden},
+		{"llm route: read_only key calls a model", withType(personal(auth.Access{}), "read_only"), llm("m"), forbidden},
+		{"llm route: read_only key lists models", withType(personal(auth.Access{}), "read_only"), access.Request{Method: "GET", Routes: []string{"/v1/models"}, RouteKnown: true, ModelsKnown: true}, ok},
+		{"llm route: scim key", withType(personal(auth.Access{}), "scim"), llm("m"), forbidden},
+		{"llm route: llm_api key", withType(personal(auth.Access{}), "llm_api"), llm("m"), ok},
 
 		// 4. models
 		{"key list allows", personal(auth.Access{KeyModels: []string{"a"}}), llm("a"), ok},
@@ -82,8 +107,8 @@ func TestDecisionTable(t *testing.T) {
 		{"owner list refuses (personal key)", personal(auth.Access{UserModels: []string{"a"}}), llm("b"), forbidden},
 		{"team list refuses (team key)", teamKey(auth.Access{TeamModels: []string{"a"}}), llm("b"), forbidden},
 		{"every named model must pass", personal(auth.Access{KeyModels: []string{"a"}}), llm("a", "b"), forbidden},
-		{"restricted, model unknown", personal(auth.Access{KeyModels: []string{"a"}}), access.Request{Method: "POST", Route: "/v1/chat/completions"}, forbidden},
-		{"unrestricted, model unknown", personal(auth.Access{}), access.Request{Method: "POST", Route: "/v1/chat/completions"}, ok},
+		{"restricted, model unknown", personal(auth.Access{KeyModels: []string{"a"}}), access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true}, forbidden},
+		{"unrestricted, model unknown", personal(auth.Access{}), access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true}, ok},
 		{"glob", personal(auth.Access{UserModels: []string{"openai/*"}}), llm("openai/gpt-4o"), ok},
 		{"glob refuses other providers", personal(auth.Access{UserModels: []string{"openai/*"}}), llm("anthropic/claude"), forbidden},
 		{"all-proxy-models", personal(auth.Access{KeyModels: []string{"all-proxy-models"}, UserModels: []string{"*"}}), llm("x"), ok},
@@ -157,6 +182,21 @@ func TestModelMatcher(t *testing.T) {
 	}
 }
 
+func TestRouteClasses(t *testing.T) {
+	for _, r := range []string{"/v1/chat/completions", "/chat/completions", "/v1/embeddings", "/v1/models", "/models/x:generateContent",
+		"/v1beta/models/gemini-pro:generateContent", "/openai/deployments/m/chat/completions", "/engines/m/completions",
+		"/v1/messages", "/anthropic/v1/messages", "/bedrock/model/x/invoke", "/model/info", "/v1/files/f", "/v1/audio/speech"} {
+		require.True(t, access.LLMRoute(r), r)
+	}
+	for _, r := range []string{"/key/generate", "/user/new", "/team/update", "/model/new", "/config/update", "/global/spend",
+		"/health", "/spend/logs", "/", "", "/v1/key/generate", "/metrics"} {
+		require.False(t, access.LLMRoute(r), r)
+	}
+	require.Equal(t, []string{"/v1/chat%2Fcompletions", "/v1/chat/completions"}, access.RouteVariants("/v1/chat%2Fcompletions"))
+	require.Equal(t, []string{"/a/../key/generate", "/key/generate"}, access.RouteVariants("/a/../key/generate"))
+	require.Equal(t, []string{"/v1/models"}, access.RouteVariants("/v1/models"))
+}
+
 func TestModelsInBody(t *testing.T) {
 	cases := []struct {
 		ct, body string
@@ -176,6 +216,10 @@ func TestModelsInBody(t *testing.T) {
 		{"text/plain", `hello`, nil, false},
 		{"application/json", ``, nil, true},
 		{"multipart/form-data", `x`, nil, false},
+		{"multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"x\"; name=\"model\"\r\n\r\ngpt-5\r\n--B--\r\n", nil, false},
+		{"multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-5\r\n--B--\r\n", []string{"gpt-5"}, true},
+		{"application/x-www-form-urlencoded", `{"a":"&model=gpt-5&","model":"gpt-4o"}`, []string{"gpt-5"}, true},
+		{"text/form-ish", `model=a`, []string{"a"}, true},
 	}
 	for _, c := range cases {
 		models, known := access.ModelsInBody(c.ct, []byte(c.body))

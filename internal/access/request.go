@@ -21,8 +21,12 @@ import (
 //     "model" string. Duplicate keys all count, since upstreams differ on
 //     which one wins (Python and Go take the last); every one must be
 //     allowed. Key names are compared after unescaping, as parsers do.
-//   - multipart/form-data and application/x-www-form-urlencoded: every
-//     "model" field.
+//   - a Content-Type containing "form" (LiteLLM reads such bodies as forms,
+//     whatever their first byte): multipart/form-data parts named
+//     "model"; anything else as URL-encoded "model" fields. A part whose
+//     Content-Disposition does not parse unambiguously (a parameter named
+//     twice, two disposition headers) leaves the model unknown, since
+//     servers differ on which name they take.
 //   - An empty body names nothing. Anything else is unknown.
 func ModelsInBody(contentType string, body []byte) (models []string, known bool) {
 	trimmed := bytes.TrimSpace(body)
@@ -30,10 +34,10 @@ func ModelsInBody(contentType string, body []byte) (models []string, known bool)
 		return nil, true
 	}
 	mt, params, _ := mime.ParseMediaType(contentType)
-	switch mt {
-	case "multipart/form-data":
+	if mt == "multipart/form-data" {
 		return multipartModels(body, params["boundary"])
-	case "application/x-www-form-urlencoded":
+	}
+	if strings.Contains(strings.ToLower(contentType), "form") {
 		q, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil, false
@@ -92,6 +96,13 @@ func multipartModels(body []byte, boundary string) ([]string, bool) {
 			return models, true
 		}
 		if err != nil {
+			return nil, false
+		}
+		cd := part.Header.Values("Content-Disposition")
+		if len(cd) != 1 {
+			return nil, false
+		}
+		if _, ps, err := mime.ParseMediaType(cd[0]); err != nil || (ps["name"] == "" && ps["filename"] == "") {
 			return nil, false
 		}
 		if part.FormName() == "model" {

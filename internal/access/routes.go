@@ -1,6 +1,7 @@
 package access
 
 import (
+	"net/url"
 	"path"
 	"strings"
 )
@@ -39,6 +40,59 @@ func routeGroups() map[string][]string {
 		"mapped_pass_through_routes": passthrough, "llm_api_routes": llm, "info_routes": info,
 		"management_routes": management, "spend_tracking_routes": spend, "global_spend_tracking_routes": spend,
 	}
+}
+
+// LLMRoute reports whether route (a clean path) is one of the upstream's
+// LLM routes — model calls, model information, files and batches for
+// them, and LiteLLM's provider pass-through routes (its llm_api_routes and
+// model info routes). Anything else on the upstream is its own
+// administration API (LiteLLM's /key/*, /user/*, /team/*, /model/new,
+// /config/*, /global/spend, /health, ...).
+func LLMRoute(route string) bool {
+	seg, rest := firstSegment(route)
+	if seg == "v1" || seg == "v2" || seg == "v1beta" {
+		seg, rest = firstSegment(rest)
+	}
+	switch seg {
+	case "chat", "completions", "embeddings", "images", "audio", "moderations", "batches", "files", "fine_tuning",
+		"assistants", "threads", "models", "rerank", "realtime", "responses", "vector_stores", "vector_store", "search",
+		"ocr", "videos", "containers", "messages", "skills", "interactions", "engines", "model_group":
+		return true
+	case "openai", "openai_passthrough", "bedrock", "vertex-ai", "vertex_ai", "cohere", "gemini", "anthropic", "azure",
+		"azure_ai", "mistral", "vllm", "assemblyai", "eu.assemblyai", "cursor", "milvus":
+		return true // provider pass-through (and Azure-style /openai/deployments/...)
+	case "model":
+		return rest == "/info"
+	case "utils":
+		return rest == "/token_counter"
+	}
+	return false
+}
+
+// firstSegment splits "/a/b/c" into "a" and "/b/c".
+func firstSegment(route string) (string, string) {
+	route = strings.TrimPrefix(route, "/")
+	if i := strings.IndexByte(route, '/'); i >= 0 {
+		return route[:i], route[i:]
+	}
+	return route, ""
+}
+
+// RouteVariants returns the forms in which an upstream may read a raw
+// request path: as given, and percent-decoded and cleaned of dot segments
+// and doubled slashes (as most servers route it). Every variant must pass
+// the decision, and models are read from each.
+func RouteVariants(raw string) []string {
+	out := []string{raw}
+	dec, err := url.PathUnescape(raw)
+	if err != nil {
+		dec = raw
+	}
+	c := path.Clean("/" + strings.ReplaceAll(dec, "\\", "/"))
+	if c != raw {
+		out = append(out, c)
+	}
+	return out
 }
 
 // RouteGroup reports whether name is a route group allowed_routes accepts.

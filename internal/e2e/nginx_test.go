@@ -150,6 +150,10 @@ func testNginx(t *testing.T, njs bool) {
 			hdr := map[string]string{"Authorization": "Bearer " + alice, "Content-Type": "text/plain", "X-Keygate-Model": "gpt-4o"}
 			denied(t, http.StatusForbidden, hdr, `{"model":"other-model","messages":[]}`)
 		})
+		t.Run("a form body is read as a form, as the upstream reads it", func(t *testing.T) {
+			hdr := map[string]string{"Authorization": "Bearer " + alice, "Content-Type": "application/x-www-form-urlencoded"}
+			denied(t, http.StatusForbidden, hdr, `{"a":"&model=other-model&","model":"gpt-4o"}`)
+		})
 		t.Run("model in the body not allowed", func(t *testing.T) {
 			msg := denied(t, http.StatusForbidden, jsonKey, `{"model":"other-model","messages":[]}`)
 			require.Contains(t, msg, `"other-model" is not allowed`, "njs passes Keygate's own error on")

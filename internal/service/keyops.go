@@ -138,7 +138,7 @@ func mayReadKey(ctx context.Context, st store.Store, p auth.Principal, k store.K
 		if p.UserID != "" && k.UserID == p.UserID {
 			return nil
 		}
-		ok, err := isTeamAdmin(ctx, st, p, k.TeamID)
+		ok, err := mayManageTeamKey(ctx, st, p, k)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,8 @@ func (s *Service) ListKeys(ctx context.Context, p auth.Principal, in KeyListInpu
 		}
 		switch {
 		case teamAdmin:
-			// An admin of the team lists its keys (to block or delete).
+			// An admin of the team lists the team keys they manage.
+			return s.listManagedTeamKeys(ctx, p, in, pg)
 		case in.UserID != "" && in.UserID != p.UserID:
 			return nil, 0, apperr.Forbidden("You can only list your own keys.")
 		default:
@@ -215,6 +216,35 @@ func (s *Service) ListKeys(ctx context.Context, p auth.Principal, in KeyListInpu
 		return nil, 0, fmt.Errorf("service: list keys: %w", err)
 	}
 	return keys, total, nil
+}
+
+// maxTeamKeysListed bounds a team admin's listing, which is filtered key
+// by key (who may manage which key is not a column).
+const maxTeamKeysListed = 1000
+
+// listManagedTeamKeys lists, for an admin of in.TeamID, the team keys they
+// may manage (mayManageTeamKey): never ownerless keys nor keys of members
+// whose role is above theirs.
+func (s *Service) listManagedTeamKeys(ctx context.Context, p auth.Principal, in KeyListInput, pg store.Page) ([]store.Key, int64, error) {
+	all, _, err := s.store.ListKeys(ctx, store.KeyFilter{TeamID: in.TeamID, KeyHash: in.KeyHash, KeyAlias: in.KeyAlias,
+		Page: store.Page{Limit: maxTeamKeysListed}})
+	if err != nil {
+		return nil, 0, fmt.Errorf("service: list keys: %w", err)
+	}
+	var mine []store.Key
+	for _, k := range all {
+		ok, err := mayManageTeamKey(ctx, s.store, p, k)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ok || k.UserID == p.UserID {
+			mine = append(mine, k)
+		}
+	}
+	total := int64(len(mine))
+	lo := min(pg.Offset, len(mine))
+	hi := min(lo+pg.Limit, len(mine))
+	return mine[lo:hi], total, nil
 }
 
 // UpdateKey changes a key. Non-admins cannot reassign it, block it, move it

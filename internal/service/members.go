@@ -104,6 +104,9 @@ func (s *Service) AddMembers(ctx context.Context, p auth.Principal, in MemberCha
 			if err != nil {
 				return err
 			}
+			if !proxyAdmin && in.MaxBudgetInTeam != nil && t.MaxBudget != nil && *in.MaxBudgetInTeam > *t.MaxBudget {
+				return apperr.Forbidden("max_budget_in_team %.4g exceeds the team's budget of %.4g.", *in.MaxBudgetInTeam, *t.MaxBudget)
+			}
 			role, _ := validTeamRole("member.role", m.Role)
 			if err := tx.PutMembership(ctx, store.Membership{TeamID: t.ID, UserID: u.ID, Role: string(role),
 				MaxBudgetInTeam: in.MaxBudgetInTeam, CreatedAt: now}); err != nil {
@@ -179,6 +182,12 @@ func (s *Service) changeMember(ctx context.Context, p auth.Principal, in MemberC
 		}
 		if !p.Can(rbac.PermTeamWrite) && outranks(u, p) {
 			return apperr.Forbidden("Only a proxy admin can change or remove a member whose role is above yours.")
+		}
+		if !p.Can(rbac.PermTeamWrite) && !remove && u.ID == p.UserID && (in.MaxBudgetInTeam != nil || in.Role != "") {
+			return apperr.Forbidden("A team admin cannot change their own membership; ask another admin of the team or a proxy admin.")
+		}
+		if !p.Can(rbac.PermTeamWrite) && in.MaxBudgetInTeam != nil && t.MaxBudget != nil && *in.MaxBudgetInTeam > *t.MaxBudget {
+			return apperr.Forbidden("max_budget_in_team %.4g exceeds the team's budget of %.4g.", *in.MaxBudgetInTeam, *t.MaxBudget)
 		}
 		if remove {
 			if err := tx.DeleteMembership(ctx, t.ID, u.ID); err != nil {

@@ -30,6 +30,10 @@ type SpendResult struct {
 	Duplicate bool
 }
 
+// maxTokens bounds reported token counts far above any real request and
+// far below where their sum could overflow.
+const maxTokens = 1e12
+
 // ReportSpend records usage for a key once per request_id and adds it to
 // the key's, owner's and team's totals atomically. A repeated request_id
 // is answered as a duplicate and counted nothing.
@@ -50,8 +54,8 @@ func (s *Service) ReportSpend(ctx context.Context, p auth.Principal, in SpendRep
 	if math.IsNaN(*in.Spend) || math.IsInf(*in.Spend, 0) || *in.Spend < 0 || *in.Spend > 1e9 {
 		return SpendResult{}, apperr.InvalidParam("spend", "spend must be a non-negative number.")
 	}
-	if in.PromptTokens < 0 || in.CompletionTokens < 0 {
-		return SpendResult{}, apperr.InvalidParam("prompt_tokens", "Token counts must not be negative.")
+	if in.PromptTokens < 0 || in.CompletionTokens < 0 || in.PromptTokens > maxTokens || in.CompletionTokens > maxTokens {
+		return SpendResult{}, apperr.InvalidParam("prompt_tokens", "Token counts must be between 0 and %d.", int64(maxTokens))
 	}
 	if len(in.Model) > maxAliasLen {
 		return SpendResult{}, apperr.InvalidParam("model", "model is too long.")

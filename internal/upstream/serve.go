@@ -100,15 +100,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // forwarded request: the same reading of route and models as /auth/verify
 // makes, from the exact bytes the upstream will receive.
 func decisionRequest(r *http.Request, body []byte) access.Request {
-	req := access.Request{Method: r.Method, Route: r.URL.EscapedPath(), ModelsKnown: true}
+	req := access.Request{Method: r.Method, Routes: access.RouteVariants(r.URL.EscapedPath()), RouteKnown: true, ModelsKnown: true}
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		req.ModelsKnown = false
 	}
-	req.Models = access.ModelsInURL(r.URL.Path, query)
+	bearing := false
+	for _, route := range req.Routes {
+		req.Models = append(req.Models, access.ModelsInURL(route, query)...)
+		bearing = bearing || access.ModelBearing(req.Method, route)
+	}
 	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
 	req.Models = append(req.Models, models...)
-	if !known || (len(req.Models) == 0 && access.ModelBearing(req.Method, req.Route)) {
+	if !known || (len(req.Models) == 0 && bearing) {
 		req.ModelsKnown = false
 	}
 	return req
