@@ -224,11 +224,14 @@ LUA
 	echo 0 >"$work/peak-flood"
 	sample_rss "$kg_pid" "$work/peak-flood" &
 	flood_sampler=$!
-	# Answers live 30 s, so each 10 s chunk of flood is bracketed by a
-	# request with the valid key: the one before may load it (TTL), the
-	# one after must be a cache hit however many invalid keys came between.
+	# Answers live 30 s, so before each 10 s chunk of flood the valid key's
+	# answer is renewed (a write to the key drops it; the next request
+	# loads it), and the request after the chunk must be a cache hit
+	# however many invalid keys came between.
 	sent=0 chunks=0 evicted=0
 	while [ "$sent" -lt "$FLOOD_KEYS" ]; do
+		curl -fsS -o /dev/null -H "Authorization: Bearer $master" -H 'Content-Type: application/json' \
+			-d "{\"key\":\"$key\",\"metadata\":{\"flood_chunk\":$chunks}}" "$kg_url/key/update"
 		curl -s -o /dev/null -H "Authorization: Bearer $key" "$kg_url/auth/verify"
 		wrk -t2 -c50 -d10s -s "$work/flood.lua" "$kg_url/auth/verify" >"$work/wrk-flood.txt"
 		after=$(miss_count)
