@@ -22,6 +22,12 @@ func (b *browser) postWith(path string, form url.Values, hdr map[string]string) 
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for k, v := range hdr {
 		if k == "Host" {
+			// the client picks cookies by the Host it sends; send the
+			// server's own, as a browser behind a rewriting proxy would
+			u, _ := url.Parse(b.e.srv.URL + "/ui/")
+			for _, c := range b.jar.Cookies(u) {
+				req.AddCookie(c)
+			}
 			req.Host = v
 			continue
 		}
