@@ -23,6 +23,7 @@ func migrations() []migration {
 	return []migration{
 		{id: "202611270001_initial", up: migrateInitial},
 		{id: "202611270002_invitation_purpose", up: migrateInvitationPurpose},
+		{id: "202612010301_login_attempts_index", up: migrateLoginAttemptsIndex},
 	}
 }
 
