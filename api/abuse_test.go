@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/internal/app"
-	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/mail"
+	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/testutil/smtptest"
 	"github.com/keygate/keygate/internal/testutil/syncbuf"
 	"github.com/keygate/keygate/rbac"
@@ -462,7 +462,7 @@ func TestTextValidatedAtEdge(t *testing.T) {
 		long := strings.Repeat("a", 50000)
 		type req struct {
 			method, path, ct, body string
-			auth               bool
+			auth                   bool
 		}
 		cases := []req{
 			{http.MethodPost, "/v2/login", "application/json", `{"username":"a\u0000b@example.com","password":"whatever123"}`, false},
@@ -507,4 +507,3 @@ func TestTextValidatedAtEdge(t *testing.T) {
 		require.Equal(t, before, snapshot(t, e))
 	})
 }
-
