@@ -4,6 +4,7 @@ package api_test
 // abuse"): each test names the defect it pins down.
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -124,7 +125,16 @@ func TestLockoutOneBucketPerAccount(t *testing.T) {
 // from an address now slow it down but never refuse another account's
 // right password outright.
 func TestPerIPFailuresDoNotLockOthers(t *testing.T) {
-	e := newEnv(t, databases()[0].open(t))
+	var mu sync.Mutex
+	var waits []time.Duration
+	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
+		o.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			defer mu.Unlock()
+			waits = append(waits, d)
+			return nil
+		}
+	})
 	e.userWithRole("office", rbac.RoleInternalUser)
 	e.setPassword("office", "office password")
 	for i := 0; i < 30; i++ { // one NAT address, many mistyped accounts
@@ -133,6 +143,24 @@ func TestPerIPFailuresDoNotLockOthers(t *testing.T) {
 	}
 	r, _ := e.login("office@example.com", "office password")
 	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+
+	// the address was slowed down progressively: nothing for the first
+	// ten failures, then doubling waits up to a cap
+	recorded := func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]time.Duration(nil), waits...)
+	}
+	waits := recorded()
+	require.Len(t, waits, 21, "attempts 11..31 wait")
+	require.Equal(t, 500*time.Millisecond, waits[0])
+	for i := 1; i < len(waits); i++ {
+		require.GreaterOrEqual(t, waits[i], waits[i-1])
+	}
+	require.Equal(t, 8*time.Second, waits[len(waits)-1])
+	// another address is not slowed at all
+	require.Equal(t, http.StatusOK, e.loginFrom("198.51.100.200", "office@example.com", "office password").Code)
+	require.Len(t, recorded(), len(waits))
 }
 
 // Defect 4: X-Forwarded-For without a trusted proxy means every client
@@ -145,7 +173,8 @@ func TestForwardedForWithoutTrustedProxyWarns(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		e.doHeaders(http.MethodGet, "/health/liveliness", map[string]string{"X-Forwarded-For": "203.0.113.9"}, "")
 	}
-	require.Equal(t, 1, strings.Count(logs.String(), "KEYGATE_TRUSTED_PROXIES"), logs.String())
+	require.Equal(t, 1, strings.Count(logs.String(), "carry X-Forwarded-For"), "warned once: %s", logs.String())
+	require.Contains(t, logs.String(), "KEYGATE_TRUSTED_PROXIES")
 }
 
 // redirectAttacks are return targets that browsers resolve off-site (or
@@ -173,7 +202,11 @@ func TestSSOReturnToStaysOnOrigin(t *testing.T) {
 		resp, err := b.Get(e.base + "/sso/login/test?return_to=" + url.QueryEscape(target))
 		require.NoError(t, err)
 		resp.Body.Close()
-		require.Equal(t, http.StatusFound, resp.StatusCode, target)
+		if strings.ContainsRune(target, 0) {
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "NUL is refused at the edge")
+			continue
+		}
+		require.Equal(t, http.StatusFound, resp.StatusCode, "%q", target)
 		q := e.op.Login(t, resp.Header.Get("Location"))
 		resp, err = b.Get(e.base + "/sso/callback?" + q.Encode())
 		require.NoError(t, err)

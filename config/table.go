@@ -52,7 +52,7 @@ func settingTable() []setting {
 		// Database.
 		stringVar(def("DATABASE_URL", "database.url", "", "PostgreSQL URL or DSN; empty = SQLite file keygate.db in the data dir"),
 			func(c *Config) *string { return &c.Database.URL }).secret().redactWith(redactDSN),
-		stringVar(def("KEYGATE_DATA_DIR", "database.data_dir", ".", "directory of the SQLite file"),
+		stringVar(def("KEYGATE_DATA_DIR", "database.data_dir", "keygate-data", "directory of the SQLite file and the generated keygate.secret (created 0700)"),
 			func(c *Config) *string { return &c.Database.DataDir }),
 		intVar(def("KEYGATE_DB_MAX_OPEN_CONNS", "database.max_open_conns", "20", "connection pool size; 0 = unlimited"),
 			func(c *Config) *int { return &c.Database.MaxOpenConns }),

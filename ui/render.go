@@ -41,11 +41,12 @@ const (
 	pagePassword    = "password"
 	pageAudit       = "audit"
 	pageError       = "error"
+	pageLogout      = "logout"
 )
 
 func pageNames() []string {
 	return []string{pageLogin, pageSetPassword, pageLinkGone, pageForgot, pageKeys, pageKeyCreated, pageSpend, pageUsers,
-		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError}
+		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError, pageLogout}
 }
 
 // templates is the parsed page set: one template tree per page, each made
@@ -114,6 +115,7 @@ func (t *templates) teams(w io.Writer, d teamsPage) error       { return t.exec(
 func (t *templates) password(w io.Writer, d passwordPage) error { return t.exec(w, pagePassword, d) }
 func (t *templates) audit(w io.Writer, d auditPage) error       { return t.exec(w, pageAudit, d) }
 func (t *templates) errorPage(w io.Writer, d messagePage) error { return t.exec(w, pageError, d) }
+func (t *templates) logout(w io.Writer, d logoutPage) error     { return t.exec(w, pageLogout, d) }
 
 // write renders a page into a buffer first and sends it only when
 // rendering succeeded, so a template error never leaves half a page.

@@ -146,7 +146,7 @@ func TestLogoutTargetComparesParsedOrigins(t *testing.T) {
 		"http://localhost/":                            "https://intranet.example/bye",
 		"//app.example.com/":                           "https://intranet.example/bye",
 		"javascript://app.example.com/%0aalert(1)":     "https://intranet.example/bye",
-		"":                                             "https://intranet.example/bye",
+		"": "https://intranet.example/bye",
 	} {
 		require.Equal(t, want, m.LogoutTarget(in), in)
 	}

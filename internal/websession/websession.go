@@ -318,6 +318,12 @@ func (m *Manager) CheckForm(r *http.Request) error {
 	return nil
 }
 
+// Sign authenticates a value the browser keeps for the faces (the UI's
+// flash message), under a key of its own purpose.
+func (m *Manager) Sign(purpose, value string) string {
+	return m.mac(m.formK, purpose+":"+value)
+}
+
 // ---- signing in and out ----
 
 // Login refuses a cross-site sign-in (login CSRF: an attacker's form
