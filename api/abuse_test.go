@@ -151,16 +151,16 @@ func TestPerIPFailuresDoNotLockOthers(t *testing.T) {
 		defer mu.Unlock()
 		return append([]time.Duration(nil), waits...)
 	}
-	waits := recorded()
-	require.Len(t, waits, 21, "attempts 11..31 wait")
-	require.Equal(t, 500*time.Millisecond, waits[0])
-	for i := 1; i < len(waits); i++ {
-		require.GreaterOrEqual(t, waits[i], waits[i-1])
+	got := recorded()
+	require.Len(t, got, 21, "attempts 11..31 wait")
+	require.Equal(t, 500*time.Millisecond, got[0])
+	for i := 1; i < len(got); i++ {
+		require.GreaterOrEqual(t, got[i], got[i-1])
 	}
-	require.Equal(t, 8*time.Second, waits[len(waits)-1])
+	require.Equal(t, 8*time.Second, got[len(got)-1])
 	// another address is not slowed at all
 	require.Equal(t, http.StatusOK, e.loginFrom("198.51.100.200", "office@example.com", "office password").Code)
-	require.Len(t, recorded(), len(waits))
+	require.Len(t, recorded(), len(got))
 }
 
 // Defect 4: X-Forwarded-For without a trusted proxy means every client
