@@ -174,4 +174,3 @@ func (s *Server) ssoBackchannelLogout(c *gin.Context) error {
 	}
 	return e
 }
-

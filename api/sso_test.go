@@ -79,7 +79,9 @@ func (e *ssoEnv) ssoLogin(t *testing.T, b *http.Client, tamper func(q url.Values
 	return resp
 }
 
-func sessionOf(t *testing.T, b *http.Client, base string) string { return cookieOf(b, base, "keygate_session") }
+func sessionOf(t *testing.T, b *http.Client, base string) string {
+	return cookieOf(b, base, "keygate_session")
+}
 
 func cookieOf(b *http.Client, base, name string) string {
 	u, _ := url.Parse(base)

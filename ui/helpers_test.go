@@ -28,7 +28,7 @@ func TestSafeNext(t *testing.T) {
 		"/ui//evil.example/path": "/ui/",
 		"/ui/%2F%2Fevil.example": "/ui/",
 		"/ui/..%2F..%2F/evil":    "/ui/",
-		"/ui/\t/evil.example":   "/ui/",
+		"/ui/\t/evil.example":    "/ui/",
 	} {
 		require.Equal(t, want, safeNext(in), in)
 	}

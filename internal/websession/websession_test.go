@@ -52,15 +52,15 @@ func TestCheckOrigin(t *testing.T) {
 	m, err := New(Options{BaseURL: "https://keygate.example.com/prefix"})
 	require.NoError(t, err)
 	for hdr, want := range map[[2]string]error{
-		{"", ""}:                                      nil, // not a browser
-		{"same-origin", ""}:                           nil,
-		{"none", ""}:                                  nil, // typed into the address bar
-		{"cross-site", ""}:                            ErrCrossOrigin,
-		{"same-site", ""}:                             ErrCrossOrigin,
-		{"", "http://internal:4000"}:                  nil, // the request's own Host
-		{"", "https://keygate.example.com"}:           nil, // the configured base
-		{"", "https://evil.example"}:                  ErrCrossOrigin,
-		{"", "null"}:                                  ErrCrossOrigin,
+		{"", ""}:                            nil, // not a browser
+		{"same-origin", ""}:                 nil,
+		{"none", ""}:                        nil, // typed into the address bar
+		{"cross-site", ""}:                  ErrCrossOrigin,
+		{"same-site", ""}:                   ErrCrossOrigin,
+		{"", "http://internal:4000"}:        nil, // the request's own Host
+		{"", "https://keygate.example.com"}: nil, // the configured base
+		{"", "https://evil.example"}:        ErrCrossOrigin,
+		{"", "null"}:                        ErrCrossOrigin,
 		{"cross-site", "https://keygate.example.com"}: nil,
 	} {
 		r := httptest.NewRequest(http.MethodPost, "http://internal:4000/login", nil)
