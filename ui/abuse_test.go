@@ -144,3 +144,12 @@ func TestUIInvitationLinkIgnoresHost(t *testing.T) {
 	require.NotContains(t, p.Body, "attacker.example")
 	require.Contains(t, p.Body, "http://keygate.test/ui/onboarding?id=")
 }
+
+// Signing out is a form, and browsers hold the redirect that answers it
+// to the page's form-action: the configured logout page is allowed there,
+// and nothing else beyond Keygate itself.
+func TestUIFormActionAllowsTheLogoutPage(t *testing.T) {
+	e := newEnv(t)
+	csp := e.browser().get("/ui/login").Header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "form-action 'self' https://intranet.example;")
+}

@@ -21,19 +21,33 @@ const (
 )
 
 // contentSecurityPolicy allows only Keygate's own script and stylesheet:
-// no inline script or style, no framing, forms post only to Keygate.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+// no inline script or style, no framing, forms post only to Keygate —
+// and to where signing out may lead: browsers apply form-action to the
+// redirect that answers the sign-out form too, so the configured logout
+// page, allow-listed redirect origins and the identity provider's
+// end-session endpoint are listed (websession.SignOutOrigins).
+func contentSecurityPolicy(signOut []string) string {
+	formAction := "'self'"
+	for _, o := range signOut {
+		formAction += " " + o
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"frame-ancestors 'none'; form-action " + formAction + "; base-uri 'none'"
+}
 
-// securityHeaders is set on every UI response.
-func securityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cache-Control", "no-cache, private")
-	c.Next()
+// securityHeaders returns the middleware setting the headers of every UI
+// response.
+func (u *UI) securityHeaders() gin.HandlerFunc {
+	csp := contentSecurityPolicy(u.opts.Web.SignOutOrigins())
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-cache, private")
+		c.Next()
+	}
 }
 
 // noStore marks a response that shows a secret (a new key, an invitation

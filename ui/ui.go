@@ -194,7 +194,7 @@ func (u *UI) Routes() []Route {
 // origin, then the route's permission.
 func (u *UI) Mount(r gin.IRouter) {
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/ui/") })
-	g := r.Group("/ui", securityHeaders)
+	g := r.Group("/ui", u.securityHeaders())
 	g.GET("/static/*file", u.static)
 	for _, rt := range u.Routes() {
 		switch {

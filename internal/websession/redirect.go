@@ -2,6 +2,7 @@ package websession
 
 import (
 	"errors"
+	"net"
 	"net/url"
 	"strings"
 )
@@ -170,4 +171,51 @@ func originOf(raw string) (string, error) {
 		return "", errors.New("not an absolute URL")
 	}
 	return u.Scheme + "://" + u.Host, nil
+}
+
+// SignOutOrigins lists the origins other than Keygate's own that
+// sign-out may send a browser to: the logout URL's, the allow-listed
+// redirects' and the identity providers' end-session endpoints'. The UI
+// names them in its Content-Security-Policy form-action.
+func (m *Manager) SignOutOrigins() []string {
+	var urls []string
+	if m.o.LogoutURL != "" {
+		urls = append(urls, m.o.LogoutURL)
+	}
+	for _, e := range m.allow {
+		host := e.host
+		if (e.scheme == "https" && e.port != "443") || (e.scheme == "http" && e.port != "80") {
+			host = net.JoinHostPort(e.host, e.port)
+		} else if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		urls = append(urls, e.scheme+"://"+host)
+	}
+	for _, p := range m.o.Providers {
+		urls = append(urls, p.EndSessionURL("", ""))
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !cspHost(u.Host) {
+			continue
+		}
+		if o := u.Scheme + "://" + u.Host; !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// cspHost: only characters a host source expression may hold, so no
+// configured value can end the directive.
+func cspHost(h string) bool {
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".-:[]", c)) {
+			return false
+		}
+	}
+	return true
 }

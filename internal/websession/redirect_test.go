@@ -159,3 +159,13 @@ func TestLogoutTargetComparesParsedOrigins(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestSignOutOrigins(t *testing.T) {
+	m, err := New(Options{LogoutURL: "https://intranet.example/bye?x=1",
+		LogoutAllowlist: []string{"https://app.example.com/out", "http://localhost:3000", "https://intranet.example:443/other"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://intranet.example", "https://app.example.com", "http://localhost:3000"}, m.SignOutOrigins())
+	m, err = New(Options{LogoutURL: "/ui/login"})
+	require.NoError(t, err)
+	require.Empty(t, m.SignOutOrigins(), "a same-origin logout page needs no source")
+}
