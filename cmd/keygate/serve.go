@@ -46,6 +46,10 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 		return err
 	}
 	defer a.close()
+	if cfg.URLs.ProxyBaseURL == nil {
+		log.Warn("PROXY_BASE_URL is not set: links in e-mail and answers and the SSO redirect URI use the listen address; "+
+			"set PROXY_BASE_URL to the URL users reach Keygate at", "base", public)
+	}
 	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	a.Run(bgctx)
 	defer func() { stopBackground(); a.Wait() }()
@@ -77,8 +81,6 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 	base := announce(stdout, scheme, addr, cfg, masterKey, generated, a.dialect, time.Since(start))
 	if cfg.URLs.ProxyBaseURL == nil {
 		fmt.Fprintf(stdout, "  links:       %s (PROXY_BASE_URL is not set; mailed links and the SSO redirect URI use the listen address)\n", public)
-		log.Warn("PROXY_BASE_URL is not set: links in e-mail and answers and the SSO redirect URI use the listen address; "+
-			"set PROXY_BASE_URL to the URL users reach Keygate at", "base", public)
 	}
 	if cfg.Auth.UIPassword == "" && !cfg.Auth.PasswordLoginDisabled && a.sessions {
 		if cfg.URLs.ProxyBaseURL != nil {
