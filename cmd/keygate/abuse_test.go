@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -194,4 +195,27 @@ func TestSubcommandHelp(t *testing.T) {
 		require.NoError(t, err, "%v", args)
 		require.Contains(t, out.String(), "usage:", "%v", args)
 	}
+}
+
+// An install from before the data directory keeps its database where it
+// is (with a warning) instead of starting afresh, and its world-readable
+// files are made private.
+func TestLegacyDatabaseInWorkingDirectory(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, os.WriteFile("keygate.db", nil, 0o644))
+	require.NoError(t, os.WriteFile("keygate.secret", []byte("0123456789abcdef0123\n"), 0o644))
+	lookup, environ := envOf(map[string]string{})
+	cfg, err := loadConfig("serve", nil, env{lookup: lookup, environ: environ})
+	require.NoError(t, err)
+	var logs bytes.Buffer
+	require.NoError(t, prepareDataDir(cfg, slog.New(slog.NewTextHandler(&logs, nil))))
+	require.Equal(t, ".", cfg.Database.DataDir)
+	require.Contains(t, logs.String(), "old default")
+	for _, f := range []string{"keygate.db", "keygate.secret"} {
+		st, err := os.Stat(f)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
+	}
+	_, err = os.Stat("keygate-data")
+	require.ErrorIs(t, err, os.ErrNotExist)
 }
