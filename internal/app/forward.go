@@ -73,7 +73,8 @@ func (a *App) route(own http.Handler) http.Handler {
 // checkForwardedCookie holds forwarded requests to the rule every
 // Keygate route follows: a state-changing request authenticated by the
 // session cookie must be same-origin and carry the session's CSRF token
-// (a cross-site page could otherwise spend the user's budget). Other
+// in X-CSRF-Token (a cross-site page could otherwise spend the user's
+// budget). Other
 // credentials pass untouched, and an unusable cookie is left to the
 // proxy's own 401.
 func (a *App) checkForwardedCookie(r *http.Request) error {
@@ -85,7 +86,7 @@ func (a *App) checkForwardedCookie(r *http.Request) error {
 	if err != nil {
 		return nil
 	}
-	return a.web.CheckWrite(r, p)
+	return a.web.CheckWriteHeader(r, p) // the body is the upstream's: never parsed here
 }
 
 // Shutdown drains work that outlives requests (queued spend records,

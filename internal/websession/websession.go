@@ -263,6 +263,16 @@ func (m *Manager) CheckOrigin(r *http.Request) error {
 // session cookie: same origin, and the session's CSRF token in the
 // X-CSRF-Token header or the csrf_token form field.
 func (m *Manager) CheckWrite(r *http.Request, p auth.Principal) error {
+	return m.checkWrite(r, p, true)
+}
+
+// CheckWriteHeader is CheckWrite for requests whose body is not Keygate's
+// to read (forwarded to the LLM proxy): the token must be in the header.
+func (m *Manager) CheckWriteHeader(r *http.Request, p auth.Principal) error {
+	return m.checkWrite(r, p, false)
+}
+
+func (m *Manager) checkWrite(r *http.Request, p auth.Principal, form bool) error {
 	if safeMethod(r.Method) {
 		return nil
 	}
@@ -270,7 +280,7 @@ func (m *Manager) CheckWrite(r *http.Request, p auth.Principal) error {
 		return err
 	}
 	got := r.Header.Get(CSRFHeader)
-	if got == "" {
+	if got == "" && form {
 		got = r.PostFormValue(CSRFField)
 	}
 	if p.SessionID == "" || got == "" || !hmac.Equal([]byte(got), []byte(m.CSRFToken(p.SessionID))) {
