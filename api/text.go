@@ -34,11 +34,14 @@ func validText(s string, limit int) bool {
 	return len(s) <= limit && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
-func textError(where, name string) error {
-	if !validText(name, 64) {
-		name = ""
+// textError is the 400 for bad text in what (e.g. "Query parameter"),
+// naming the parameter when its name itself is printable.
+func textError(what, param string) error {
+	if !validText(param, 64) {
+		param = ""
 	}
-	return apperr.InvalidParam(name, "The %s %s must be UTF-8 text without NUL characters and not overly long.", where, strings.TrimSpace(name+" value"))
+	subject := strings.TrimSpace(what + " " + param)
+	return apperr.InvalidParam(param, "%s must be UTF-8 text without NUL characters and not overly long.", subject)
 }
 
 // checkText is middleware that refuses bad text in the path, the query
@@ -53,15 +56,17 @@ func checkText(c *gin.Context) {
 
 func requestText(r *http.Request) error {
 	if !validText(r.URL.Path, 8192) {
-		return textError("request", "path")
+		return textError("The request path", "")
 	}
-	for k, vs := range r.URL.Query() {
-		if !validText(k, 256) {
-			return textError("query", "")
-		}
-		for _, v := range vs {
-			if !validText(v, maxQueryValue) {
-				return textError("query", k)
+	if r.URL.RawQuery != "" { // most requests, /auth/verify above all, have none
+		for k, vs := range r.URL.Query() {
+			if !validText(k, 256) {
+				return textError("A query parameter name", "")
+			}
+			for _, v := range vs {
+				if !validText(v, maxQueryValue) {
+					return textError("Query parameter", k)
+				}
 			}
 		}
 	}
@@ -80,11 +85,11 @@ func requestText(r *http.Request) error {
 	}
 	for k, vs := range r.PostForm {
 		if !validText(k, 256) {
-			return textError("form", "")
+			return textError("A form field name", "")
 		}
 		for _, v := range vs {
 			if !validText(v, maxFormValue) {
-				return textError("form", k)
+				return textError("Form field", k)
 			}
 		}
 	}
