@@ -9,12 +9,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/keygate/keygate/internal/websession"
 )
 
 const (
-	csrfFieldName = websession.CSRFField
 	// flashCookie carries one message across a POST-redirect-GET.
 	flashCookie = "keygate_flash"
 	flashTTL    = time.Minute
