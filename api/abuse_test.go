@@ -95,6 +95,7 @@ func TestLockoutBurst(t *testing.T) {
 			require.NoError(t, err)
 			evaluated += len(evs)
 		}
+		t.Logf("%d concurrent guesses, %d evaluated", n, evaluated)
 		require.NotEqual(t, http.StatusOK, codes[right], "the right password inside the burst logged in")
 		require.LessOrEqual(t, evaluated, 5, "at most the limit is evaluated")
 		r, _ := e.login("burst@example.com", "the right password")
