@@ -1,10 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
-
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,8 +15,6 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
 )
-
-var errCSRF = apperr.Forbidden("Missing or invalid CSRF token for a cookie-authenticated request.")
 
 func forbiddenRoute(p auth.Principal, rt Route) error {
 	role := string(p.Role)
@@ -28,24 +27,52 @@ func forbiddenRoute(p auth.Principal, rt Route) error {
 // decodeJSON reads the request body into v. Unknown fields are ignored
 // (LiteLLM clients send many); a known field with the wrong type, malformed
 // JSON, an empty body, trailing data or an oversized body is a 4xx naming
-// the problem.
+// the problem. The body must be declared JSON (or not declared at all, as
+// FastAPI and so LiteLLM accept): a cross-site form can only send
+// text/plain, form or multipart bodies. Text in it is checked at this
+// edge (validText) before any of it reaches the database.
 func decodeJSON(c *gin.Context, v any) error {
+	if err := requireJSON(c.GetHeader("Content-Type")); err != nil {
+		return err
+	}
 	if c.Request.Body == nil {
 		return apperr.Invalid("A JSON request body is required.")
 	}
-	dec := json.NewDecoder(c.Request.Body)
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(mbe)
+		}
+		return apperr.Invalid("Could not read the request body.").Wrap(err)
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge(mbe)
-		}
 		return apperr.Invalid("The request body must hold exactly one JSON object.")
 	}
 	return nil
+}
+
+// requireJSON accepts application/json, application/*+json or no
+// declared type.
+func requireJSON(ct string) error {
+	if strings.TrimSpace(ct) == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	e := apperr.Invalid("The request body must be JSON: send Content-Type: application/json.")
+	e.Kind = apperr.KindUnsupported
+	return e
 }
 
 func tooLarge(mbe *http.MaxBytesError) error {

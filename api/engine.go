@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -40,8 +41,30 @@ func NewEngine(o EngineOptions) (*gin.Engine, error) {
 	e.HandleMethodNotAllowed = true
 	e.NoRoute(httperr.NotFound)
 	e.NoMethod(httperr.MethodNotAllowed)
-	e.Use(httperr.RequestContext(o.Logger, o.LogAll), limitBody(o.MaxBodyBytes))
+	e.Use(httperr.RequestContext(o.Logger, o.LogAll), limitBody(o.MaxBodyBytes), checkText)
+	if len(o.TrustedProxies) == 0 {
+		e.Use(warnForwardedFor(o.Logger))
+	}
 	return e, nil
+}
+
+// warnForwardedFor says once that requests arrive through a proxy Keygate
+// was not told to trust: every client then has the proxy's address, so
+// per-address login slow-down and the audit log's client IPs lump
+// everyone together. The header itself stays ignored (trusting it
+// unconditionally would let any client pick its address).
+func warnForwardedFor(log *slog.Logger) gin.HandlerFunc {
+	var once sync.Once
+	return func(c *gin.Context) {
+		if c.Request.Header.Get("X-Forwarded-For") != "" {
+			once.Do(func() {
+				log.Warn("requests carry X-Forwarded-For but KEYGATE_TRUSTED_PROXIES is empty: client IPs are the proxy's address, "+
+					"so per-address login limits apply to everyone behind it; list the proxy in KEYGATE_TRUSTED_PROXIES",
+					"peer", c.RemoteIP())
+			})
+		}
+		c.Next()
+	}
 }
 
 // limitBody caps every request body; handlers that read past the cap get

@@ -15,15 +15,15 @@ import (
 
 // InvitationOps is what the invitation, onboarding and reset routes need.
 type InvitationOps interface {
-	CreateInvitation(ctx context.Context, p auth.Principal, in service.NewInvitation, requestBase string) (service.IssuedInvitation, error)
+	CreateInvitation(ctx context.Context, p auth.Principal, in service.NewInvitation) (service.IssuedInvitation, error)
 	GetInvitation(ctx context.Context, p auth.Principal, id string) (store.Invitation, error)
 	UpdateInvitation(ctx context.Context, p auth.Principal, id string, accepted bool) (store.Invitation, error)
 	DeleteInvitation(ctx context.Context, p auth.Principal, id string) (store.Invitation, error)
 	ListInvitations(ctx context.Context, p auth.Principal, userID string, page, size int) ([]store.Invitation, int64, error)
 	PeekInvitation(ctx context.Context, id string) (service.Onboarding, error)
 	ClaimInvitation(ctx context.Context, id, userID, password string) (service.LoginResult, error)
-	InvitationLink(requestBase, id string) string
-	ForgotPassword(ctx context.Context, email, clientIP, requestBase string) error
+	InvitationLink(id string) string
+	ForgotPassword(ctx context.Context, email, clientIP string) error
 	ResetPassword(ctx context.Context, token, password string) (service.LoginResult, error)
 	Now() time.Time
 }
@@ -53,22 +53,12 @@ func invitationView(inv store.Invitation, id, link string, now time.Time) invita
 	return v
 }
 
-// requestBase is the scheme://host the client used, for links when
-// PROXY_BASE_URL is not configured.
-func requestBase(c *gin.Context) string {
-	scheme := "http"
-	if c.Request.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + c.Request.Host
-}
-
 func (s *Server) invitationNew(c *gin.Context) error {
 	var in service.NewInvitation
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	iss, err := s.opts.Invitations.CreateInvitation(ctxOf(c), PrincipalOf(c), in, requestBase(c))
+	iss, err := s.opts.Invitations.CreateInvitation(ctxOf(c), PrincipalOf(c), in)
 	if err != nil {
 		return err
 	}
@@ -164,7 +154,7 @@ func (s *Server) onboardingGetToken(c *gin.Context) error {
 		return err
 	}
 	noStore(c)
-	c.JSON(http.StatusOK, gin.H{"login_url": s.opts.Invitations.InvitationLink(requestBase(c), id), "token": nil,
+	c.JSON(http.StatusOK, gin.H{"login_url": s.opts.Invitations.InvitationLink(id), "token": nil,
 		"user_email": strPtr(ob.User.Email), "user_id": ob.User.ID, "expires_at": ob.Invitation.ExpiresAt})
 	return nil
 }
@@ -172,6 +162,9 @@ func (s *Server) onboardingGetToken(c *gin.Context) error {
 // onboardingClaimToken is LiteLLM's POST /onboarding/claim_token: set the
 // password and consume the invitation atomically, then sign in.
 func (s *Server) onboardingClaimToken(c *gin.Context) error {
+	if err := s.opts.Web.CheckOrigin(c.Request); err != nil {
+		return err // it signs the browser in: no login CSRF
+	}
 	var in struct {
 		InvitationLink string `json:"invitation_link"`
 		UserID         string `json:"user_id"`
@@ -189,6 +182,9 @@ func (s *Server) onboardingClaimToken(c *gin.Context) error {
 }
 
 func (s *Server) forgotPassword(c *gin.Context) error {
+	if err := s.opts.Web.CheckOrigin(c.Request); err != nil {
+		return err
+	}
 	var in struct {
 		UserEmail string `json:"user_email"`
 		Email     string `json:"email"`
@@ -199,7 +195,7 @@ func (s *Server) forgotPassword(c *gin.Context) error {
 	if in.UserEmail == "" {
 		in.UserEmail = in.Email
 	}
-	if err := s.opts.Invitations.ForgotPassword(ctxOf(c), in.UserEmail, c.ClientIP(), requestBase(c)); err != nil {
+	if err := s.opts.Invitations.ForgotPassword(ctxOf(c), in.UserEmail, c.ClientIP()); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"message": "If an account with this e-mail exists, a password reset link has been sent to it."})
@@ -207,6 +203,9 @@ func (s *Server) forgotPassword(c *gin.Context) error {
 }
 
 func (s *Server) resetPassword(c *gin.Context) error {
+	if err := s.opts.Web.CheckOrigin(c.Request); err != nil {
+		return err // it signs the browser in: no login CSRF
+	}
 	var in struct {
 		Token       string `json:"token"`
 		NewPassword string `json:"new_password"`

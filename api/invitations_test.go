@@ -36,7 +36,7 @@ func TestSeedFlow(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		inv := r.JSON(t)
 		link := inv["invitation_link"].(string)
-		require.True(t, strings.HasPrefix(link, "http://example.com/ui/onboarding?id="), link)
+		require.True(t, strings.HasPrefix(link, testIssuer+"/ui/onboarding?id="), "links use the configured base, not the Host header: %s", link)
 		id := invitationID(t, link)
 		require.Equal(t, id, inv["id"])
 		require.Len(t, id, 36)

@@ -75,8 +75,6 @@ func (s *Server) coreRoutes() []Route {
 		{Method: post, Path: "/v2/login", Public: true, Handler: s.loginJSON},
 		{Method: post, Path: "/session/logout", Perm: rbac.PermAuthenticated, Handler: s.sessionLogout},
 		{Method: post, Path: "/session/refresh", Perm: rbac.PermAuthenticated, Handler: s.sessionRefresh},
-		{Method: get, Path: "/ui/logout", Public: true, Handler: s.uiLogout},
-		{Method: post, Path: "/ui/logout", Public: true, Handler: s.uiLogout},
 		{Method: post, Path: "/user/password/change", Perm: rbac.PermPasswordChangeOwn, Handler: s.passwordChange},
 		{Method: get, Path: "/.well-known/jwks.json", Public: true, Handler: s.jwks},
 		{Method: get, Path: "/.well-known/openid-configuration", Public: true, Handler: s.openIDConfiguration},

@@ -19,6 +19,7 @@ import (
 	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/service"
+	"github.com/keygate/keygate/internal/websession"
 	"github.com/keygate/keygate/rbac"
 )
 
@@ -39,11 +40,12 @@ type Options struct {
 	Logger        *slog.Logger
 	Authenticator auth.Authenticator
 	// SessionCookie is the name of the session cookie accepted as a
-	// credential (empty: cookies are not accepted).
+	// credential (default websession.SessionCookie).
 	SessionCookie string
-	// CSRF checks a cookie-authenticated state-changing request. Nil
-	// means such requests are refused outright.
-	CSRF func(c *gin.Context, p auth.Principal) error
+	// Web is the browser session (internal/websession): it renews an
+	// expired cookie token, guards cookie-authenticated writes (same
+	// origin and CSRF token) and signs browsers in and out.
+	Web *websession.Manager
 	// Ready reports whether dependencies (the database) answer.
 	Ready func(ctx context.Context) error
 	// TrustedPeer reports whether a request comes straight from a trusted
@@ -89,17 +91,10 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.Session.CookieName == "" {
-		o.Session.CookieName = auth.DefaultSessionCookie
-	}
 	if o.SessionCookie == "" {
-		o.SessionCookie = o.Session.CookieName
+		o.SessionCookie = websession.SessionCookie
 	}
-	s := &Server{opts: o, log: o.Logger, sess: o.Session}
-	if s.opts.CSRF == nil {
-		s.opts.CSRF = s.checkCSRF
-	}
-	return s
+	return &Server{opts: o, log: o.Logger, sess: o.Session}
 }
 
 // Add registers further routes (from feature packages wired in cmd).
@@ -132,18 +127,14 @@ func (s *Server) guard(rt Route) gin.HandlerFunc {
 		cred := auth.CredentialFromRequest(c.Request, s.opts.SessionCookie)
 		p, err := s.opts.Authenticator.Authenticate(c.Request.Context(), cred)
 		if err != nil && cred.FromCookie && errors.Is(err, auth.ErrExpired) {
-			p, err = s.refreshCookie(c, cred.Secret)
+			p, err = s.opts.Web.Refresh(ctxOf(c), c.Writer, c.Request)
 		}
 		if err != nil {
 			httperr.Write(c, err)
 			return
 		}
-		if p.ViaCookie && !safeMethod(c.Request.Method) {
-			if s.opts.CSRF == nil {
-				httperr.Write(c, errCSRF)
-				return
-			}
-			if err := s.opts.CSRF(c, p); err != nil {
+		if p.ViaCookie {
+			if err := s.opts.Web.CheckWrite(c.Request, p); err != nil {
 				httperr.Write(c, err)
 				return
 			}
@@ -161,29 +152,6 @@ func (s *Server) guard(rt Route) gin.HandlerFunc {
 		c.Set(principalKey, p)
 		c.Next()
 	}
-}
-
-// refreshCookie re-issues the short-lived token of a browser whose
-// server-side session is still alive.
-func (s *Server) refreshCookie(c *gin.Context, token string) (auth.Principal, error) {
-	if s.sess.Refresher == nil || s.opts.Sessions == nil {
-		return auth.Principal{}, auth.ErrExpired
-	}
-	p, err := s.sess.Refresher.Refreshable(c.Request.Context(), token)
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	tok, _, err := s.opts.Sessions.RefreshToken(c.Request.Context(), p)
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: s.sess.CookieName, Value: tok, Path: "/", HttpOnly: true,
-		Secure: s.sess.Secure, SameSite: http.SameSiteLaxMode})
-	return p, nil
-}
-
-func safeMethod(m string) bool {
-	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 const principalKey = "keygate.principal"

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -12,78 +11,33 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/internal/service"
-	"github.com/keygate/keygate/store"
 )
 
-// SessionOps is what the login routes need.
+// SessionOps is what the session routes need.
 type SessionOps interface {
-	Login(ctx context.Context, in service.LoginInput) (service.LoginResult, error)
 	Logout(ctx context.Context, p auth.Principal) (bool, error)
-	RevokeSessionByID(ctx context.Context, userID, sid string) (store.Session, bool, error)
 	RefreshToken(ctx context.Context, p auth.Principal) (string, time.Time, error)
 	ChangePassword(ctx context.Context, p auth.Principal, in service.PasswordChange) error
 }
 
-// Refresher resolves an expired session token whose session still lives
-// (auth.SessionAuthenticator.Refreshable).
-type Refresher interface {
-	Refreshable(ctx context.Context, token string) (auth.Principal, error)
-}
-
-// SessionConfig configures cookies, CSRF and logout redirects.
+// SessionConfig configures the SSO flow cookie and the published
+// verification keys. Everything else about browser sessions is
+// Options.Web's.
 type SessionConfig struct {
-	CookieName string // default "keygate_session"
-	// Secure marks cookies Secure (set when served over TLS or behind an
-	// https PROXY_BASE_URL).
+	// Secure marks the SSO flow cookie Secure (TLS or https base URL).
 	Secure bool
-	// CSRFKey derives each session's CSRF token (HMAC of the session id).
-	CSRFKey []byte
-	// LogoutURL is where /ui/logout sends the browser (PROXY_LOGOUT_URL);
-	// empty: the login page.
-	LogoutURL string
-	// LogoutAllowlist lists absolute URL prefixes a ?redirect= may name.
-	LogoutAllowlist []string
 	// Issuer and JWKS publish the session-token verification keys.
 	Issuer string
 	JWKS   func(ctx context.Context) any
-	// Refresher lets a browser whose short-lived token expired keep its
-	// live session.
-	Refresher Refresher
-}
-
-// checkCSRF implements Options.CSRF for cookie sessions.
-func (s *Server) checkCSRF(c *gin.Context, p auth.Principal) error {
-	got := c.GetHeader(auth.CSRFHeader)
-	if got == "" {
-		got = c.PostForm(auth.CSRFField)
-	}
-	if !auth.CSRFValid(s.sess.CSRFKey, p.SessionID, got) {
-		return errCSRF
-	}
-	return nil
-}
-
-func (s *Server) setSessionCookies(c *gin.Context, res service.LoginResult) {
-	for _, ck := range auth.SessionCookies(s.sess.CookieName, res.Token, auth.CSRFToken(s.sess.CSRFKey, res.Session.ID), res.Session.ExpiresAt, s.sess.Secure) {
-		http.SetCookie(c.Writer, ck)
-	}
-}
-
-func (s *Server) clearSessionCookies(c *gin.Context) {
-	for _, ck := range auth.ClearCookies(s.sess.CookieName, s.sess.Secure) {
-		http.SetCookie(c.Writer, ck)
-	}
 }
 
 // loginForm is POST /login: LiteLLM's form login, answering 303 to /ui/
-// with the session cookie.
+// with the session cookie. A cross-site post is refused (login CSRF).
 func (s *Server) loginForm(c *gin.Context) error {
 	in := service.LoginInput{Username: c.PostForm("username"), Password: c.PostForm("password"), ClientIP: c.ClientIP()}
-	res, err := s.opts.Sessions.Login(ctxOf(c), in)
-	if err != nil {
+	if _, err := s.opts.Web.Login(ctxOf(c), c.Writer, c.Request, in); err != nil {
 		return err
 	}
-	s.setSessionCookies(c, res)
 	c.Redirect(http.StatusSeeOther, "/ui/?login=success")
 	return nil
 }
@@ -96,22 +50,26 @@ func (s *Server) loginJSON(c *gin.Context) error {
 		return err
 	}
 	in.ClientIP = c.ClientIP()
-	res, err := s.opts.Sessions.Login(ctxOf(c), in)
+	res, err := s.opts.Web.Login(ctxOf(c), c.Writer, c.Request, in)
 	if err != nil {
 		return err
 	}
-	s.answerLogin(c, res)
+	s.loginAnswer(c, res)
 	return nil
 }
 
 // answerLogin sets the session cookies and answers with the token, for
-// every route that signs someone in.
+// the routes that sign someone in after spending a link.
 func (s *Server) answerLogin(c *gin.Context, res service.LoginResult) {
-	s.setSessionCookies(c, res)
+	s.opts.Web.Start(c.Writer, res)
+	s.loginAnswer(c, res)
+}
+
+func (s *Server) loginAnswer(c *gin.Context, res service.LoginResult) {
 	noStore(c)
 	c.JSON(http.StatusOK, gin.H{"token": res.Token, "token_type": "Bearer", "expires_at": res.TokenExpires,
 		"session_expires_at": res.Session.ExpiresAt, "user_id": res.User.ID, "user_email": strPtr(res.User.Email),
-		"user_role": res.User.Role, "login_method": res.Session.LoginMethod, "csrf_token": auth.CSRFToken(s.sess.CSRFKey, res.Session.ID),
+		"user_role": res.User.Role, "login_method": res.Session.LoginMethod, "csrf_token": s.opts.Web.CSRFToken(res.Session.ID),
 		"redirect_url": "/ui/?login=success"})
 }
 
@@ -126,71 +84,19 @@ func (s *Server) sessionRefresh(c *gin.Context) error {
 }
 
 // sessionLogout is POST /session/logout (LiteLLM 2026): revokes the
-// presenting session and clears the cookie.
+// presenting session and clears the cookies.
 func (s *Server) sessionLogout(c *gin.Context) error {
 	revoked, err := s.opts.Sessions.Logout(ctxOf(c), PrincipalOf(c))
 	if err != nil {
 		return err
 	}
-	s.clearSessionCookies(c)
+	s.opts.Web.Clear(c.Writer)
 	msg := "Session revoked."
 	if !revoked {
 		msg = "Session already revoked."
 	}
 	c.JSON(http.StatusOK, gin.H{"message": msg})
 	return nil
-}
-
-// uiLogout is GET|POST /ui/logout: revoke the cookie's session if any
-// (even with an expired token), clear cookies, and redirect to
-// PROXY_LOGOUT_URL, an allow-listed ?redirect=, or the login page. It is
-// public so a stale cookie can always log out.
-func (s *Server) uiLogout(c *gin.Context) error {
-	target := s.logoutTarget(c.Query("redirect"))
-	if ck, err := c.Cookie(s.sess.CookieName); err == nil && ck != "" && s.sess.Refresher != nil {
-		if p, err := s.sess.Refresher.Refreshable(ctxOf(c), ck); err == nil {
-			sess, _, err := s.opts.Sessions.RevokeSessionByID(ctxOf(c), p.UserID, p.SessionID)
-			if err != nil {
-				return err
-			}
-			// An SSO session also ends at the identity provider, which then
-			// sends the browser on to the logout target.
-			if u := s.ssoEndSession(sess, absoluteURL(c, target)); u != "" {
-				target = u
-			}
-		}
-	}
-	s.clearSessionCookies(c)
-	c.Header("Cache-Control", "no-store")
-	c.Redirect(http.StatusSeeOther, target)
-	return nil
-}
-
-// absoluteURL makes a same-origin path absolute for the IdP's
-// post_logout_redirect_uri.
-func absoluteURL(c *gin.Context, target string) string {
-	if strings.HasPrefix(target, "/") {
-		return requestBase(c) + target
-	}
-	return target
-}
-
-// logoutTarget never follows a user-supplied URL unless it starts with an
-// allow-listed prefix (no open redirect).
-func (s *Server) logoutTarget(asked string) string {
-	if asked != "" {
-		if u, err := url.Parse(asked); err == nil && u.IsAbs() && (u.Scheme == "https" || u.Scheme == "http") {
-			for _, prefix := range s.sess.LogoutAllowlist {
-				if prefix != "" && strings.HasPrefix(asked, prefix) {
-					return asked
-				}
-			}
-		}
-	}
-	if s.sess.LogoutURL != "" {
-		return s.sess.LogoutURL
-	}
-	return "/ui/login"
 }
 
 func (s *Server) passwordChange(c *gin.Context) error {

@@ -197,7 +197,8 @@ func TestTokenRefreshWhileSessionLives(t *testing.T) {
 		tok := cookies["keygate_session"]
 		e.now.Advance(20 * time.Minute) // past the 15-minute token, inside the 24-hour session
 		requireError(t, e.do(http.MethodGet, "/user/info", tok, nil), http.StatusUnauthorized)
-		r = e.doHeaders(http.MethodGet, "/user/info", map[string]string{"Cookie": "keygate_session=" + tok}, "")
+		// the browser's refresh cookie renews it (the expired token alone does not: abuse_test.go)
+		r = e.doHeaders(http.MethodGet, "/user/info", map[string]string{"Cookie": cookieHeader(cookies)}, "")
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		fresh := ""
 		for _, c := range (&http.Response{Header: r.Hdr}).Cookies() {
@@ -212,7 +213,12 @@ func TestTokenRefreshWhileSessionLives(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		// past the session's life nothing refreshes
 		e.now.Advance(25 * time.Hour)
-		requireError(t, e.doHeaders(http.MethodGet, "/user/info", map[string]string{"Cookie": "keygate_session=" + tok}, ""), http.StatusUnauthorized)
+		requireError(t, e.doHeaders(http.MethodGet, "/user/info", map[string]string{"Cookie": cookieHeader(cookies)}, ""), http.StatusUnauthorized)
+		// a refresh cookie of another session does not renew this one
+		e.now.Advance(-25 * time.Hour)
+		_, other := e.login("tia@example.com", "tia's password!")
+		mixed := "keygate_session=" + tok + "; keygate_refresh=" + other["keygate_refresh"]
+		requireError(t, e.doHeaders(http.MethodGet, "/user/info", map[string]string{"Cookie": mixed}, ""), http.StatusUnauthorized)
 	})
 }
 
@@ -318,9 +324,10 @@ func TestLogoutRedirects(t *testing.T) {
 	e.setPassword("lou", "lou's password!")
 	r, cookies := e.login("lou@example.com", "lou's password!")
 	tok := r.JSON(t)["token"].(string)
+	form := map[string]string{"Cookie": cookieHeader(cookies), "Content-Type": "application/x-www-form-urlencoded"}
 
-	r = e.doHeaders(http.MethodGet, "/ui/logout?redirect=https://evil.example/phish", map[string]string{"Cookie": "keygate_session=" + cookies["keygate_session"]}, "")
-	require.Equal(t, http.StatusSeeOther, r.Code)
+	r = e.doHeaders(http.MethodPost, "/ui/logout?redirect=https://evil.example/phish", form, "csrf_token="+url.QueryEscape(cookies["keygate_csrf"]))
+	require.Equal(t, http.StatusSeeOther, r.Code, r.Body.String())
 	require.Equal(t, "https://intranet.example/bye", r.Hdr.Get("Location"), "attacker redirect ignored, PROXY_LOGOUT_URL used")
 	requireError(t, e.do(http.MethodGet, "/user/info", tok, nil), http.StatusUnauthorized)
 	r = e.doHeaders(http.MethodPost, "/ui/logout?redirect=https://allowed.example/after", nil, "")

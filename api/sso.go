@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -13,7 +12,7 @@ import (
 	"github.com/keygate/keygate/auth/sso"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/internal/service"
-	"github.com/keygate/keygate/store"
+	"github.com/keygate/keygate/internal/websession"
 )
 
 // SSOOps is what the SSO routes need from the service layer.
@@ -71,7 +70,8 @@ func (s *Server) ssoLogin(c *gin.Context) error {
 	if !ok || s.opts.SSO.Codec == nil {
 		return apperr.NotFound("Unknown sign-in provider.")
 	}
-	fs, err := sso.NewFlow(rand.Reader, p.Name(), localPath(c.Query("return_to")), s.ssoNow())
+	returnTo, _ := websession.LocalPath(c.Query("return_to"))
+	fs, err := sso.NewFlow(rand.Reader, p.Name(), returnTo, s.ssoNow())
 	if err != nil {
 		return err
 	}
@@ -84,15 +84,6 @@ func (s *Server) ssoLogin(c *gin.Context) error {
 	c.Header("Cache-Control", "no-store")
 	c.Redirect(http.StatusFound, p.LoginURL(fs.State, fs.Nonce, fs.Verifier))
 	return nil
-}
-
-// localPath accepts only same-origin absolute paths ("/ui/x"), never
-// "//host" or a URL, so return_to cannot become an open redirect.
-func localPath(p string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
-		return ""
-	}
-	return p
 }
 
 var errFlow = apperr.Invalid("This sign-in attempt is invalid or has expired; start again from the login page.")
@@ -130,9 +121,11 @@ func (s *Server) ssoCallback(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	s.setSessionCookies(c, res)
-	target := fs.ReturnTo
-	if target == "" {
+	s.opts.Web.Start(c.Writer, res)
+	// The sealed return_to was checked when the flow started; checked
+	// again so a flow sealed by an older release cannot redirect away.
+	target, ok := websession.LocalPath(fs.ReturnTo)
+	if !ok {
 		target = "/ui/?login=success"
 	}
 	c.Header("Cache-Control", "no-store")
@@ -180,24 +173,4 @@ func (s *Server) ssoBackchannelLogout(c *gin.Context) error {
 		e = e.Wrap(lastErr)
 	}
 	return e
-}
-
-// ssoEndSession returns the IdP's RP-initiated logout URL for an SSO
-// session, or "".
-func (s *Server) ssoEndSession(sess store.Session, postLogout string) string {
-	if sess.LoginMethod != "sso" || sess.IDToken == "" {
-		return ""
-	}
-	for _, p := range s.opts.SSO.Providers {
-		if u := p.EndSessionURL(sess.IDToken, postLogout); u != "" && s.ownsToken(p, sess) {
-			return u
-		}
-	}
-	return ""
-}
-
-// ownsToken: with one provider it is that one; with several, the session
-// row does not record which, so only a single provider gets RP logout.
-func (s *Server) ownsToken(_ sso.Provider, _ store.Session) bool {
-	return len(s.opts.SSO.Providers) == 1
 }

@@ -32,14 +32,23 @@ type ssoEnv struct {
 
 func newSSOEnv(t *testing.T, pol service.SSOPolicy) *ssoEnv {
 	t.Helper()
+	return newSSOEnvWith(t, pol, nil)
+}
+
+func newSSOEnvWith(t *testing.T, pol service.SSOPolicy, adjust func(o *app.Options)) *ssoEnv {
+	t.Helper()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(srv.Close)
-	op := oidctest.New(t, oidctest.Options{RedirectURIs: []string{srv.URL + "/sso/callback"}, PostLogoutRedirectURIs: []string{ssoLogoutTarget}})
+	op := oidctest.New(t, oidctest.Options{RedirectURIs: []string{srv.URL + "/sso/callback"},
+		PostLogoutRedirectURIs: []string{ssoLogoutTarget, srv.URL + "/ui/login"}})
 	p, err := sso.NewGeneric(context.Background(), sso.GenericOptions{Name: "test", DisplayName: "Test IdP", ClientID: op.ClientID(),
 		ClientSecret: op.ClientSecret(), Issuer: op.Issuer(), RedirectURL: srv.URL + "/sso/callback"})
 	require.NoError(t, err)
 	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
 		o.Issuer, o.LogoutURL, o.SSOProviders, o.SSOPolicy = srv.URL, ssoLogoutTarget, []sso.Provider{p}, pol
+		if adjust != nil {
+			adjust(o)
+		}
 	})
 	srv.Config.Handler = e.h
 	return &ssoEnv{testEnv: e, op: op, base: srv.URL}
@@ -71,13 +80,42 @@ func (e *ssoEnv) ssoLogin(t *testing.T, b *http.Client, tamper func(q url.Values
 }
 
 func sessionOf(t *testing.T, b *http.Client, base string) string {
+	return cookieOf(b, base, "keygate_session")
+}
+
+func cookieOf(b *http.Client, base, name string) string {
 	u, _ := url.Parse(base)
 	for _, c := range b.Jar.Cookies(u) {
-		if c.Name == "keygate_session" {
+		if c.Name == name {
 			return c.Value
 		}
 	}
 	return ""
+}
+
+// signOut is the browser's sign-out: the confirmation page, then its
+// POST with the session's CSRF token. host, when set, is the Host header
+// sent (to show it changes nothing).
+func signOut(t *testing.T, b *http.Client, base, host string) *http.Response {
+	t.Helper()
+	resp, err := b.Get(base + "/ui/logout")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /ui/logout asks first")
+	req, err := http.NewRequest(http.MethodPost, base+"/ui/logout", strings.NewReader(url.Values{"csrf_token": {cookieOf(b, base, "keygate_csrf")}}.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if host != "" {
+		u, _ := url.Parse(base)
+		for _, c := range b.Jar.Cookies(u) {
+			req.AddCookie(c)
+		}
+		req.Host = host
+	}
+	resp, err = b.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp
 }
 
 func userCount(t *testing.T, st store.Store) int64 {
@@ -250,13 +288,12 @@ func TestSSOLogout(t *testing.T) {
 
 	// RP-initiated logout: local revocation, then the IdP's end-session
 	// endpoint with id_token_hint, which lands on PROXY_LOGOUT_URL
-	resp, err := b.Get(e.base + "/ui/logout")
-	require.NoError(t, err)
+	resp := signOut(t, b, e.base, "")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	endSession := resp.Header.Get("Location")
 	require.True(t, strings.HasPrefix(endSession, e.op.Issuer()), endSession)
 	requireError(t, e.do(http.MethodGet, "/user/info", tok, nil), http.StatusUnauthorized)
-	resp, err = b.Get(endSession)
+	resp, err := b.Get(endSession)
 	require.NoError(t, err)
 	require.Equal(t, ssoLogoutTarget, resp.Header.Get("Location"))
 	calls := e.op.EndSessionCalls()
@@ -279,4 +316,18 @@ func TestSSOLogout(t *testing.T) {
 	bad := url.Values{"logout_token": {e.op.SignForeign(e.op.LogoutClaims(last.Subject, last.SID), "logout+jwt")}}
 	r = e.doHeaders(http.MethodPost, "/sso/backchannel-logout", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, bad.Encode())
 	requireError(t, r, http.StatusBadRequest)
+}
+
+// Defect 1: the post-logout return address handed to the identity
+// provider is built from configuration, not from the Host header.
+func TestSSOLogoutReturnIgnoresHost(t *testing.T) {
+	e := newSSOEnvWith(t, service.SSOPolicy{}, func(o *app.Options) { o.LogoutURL = "" })
+	e.op.SetUser(oidctest.User{Subject: "sub-hal", Email: "hal@corp.example", EmailVerified: true})
+	b := browser(t)
+	require.Equal(t, http.StatusSeeOther, e.ssoLogin(t, b, nil).StatusCode)
+	resp := signOut(t, b, e.base, "attacker.example")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	end, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, e.base+"/ui/login", end.Query().Get("post_logout_redirect_uri"))
 }

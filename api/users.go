@@ -27,7 +27,7 @@ type UserOps interface {
 type UserCreated func(ctx context.Context, p auth.Principal, in service.NewUser, d service.UserDetail, out map[string]any) error
 
 func ctxOf(c *gin.Context) context.Context {
-	return service.WithRequestMeta(c.Request.Context(), service.RequestMeta{ClientIP: c.ClientIP(), RequestID: httperr.RequestID(c), Base: requestBase(c)})
+	return service.WithRequestMeta(c.Request.Context(), service.RequestMeta{ClientIP: c.ClientIP(), RequestID: httperr.RequestID(c)})
 }
 
 func (s *Server) userNew(c *gin.Context) error {

@@ -97,8 +97,9 @@ type URLs struct {
 	ProxyBaseURL *url.URL
 	// ProxyLogoutURL is where the UI sends the browser after logout.
 	ProxyLogoutURL *url.URL
-	// LogoutRedirectAllowlist lists absolute URL prefixes a logout request
-	// may ask to be redirected to; anything else falls back to
+	// LogoutRedirectAllowlist lists absolute URLs a logout request may ask
+	// to be redirected to: scheme, host and port must match one exactly
+	// (and the path start with its path); anything else falls back to
 	// ProxyLogoutURL, so logout is not an open redirect.
 	LogoutRedirectAllowlist []string
 }

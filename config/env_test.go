@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,8 @@ func TestDefaultsWithEmptyEnv(t *testing.T) {
 	require.False(t, c.TLSEnabled())
 
 	require.Empty(t, c.Database.URL)
-	require.Equal(t, ".", c.Database.DataDir)
-	require.Equal(t, "keygate.db", c.SQLitePath())
+	require.Equal(t, "keygate-data", c.Database.DataDir)
+	require.Equal(t, filepath.Join("keygate-data", "keygate.db"), c.SQLitePath(), "data lives in its own directory, not the working directory")
 	require.Equal(t, 20, c.Database.MaxOpenConns)
 	require.Equal(t, 10, c.Database.MaxIdleConns)
 	require.Equal(t, 30*time.Minute, c.Database.ConnMaxLifetime)
@@ -51,7 +52,7 @@ func TestDefaultsWithEmptyEnv(t *testing.T) {
 	require.Equal(t, "openid email profile", c.SSO.Generic.Scope)
 	require.Equal(t, "sub", c.SSO.Generic.UserIDAttribute)
 	require.Equal(t, "email", c.SSO.Generic.EmailAttribute)
-	require.Equal(t, RoleMapping{DefaultRole: RoleInternalUser}, c.SSO.RoleMapping)
+	require.Equal(t, RoleMapping{DefaultRole: RoleInternalUserViewer}, c.SSO.RoleMapping, "SSO sign-up gets the least privileged role")
 
 	require.Equal(t, 587, c.SMTP.Port)
 	require.Equal(t, SMTPTLSStartTLS, c.SMTP.TLS)

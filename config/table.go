@@ -52,7 +52,7 @@ func settingTable() []setting {
 		// Database.
 		stringVar(def("DATABASE_URL", "database.url", "", "PostgreSQL URL or DSN; empty = SQLite file keygate.db in the data dir"),
 			func(c *Config) *string { return &c.Database.URL }).secret().redactWith(redactDSN),
-		stringVar(def("KEYGATE_DATA_DIR", "database.data_dir", ".", "directory of the SQLite file"),
+		stringVar(def("KEYGATE_DATA_DIR", "database.data_dir", "keygate-data", "directory of the SQLite file and the generated keygate.secret (created 0700)"),
 			func(c *Config) *string { return &c.Database.DataDir }),
 		intVar(def("KEYGATE_DB_MAX_OPEN_CONNS", "database.max_open_conns", "20", "connection pool size; 0 = unlimited"),
 			func(c *Config) *int { return &c.Database.MaxOpenConns }),
@@ -84,11 +84,11 @@ func settingTable() []setting {
 			func(c *Config) *time.Duration { return &c.Auth.InvitationTTL }),
 
 		// Public URLs.
-		urlVar(def("PROXY_BASE_URL", "urls.proxy_base_url", "", "public base URL: SSO redirect_uri, invitation links"),
+		urlVar(def("PROXY_BASE_URL", "urls.proxy_base_url", "", "public base URL of every link that leaves the server (reset and invitation links, SSO redirect_uri); empty = from KEYGATE_ADDR"),
 			func(c *Config) **url.URL { return &c.URLs.ProxyBaseURL }),
 		urlVar(def("PROXY_LOGOUT_URL", "urls.proxy_logout_url", "", "where the browser goes after logout"),
 			func(c *Config) **url.URL { return &c.URLs.ProxyLogoutURL }),
-		listVar(def("KEYGATE_LOGOUT_REDIRECT_ALLOWLIST", "urls.logout_redirect_allowlist", "", "comma-separated absolute URL prefixes a logout may redirect to"),
+		listVar(def("KEYGATE_LOGOUT_REDIRECT_ALLOWLIST", "urls.logout_redirect_allowlist", "", "comma-separated absolute URLs whose scheme, host, port (and path prefix) a logout ?redirect= may name"),
 			func(c *Config) *[]string { return &c.URLs.LogoutRedirectAllowlist }, nil),
 
 		// SSO: generic OIDC.

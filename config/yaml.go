@@ -210,7 +210,7 @@ func decodeStrict(n *yaml.Node, path string, out any, allowed ...string) []error
 
 func roleMappingSetting() setting {
 	return setting{
-		Setting: def("", "sso.role_mapping", "{default_role: internal_user}",
+		Setting: def("", "sso.role_mapping", "{default_role: internal_user_viewer}",
 			"YAML only: claim (e.g. groups), map (claim value: role), default_role, deny_if_unmapped"),
 		node: func(c *Config, n *yaml.Node) []error {
 			return decodeStrict(n, "sso.role_mapping", &c.SSO.RoleMapping,

@@ -86,7 +86,7 @@ func TestYAMLFile(t *testing.T) {
 func TestYAMLRoleMappingKeepsUnsetDefaults(t *testing.T) {
 	c, err := load(t, writeYAML(t, "sso:\n  role_mapping:\n    claim: groups\n    map: {admins: proxy_admin}\n"), nil)
 	require.NoError(t, err)
-	require.Equal(t, RoleInternalUser, c.SSO.RoleMapping.DefaultRole)
+	require.Equal(t, RoleInternalUserViewer, c.SSO.RoleMapping.DefaultRole)
 }
 
 func TestEnvOverridesYAML(t *testing.T) {

@@ -433,6 +433,26 @@ type LoginAttempts interface {
 	// returns the time of the oldest of them (zero when none).
 	CountLoginFailures(ctx context.Context, subject string, since time.Time) (int64, time.Time, error)
 	ClearLoginFailures(ctx context.Context, subject string) error
+	// TakeLoginAttempt records an attempt of subject at at unless limit
+	// attempts of it are already recorded at or after since, in one
+	// atomic step: however many callers race, on however many connections
+	// or replicas, at most limit attempts are taken per window. A caller
+	// records before it checks a password, so a burst cannot outrun the
+	// count. Attempts of subject older than since are forgotten.
+	TakeLoginAttempt(ctx context.Context, subject string, at, since time.Time, limit int64) (AttemptWindow, error)
+}
+
+// AttemptWindow is what TakeLoginAttempt saw.
+type AttemptWindow struct {
+	// Taken reports whether this attempt was recorded (false: the limit
+	// was already reached).
+	Taken bool
+	// Count is the number of attempts in the window, this one included
+	// when taken.
+	Count int64
+	// Oldest is the earliest attempt in the window (zero when none); the
+	// window frees up at Oldest + its length.
+	Oldest time.Time
 }
 
 // ---- audit ----

@@ -117,3 +117,39 @@ func shortID(id string) string {
 	}
 	return id
 }
+
+// logoutPage (GET /ui/logout) asks before signing out: a GET must not
+// end a session, or any link or image on any site could. Without a live
+// session there is nothing to end; the leftover cookies are cleared and
+// the browser moves on.
+func (u *UI) logoutPage(c *gin.Context) error {
+	redirect := c.Query("redirect")
+	p, ok := u.opts.Web.LoggedIn(ctxOf(c), c.Request)
+	if !ok {
+		u.opts.Web.Clear(c.Writer)
+		c.Header("Cache-Control", "no-store")
+		c.Redirect(http.StatusSeeOther, u.opts.Web.LogoutTarget(redirect))
+		return nil
+	}
+	c.Set(principalKey, p)
+	noStore(c)
+	d := logoutPage{page: u.basePage(c, "Sign out"), Redirect: redirect}
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.logout(w, d) })
+}
+
+// logoutSubmit (POST /ui/logout) signs out: websession checks the
+// session's CSRF token and the origin, revokes the session (and ends an
+// SSO session at the provider) and names where to go next.
+func (u *UI) logoutSubmit(c *gin.Context) error {
+	redirect := c.PostForm("redirect")
+	if redirect == "" {
+		redirect = c.Query("redirect")
+	}
+	target, err := u.opts.Web.Logout(ctxOf(c), c.Writer, c.Request, redirect)
+	if err != nil {
+		return err
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Redirect(http.StatusSeeOther, target)
+	return nil
+}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/websession"
 )
 
 func TestSafeNext(t *testing.T) {
@@ -23,7 +25,10 @@ func TestSafeNext(t *testing.T) {
 		"/api/anything":          "/ui/",
 		"/ui/\r\nSet-Cookie: x":  "/ui/",
 		"javascript:alert(1)":    "/ui/",
-		"/ui//evil.example/path": "/ui//evil.example/path",
+		"/ui//evil.example/path": "/ui/",
+		"/ui/%2F%2Fevil.example": "/ui/",
+		"/ui/..%2F..%2F/evil":    "/ui/",
+		"/ui/\t/evil.example":    "/ui/",
 	} {
 		require.Equal(t, want, safeNext(in), in)
 	}
@@ -90,7 +95,9 @@ func testUI(t *testing.T) *UI {
 	t.Helper()
 	tm, err := parseTemplates()
 	require.NoError(t, err)
-	return &UI{tmpl: tm, now: time.Now, formKey: subKey([]byte("k"), "forms"), opts: Options{CSRFKey: []byte("k")}}
+	web, err := websession.New(websession.Options{Key: []byte("k")})
+	require.NoError(t, err)
+	return &UI{tmpl: tm, now: time.Now, opts: Options{Web: web}}
 }
 
 func ginCtx(r *http.Request) (*gin.Context, *httptest.ResponseRecorder) {
@@ -122,35 +129,4 @@ func TestFlashCookie(t *testing.T) {
 	require.Nil(t, read("garbage"))
 	u.now = func() time.Time { return time.Now().Add(2 * flashTTL) }
 	require.Nil(t, read(ck.Value))
-}
-
-// The pre-session form token is bound to the browser's nonce cookie.
-func TestFormToken(t *testing.T) {
-	u := testUI(t)
-	c, w := ginCtx(httptest.NewRequest(http.MethodGet, "/ui/login", nil))
-	u.formCookie(c)
-	nonce := w.Result().Cookies()[0]
-	require.Equal(t, formCookie, nonce.Name)
-	require.True(t, nonce.HttpOnly)
-	tok := u.formToken(c)
-	require.NotEmpty(t, tok)
-
-	post := func(cookie, token string) int {
-		r := httptest.NewRequest(http.MethodPost, "/ui/login", strings.NewReader(url.Values{"csrf_token": {token}}.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if cookie != "" {
-			r.AddCookie(&http.Cookie{Name: formCookie, Value: cookie})
-		}
-		c, w := ginCtx(r)
-		u.checkFormToken(c)
-		if c.IsAborted() {
-			return w.Code
-		}
-		return http.StatusOK
-	}
-	require.Equal(t, http.StatusOK, post(nonce.Value, tok))
-	require.Equal(t, http.StatusForbidden, post("", tok))
-	require.Equal(t, http.StatusForbidden, post(nonce.Value, ""))
-	require.Equal(t, http.StatusForbidden, post(nonce.Value, nonce.Value), "the cookie itself is not the token")
-	require.Equal(t, http.StatusForbidden, post(strings.Repeat("x", 43), tok))
 }

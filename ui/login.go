@@ -33,7 +33,8 @@ func (u *UI) loginSubmit(c *gin.Context) error {
 	d := u.loginData(c)
 	d.Next = safeNext(c.PostForm("next"))
 	d.Email = strings.TrimSpace(c.PostForm("email"))
-	res, err := u.svc.Login(ctxOf(c), service.LoginInput{Username: d.Email, Password: c.PostForm("password"), ClientIP: c.ClientIP()})
+	_, err := u.opts.Web.Login(ctxOf(c), c.Writer, c.Request, service.LoginInput{Username: d.Email, Password: c.PostForm("password"),
+		ClientIP: c.ClientIP()})
 	if err != nil {
 		status, msg, ok := publicError(err)
 		if !ok {
@@ -45,7 +46,6 @@ func (u *UI) loginSubmit(c *gin.Context) error {
 		d.Error = msg
 		return u.write(c, status, func(w io.Writer) error { return u.tmpl.login(w, d) })
 	}
-	u.signIn(c, res)
 	c.Redirect(http.StatusSeeOther, d.Next)
 	return nil
 }
@@ -172,7 +172,7 @@ func (u *UI) forgotPage(c *gin.Context) error {
 func (u *UI) forgotSubmit(c *gin.Context) error {
 	d := forgotPage{page: u.basePage(c, "Forgot password"), Email: strings.TrimSpace(c.PostForm("email"))}
 	status := http.StatusOK
-	if err := u.svc.ForgotPassword(ctxOf(c), d.Email, c.ClientIP(), requestBase(c)); err != nil {
+	if err := u.svc.ForgotPassword(ctxOf(c), d.Email, c.ClientIP()); err != nil {
 		st, msg, ok := publicError(err)
 		if !ok {
 			return err

@@ -89,7 +89,7 @@ func (u *UI) pageFor(c *gin.Context, title, current string) page {
 }
 
 func (u *UI) signedIn(p auth.Principal, title, current string) page {
-	return page{Title: title, Nav: navFor(p, current), Can: permsOf(p), CSRF: auth.CSRFToken(u.opts.CSRFKey, p.SessionID),
+	return page{Title: title, Nav: navFor(p, current), Can: permsOf(p), CSRF: u.opts.Web.CSRFToken(p.SessionID),
 		Viewer: &viewer{Email: displayName(p), UserID: p.UserID, RoleLabel: roleLabel(string(p.Role))}}
 }
 
@@ -354,6 +354,11 @@ type teamForm struct {
 }
 
 // ---- account ----
+
+type logoutPage struct {
+	page
+	Redirect string // passed on to the POST, checked there
+}
 
 type passwordPage struct {
 	page

@@ -42,11 +42,12 @@ const (
 	pageAudit       = "audit"
 	pageSCIM        = "scim"
 	pageError       = "error"
+	pageLogout      = "logout"
 )
 
 func pageNames() []string {
 	return []string{pageLogin, pageSetPassword, pageLinkGone, pageForgot, pageKeys, pageKeyCreated, pageSpend, pageUsers,
-		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError, pageSCIM}
+		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError, pageSCIM, pageLogout}
 }
 
 // templates is the parsed page set: one template tree per page, each made
@@ -116,6 +117,7 @@ func (t *templates) password(w io.Writer, d passwordPage) error { return t.exec(
 func (t *templates) audit(w io.Writer, d auditPage) error       { return t.exec(w, pageAudit, d) }
 func (t *templates) errorPage(w io.Writer, d messagePage) error { return t.exec(w, pageError, d) }
 func (t *templates) scim(w io.Writer, d scimPage) error         { return t.exec(w, pageSCIM, d) }
+func (t *templates) logout(w io.Writer, d logoutPage) error     { return t.exec(w, pageLogout, d) }
 
 // write renders a page into a buffer first and sends it only when
 // rendering succeeded, so a template error never leaves half a page.

@@ -45,13 +45,11 @@ type scimTokenRow struct {
 	Blocked                              bool
 }
 
-// scimBase is the URL an identity provider is given.
-func (u *UI) scimBase(c *gin.Context) string {
-	base := strings.TrimRight(u.opts.BaseURL, "/")
-	if base == "" {
-		base = requestBase(c)
-	}
-	return base + "/scim/v2"
+// scimBase is the URL an identity provider is given: from configuration
+// only (PROXY_BASE_URL, else the address Keygate listens on), never from
+// the request's Host.
+func (u *UI) scimBase(_ *gin.Context) string {
+	return strings.TrimRight(u.opts.BaseURL, "/") + "/scim/v2"
 }
 
 func (u *UI) scimData(c *gin.Context) (scimPage, error) {

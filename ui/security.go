@@ -2,8 +2,6 @@ package ui
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -11,37 +9,42 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-
-	"github.com/keygate/keygate/auth"
-	"github.com/keygate/keygate/internal/apperr"
 )
 
 const (
-	csrfFieldName = auth.CSRFField
-	// formCookie holds the random half of the pre-session double-submit
-	// token (login, onboarding, reset and forgot forms have no session
-	// yet to bind a token to).
-	formCookie = "keygate_form"
 	// flashCookie carries one message across a POST-redirect-GET.
 	flashCookie = "keygate_flash"
 	flashTTL    = time.Minute
-	formTTL     = 12 * time.Hour
 )
 
 // contentSecurityPolicy allows only Keygate's own script and stylesheet:
-// no inline script or style, no framing, forms post only to Keygate.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+// no inline script or style, no framing, forms post only to Keygate —
+// and to where signing out may lead: browsers apply form-action to the
+// redirect that answers the sign-out form too, so the configured logout
+// page, allow-listed redirect origins and the identity provider's
+// end-session endpoint are listed (websession.SignOutOrigins).
+func contentSecurityPolicy(signOut []string) string {
+	formAction := "'self'"
+	for _, o := range signOut {
+		formAction += " " + o
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"frame-ancestors 'none'; form-action " + formAction + "; base-uri 'none'"
+}
 
-// securityHeaders is set on every UI response.
-func securityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Cache-Control", "no-cache, private")
-	c.Next()
+// securityHeaders returns the middleware setting the headers of every UI
+// response.
+func (u *UI) securityHeaders() gin.HandlerFunc {
+	csp := contentSecurityPolicy(u.opts.Web.SignOutOrigins())
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-cache, private")
+		c.Next()
+	}
 }
 
 // noStore marks a response that shows a secret (a new key, an invitation
@@ -51,89 +54,34 @@ func noStore(c *gin.Context) {
 	c.Header("Pragma", "no-cache")
 }
 
-func subKey(key []byte, purpose string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(purpose))
-	return m.Sum(nil)
-}
-
-func (u *UI) sign(purpose, value string) string {
-	m := hmac.New(sha256.New, u.formKey)
-	m.Write([]byte(purpose + ":" + value))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// errForm is the answer to a POST whose CSRF token is missing or wrong.
-var errForm = apperr.Forbidden("This form has expired or did not come from this site. Go back, reload the page and try again.")
-
-// checkCSRF rejects a signed-in POST whose token is not the session's.
-// Every cookie-authenticated state change passes here; nothing runs
-// before it.
+// checkCSRF rejects a signed-in POST that is cross-site or whose token
+// is not the session's (websession.CheckWrite). Every cookie-authenticated
+// state change passes here; nothing runs before it.
 func (u *UI) checkCSRF(c *gin.Context) {
-	if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
-		c.Next()
-		return
-	}
-	got := c.GetHeader(auth.CSRFHeader)
-	if got == "" {
-		got = c.PostForm(csrfFieldName)
-	}
-	if !auth.CSRFValid(u.opts.CSRFKey, principalOf(c).SessionID, got) {
-		u.fail(c, errForm)
+	if err := u.opts.Web.CheckWrite(c.Request, principalOf(c)); err != nil {
+		u.fail(c, err)
 		return
 	}
 	c.Next()
 }
 
-// formCookie gives a signed-out form page its double-submit nonce.
-func (u *UI) formCookie(c *gin.Context) {
-	if _, ok := u.formNonce(c); !ok {
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			u.fail(c, err)
-			return
-		}
-		nonce := base64.RawURLEncoding.EncodeToString(b[:])
-		http.SetCookie(c.Writer, &http.Cookie{Name: formCookie, Value: nonce, Path: "/ui/", MaxAge: int(formTTL.Seconds()),
-			HttpOnly: true, Secure: u.opts.SecureCookies, SameSite: http.SameSiteLaxMode})
-		c.Set(formCookie, nonce)
-	}
-	c.Next()
-}
-
-func (u *UI) formNonce(c *gin.Context) (string, bool) {
-	if v, ok := c.Get(formCookie); ok {
-		s, _ := v.(string)
-		return s, s != ""
-	}
-	ck, err := c.Cookie(formCookie)
-	if err != nil || len(ck) != 43 {
-		return "", false
-	}
-	return ck, true
-}
-
-// formToken is the form field matching the browser's nonce cookie: an HMAC
-// of it, so a cookie planted by a sibling site cannot be paired with a
-// token of the attacker's choosing.
-func (u *UI) formToken(c *gin.Context) string {
-	nonce, ok := u.formNonce(c)
-	if !ok {
-		return ""
-	}
-	return u.sign("form", nonce)
-}
-
-// checkFormToken compares the posted token with the nonce cookie in
-// constant time.
+// checkFormToken guards a signed-out form post: same origin and the
+// double-submit token of this browser (websession.CheckForm).
 func (u *UI) checkFormToken(c *gin.Context) {
-	ck, err := c.Cookie(formCookie)
-	got := c.PostForm(csrfFieldName)
-	if err != nil || ck == "" || got == "" || !hmac.Equal([]byte(got), []byte(u.sign("form", ck))) {
-		u.fail(c, errForm)
+	if err := u.opts.Web.CheckForm(c.Request); err != nil {
+		u.fail(c, err)
 		return
 	}
 	c.Next()
+}
+
+// formToken is the token a signed-out form carries.
+func (u *UI) formToken(c *gin.Context) string {
+	tok, err := u.opts.Web.FormToken(c.Writer, c.Request)
+	if err != nil {
+		u.log.Error("ui: form token", "err", err)
+	}
+	return tok
 }
 
 type flashValue struct {
@@ -146,7 +94,7 @@ type flashValue struct {
 func (u *UI) setFlash(c *gin.Context, kind, msg string) {
 	raw, _ := json.Marshal(flashValue{Kind: kind, Message: msg, Expires: u.now().Add(flashTTL).Unix()})
 	payload := base64.RawURLEncoding.EncodeToString(raw)
-	http.SetCookie(c.Writer, &http.Cookie{Name: flashCookie, Value: payload + "." + u.sign("flash", payload), Path: "/ui/",
+	http.SetCookie(c.Writer, &http.Cookie{Name: flashCookie, Value: payload + "." + u.opts.Web.Sign("flash", payload), Path: "/ui/",
 		MaxAge: int(flashTTL.Seconds()), HttpOnly: true, Secure: u.opts.SecureCookies, SameSite: http.SameSiteLaxMode})
 }
 
@@ -159,7 +107,7 @@ func (u *UI) takeFlash(c *gin.Context) *flash {
 	http.SetCookie(c.Writer, &http.Cookie{Name: flashCookie, Value: "", Path: "/ui/", MaxAge: -1, HttpOnly: true,
 		Secure: u.opts.SecureCookies, SameSite: http.SameSiteLaxMode})
 	payload, sig, ok := strings.Cut(ck, ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(u.sign("flash", payload))) {
+	if !ok || !hmac.Equal([]byte(sig), []byte(u.opts.Web.Sign("flash", payload))) {
 		return nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(payload)

@@ -12,6 +12,7 @@ import (
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/service"
+	"github.com/keygate/keygate/internal/websession"
 )
 
 const principalKey = "keygate.ui.principal"
@@ -25,56 +26,13 @@ func principalOf(c *gin.Context) auth.Principal {
 // ctxOf carries the request's client IP and id into the service layer,
 // which records them in the audit log.
 func ctxOf(c *gin.Context) context.Context {
-	return service.WithRequestMeta(c.Request.Context(), service.RequestMeta{ClientIP: c.ClientIP(),
-		RequestID: httperr.RequestID(c), Base: requestBase(c)})
+	return service.WithRequestMeta(c.Request.Context(), service.RequestMeta{ClientIP: c.ClientIP(), RequestID: httperr.RequestID(c)})
 }
 
-// requestBase is the scheme://host the browser used, for links when
-// PROXY_BASE_URL is not set.
-func requestBase(c *gin.Context) string {
-	scheme := "http"
-	if c.Request.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + c.Request.Host
-}
-
-// sessionOf resolves the session cookie. Only a login session counts: the
-// UI never accepts an API key, even one planted in the cookie. An expired
-// token of a live session is renewed, as the API does.
+// sessionOf resolves the browser's session (websession renews an expired
+// token through its refresh cookie).
 func (u *UI) sessionOf(c *gin.Context) (auth.Principal, error) {
-	ck, err := c.Cookie(u.opts.CookieName)
-	if err != nil || ck == "" {
-		return auth.Principal{}, auth.ErrNoCredential
-	}
-	p, err := u.opts.Authenticator.Authenticate(c.Request.Context(), auth.Credential{Secret: ck, FromCookie: true})
-	if err != nil && errors.Is(err, auth.ErrExpired) {
-		p, err = u.refresh(c, ck)
-	}
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	if p.Method != auth.MethodSession || p.SessionID == "" {
-		return auth.Principal{}, auth.ErrInvalid
-	}
-	return p, nil
-}
-
-func (u *UI) refresh(c *gin.Context, token string) (auth.Principal, error) {
-	if u.opts.Refresher == nil {
-		return auth.Principal{}, auth.ErrExpired
-	}
-	p, err := u.opts.Refresher.Refreshable(c.Request.Context(), token)
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	tok, _, err := u.svc.RefreshToken(c.Request.Context(), p)
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: u.opts.CookieName, Value: tok, Path: "/", HttpOnly: true,
-		Secure: u.opts.SecureCookies, SameSite: http.SameSiteLaxMode})
-	return p, nil
+	return u.opts.Web.Session(ctxOf(c), c.Writer, c.Request)
 }
 
 // requireSession lets signed-in browsers through and sends everyone else
@@ -100,22 +58,17 @@ func (u *UI) requireSession(c *gin.Context) {
 	c.Next()
 }
 
-// safeNext accepts only a path inside the UI as a post-login target, so
-// the login form is no open redirect.
+// safeNext accepts only a path inside the UI that browsers keep on this
+// origin (websession.LocalPath) as a post-login or post-action target,
+// so no form is an open redirect.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/ui/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/ui/"
+	if p, ok := websession.LocalPath(next); ok && strings.HasPrefix(p, "/ui/") {
+		return p
 	}
-	if u, err := url.Parse(next); err != nil || u.IsAbs() || u.Host != "" {
-		return "/ui/"
-	}
-	return next
+	return "/ui/"
 }
 
 // signIn sets the session cookies of a new session.
 func (u *UI) signIn(c *gin.Context, res service.LoginResult) {
-	for _, ck := range auth.SessionCookies(u.opts.CookieName, res.Token, auth.CSRFToken(u.opts.CSRFKey, res.Session.ID),
-		res.Session.ExpiresAt, u.opts.SecureCookies) {
-		http.SetCookie(c.Writer, ck)
-	}
+	u.opts.Web.Start(c.Writer, res)
 }

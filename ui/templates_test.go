@@ -148,6 +148,9 @@ func renderAll(t *testing.T, tm *templates, role rbac.Role, full bool) map[strin
 		pageForgot: func(w io.Writer) error {
 			return tm.forgot(w, forgotPage{page: signedOutPage(full), Sent: full, Email: "x@example.com"})
 		},
+		pageLogout: func(w io.Writer) error {
+			return tm.logout(w, logoutPage{page: pg(""), Redirect: "https://app.example.com/<b>really</b>"})
+		},
 		pageError + "-signed-out": func(w io.Writer) error {
 			return tm.errorPage(w, messagePage{page: signedOutPage(full), Status: 500, Heading: "Oops", Message: "Internal server error."})
 		},

@@ -8,7 +8,6 @@ package ui
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,18 +16,21 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/access"
+	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/internal/service"
+	"github.com/keygate/keygate/internal/websession"
+	"github.com/keygate/keygate/rbac"
 	"github.com/keygate/keygate/store"
 )
 
-// SessionOps is what the sign-in, onboarding and password pages need.
+// SessionOps is what the onboarding and password pages need (signing in
+// and out is Options.Web's).
 type SessionOps interface {
-	Login(ctx context.Context, in service.LoginInput) (service.LoginResult, error)
-	RefreshToken(ctx context.Context, p auth.Principal) (string, time.Time, error)
 	ChangePassword(ctx context.Context, p auth.Principal, in service.PasswordChange) error
 	PeekInvitation(ctx context.Context, id string) (service.Onboarding, error)
 	ClaimInvitation(ctx context.Context, id, userID, password string) (service.LoginResult, error)
-	ForgotPassword(ctx context.Context, email, clientIP, requestBase string) error
+	ForgotPassword(ctx context.Context, email, clientIP string) error
 	PeekReset(ctx context.Context, token string) (service.Onboarding, error)
 	ResetPassword(ctx context.Context, token, password string) (service.LoginResult, error)
 }
@@ -59,7 +61,7 @@ type TeamOps interface {
 
 // InvitationOps is what the invitation pages need.
 type InvitationOps interface {
-	CreateInvitation(ctx context.Context, p auth.Principal, in service.NewInvitation, requestBase string) (service.IssuedInvitation, error)
+	CreateInvitation(ctx context.Context, p auth.Principal, in service.NewInvitation) (service.IssuedInvitation, error)
 	ListInvitations(ctx context.Context, p auth.Principal, userID string, page, size int) ([]store.Invitation, int64, error)
 }
 
@@ -80,13 +82,6 @@ type Service interface {
 	SCIMOps
 }
 
-// Refresher resolves an expired session token whose session still lives
-// (auth.SessionAuthenticator.Refreshable), so a browser keeps its session
-// past the short token lifetime.
-type Refresher interface {
-	Refreshable(ctx context.Context, token string) (auth.Principal, error)
-}
-
 // SSOProvider is one "Sign in with …" button on the login page.
 type SSOProvider struct {
 	Name        string // e.g. "generic", "google"
@@ -98,17 +93,10 @@ type SSOProvider struct {
 type Options struct {
 	Logger  *slog.Logger
 	Service Service
-	// Authenticator resolves the session cookie; Refresher (optional)
-	// renews an expired token of a live session.
-	Authenticator auth.Authenticator
-	Refresher     Refresher
-	// CookieName is the session cookie (default auth.DefaultSessionCookie).
-	CookieName string
-	// CSRFKey derives per-session CSRF tokens (shared with the API, so a
-	// token is valid on every replica). Empty: a random per-process key,
-	// which only matters when logins are disabled anyway.
-	CSRFKey []byte
-	// SecureCookies marks every cookie Secure (TLS or https base URL).
+	// Web is the browser session: it resolves and renews the session
+	// cookie, checks CSRF tokens and origins, signs in and out.
+	Web *websession.Manager
+	// SecureCookies marks the UI's own cookie (flash) Secure.
 	SecureCookies bool
 	// SSOProviders are offered on the login page.
 	SSOProviders []SSOProvider
@@ -128,16 +116,13 @@ type UI struct {
 	log  *slog.Logger
 	tmpl *templates
 	now  func() time.Time
-	// formKey signs pre-session form tokens and flash cookies; it is
-	// derived from CSRFKey so that it differs from the session CSRF tokens.
-	formKey []byte
 }
 
 // New parses every template (a missing or broken one is an error, so a bad
 // build fails at start, not on first use) and returns the UI.
 func New(o Options) (*UI, error) {
-	if o.Service == nil || o.Authenticator == nil {
-		return nil, fmt.Errorf("ui: Service and Authenticator are required")
+	if o.Service == nil || o.Web == nil {
+		return nil, fmt.Errorf("ui: Service and Web are required")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -145,66 +130,114 @@ func New(o Options) (*UI, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.CookieName == "" {
-		o.CookieName = auth.DefaultSessionCookie
-	}
-	if len(o.CSRFKey) == 0 {
-		o.CSRFKey = make([]byte, 32)
-		if _, err := rand.Read(o.CSRFKey); err != nil {
-			return nil, fmt.Errorf("ui: csrf key: %w", err)
-		}
-	}
 	t, err := parseTemplates()
 	if err != nil {
 		return nil, err
 	}
-	return &UI{opts: o, svc: o.Service, log: o.Logger, tmpl: t, now: o.Now, formKey: subKey(o.CSRFKey, "keygate-ui-forms-v1")}, nil
+	return &UI{opts: o, svc: o.Service, log: o.Logger, tmpl: t, now: o.Now}, nil
 }
 
 // handler is a page handler that reports failure by returning an error;
 // fail renders it as an HTML error page.
 type handler func(c *gin.Context) error
 
-// Mount registers the pages on r. GET|POST /ui/logout belong to the API
-// (it revokes the session and honours PROXY_LOGOUT_URL); the UI links there.
+// Route is one page or form of the UI. Read the table (Routes) as the
+// UI's access policy, as api's route table is the API's: a signed-in
+// route names the permission its caller's role needs, and a test walks
+// every route with every role. The service checks again, whatever the
+// page offered.
+type Route struct {
+	Method string
+	Path   string // under /ui
+	// Perm is required of the signed-in caller. Public routes (sign-in,
+	// onboarding, reset, sign-out) have none and run signed out.
+	Perm   rbac.Permission
+	Public bool
+	h      handler
+}
+
+// Routes is the UI's route table.
+func (u *UI) Routes() []Route {
+	const get, post = http.MethodGet, http.MethodPost
+	return []Route{
+		{Method: get, Path: "/login", Public: true, h: u.loginPage},
+		{Method: post, Path: "/login", Public: true, h: u.loginSubmit},
+		{Method: get, Path: "/onboarding", Public: true, h: u.onboardingPage},
+		{Method: post, Path: "/onboarding", Public: true, h: u.onboardingSubmit},
+		{Method: get, Path: "/reset-password", Public: true, h: u.resetPage},
+		{Method: post, Path: "/reset-password", Public: true, h: u.resetSubmit},
+		{Method: get, Path: "/forgot-password", Public: true, h: u.forgotPage},
+		{Method: post, Path: "/forgot-password", Public: true, h: u.forgotSubmit},
+		// Sign-out checks the session's CSRF token itself, so that a
+		// stale or expired cookie can still sign out.
+		{Method: get, Path: "/logout", Public: true, h: u.logoutPage},
+		{Method: post, Path: "/logout", Public: true, h: u.logoutSubmit},
+
+		{Method: get, Path: "/", Perm: rbac.PermReadOwn, h: u.myKeys},
+		{Method: post, Path: "/keys/new", Perm: rbac.PermKeyWriteOwn, h: u.createKey},
+		{Method: post, Path: "/keys/delete", Perm: rbac.PermKeyWriteOwn, h: u.deleteKey},
+		{Method: get, Path: "/keys", Perm: rbac.PermReadAll, h: u.allKeys},
+		{Method: get, Path: "/spend", Perm: rbac.PermReadOwn, h: u.spend},
+		{Method: get, Path: "/users", Perm: rbac.PermReadAll, h: u.users},
+		{Method: post, Path: "/users/new", Perm: rbac.PermUserWrite, h: u.createUser},
+		{Method: post, Path: "/users/invite", Perm: rbac.PermInvitationWrite, h: u.inviteUser},
+		{Method: post, Path: "/users/delete", Perm: rbac.PermUserWrite, h: u.deleteUser},
+		{Method: get, Path: "/invitations", Perm: rbac.PermReadAll, h: u.invitations},
+		{Method: get, Path: "/teams", Perm: rbac.PermReadOwn, h: u.teams},
+		{Method: post, Path: "/teams/new", Perm: rbac.PermTeamWrite, h: u.createTeam},
+		{Method: post, Path: "/teams/delete", Perm: rbac.PermTeamWrite, h: u.deleteTeam},
+		{Method: post, Path: "/teams/members/add", Perm: rbac.PermTeamMemberWrite, h: u.addMember},
+		{Method: post, Path: "/teams/members/remove", Perm: rbac.PermTeamMemberWrite, h: u.removeMember},
+		{Method: get, Path: "/password", Perm: rbac.PermPasswordChangeOwn, h: u.passwordPage},
+		{Method: post, Path: "/password", Perm: rbac.PermPasswordChangeOwn, h: u.passwordSubmit},
+		{Method: get, Path: "/audit", Perm: rbac.PermReadAll, h: u.audit},
+		{Method: get, Path: "/scim", Perm: rbac.PermReadAll, h: u.scim},
+		{Method: post, Path: "/scim/tokens/new", Perm: rbac.PermUserWrite, h: u.createSCIMToken},
+		{Method: post, Path: "/scim/tokens/rotate", Perm: rbac.PermUserWrite, h: u.rotateSCIMToken},
+		{Method: post, Path: "/scim/tokens/revoke", Perm: rbac.PermUserWrite, h: u.revokeSCIMToken},
+	}
+}
+
+// Mount registers the pages on r. Signed-out form posts need the
+// double-submit token and the same origin; signed-in routes need a
+// session, then (for posts) the session's CSRF token and the same
+// origin, then the route's permission.
 func (u *UI) Mount(r gin.IRouter) {
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/ui/") })
-	g := r.Group("/ui", securityHeaders)
+	g := r.Group("/ui", u.securityHeaders())
 	g.GET("/static/*file", u.static)
+	for _, rt := range u.Routes() {
+		switch {
+		case rt.Public && rt.Method == http.MethodPost && rt.Path != "/logout":
+			g.Handle(rt.Method, rt.Path, u.checkFormToken, u.wrap(rt.h))
+		case rt.Public:
+			g.Handle(rt.Method, rt.Path, u.wrap(rt.h))
+		case rt.Perm == "":
+			panic("ui: route " + rt.Method + " " + rt.Path + " declares no permission")
+		default:
+			g.Handle(rt.Method, rt.Path, u.requireSession, u.checkCSRF, u.allow(rt), u.wrap(rt.h))
+		}
+	}
+}
 
-	pre := g.Group("", u.formCookie)
-	pre.GET("/login", u.wrap(u.loginPage))
-	pre.POST("/login", u.checkFormToken, u.wrap(u.loginSubmit))
-	pre.GET("/onboarding", u.wrap(u.onboardingPage))
-	pre.POST("/onboarding", u.checkFormToken, u.wrap(u.onboardingSubmit))
-	pre.GET("/reset-password", u.wrap(u.resetPage))
-	pre.POST("/reset-password", u.checkFormToken, u.wrap(u.resetSubmit))
-	pre.GET("/forgot-password", u.wrap(u.forgotPage))
-	pre.POST("/forgot-password", u.checkFormToken, u.wrap(u.forgotSubmit))
-
-	in := g.Group("", u.requireSession, u.checkCSRF)
-	in.GET("/", u.wrap(u.myKeys))
-	in.POST("/keys/new", u.wrap(u.createKey))
-	in.POST("/keys/delete", u.wrap(u.deleteKey))
-	in.GET("/keys", u.wrap(u.allKeys))
-	in.GET("/spend", u.wrap(u.spend))
-	in.GET("/users", u.wrap(u.users))
-	in.POST("/users/new", u.wrap(u.createUser))
-	in.POST("/users/invite", u.wrap(u.inviteUser))
-	in.POST("/users/delete", u.wrap(u.deleteUser))
-	in.GET("/invitations", u.wrap(u.invitations))
-	in.GET("/teams", u.wrap(u.teams))
-	in.POST("/teams/new", u.wrap(u.createTeam))
-	in.POST("/teams/delete", u.wrap(u.deleteTeam))
-	in.POST("/teams/members/add", u.wrap(u.addMember))
-	in.POST("/teams/members/remove", u.wrap(u.removeMember))
-	in.GET("/password", u.wrap(u.passwordPage))
-	in.POST("/password", u.wrap(u.passwordSubmit))
-	in.GET("/audit", u.wrap(u.audit))
-	in.GET("/scim", u.wrap(u.scim))
-	in.POST("/scim/tokens/new", u.wrap(u.createSCIMToken))
-	in.POST("/scim/tokens/rotate", u.wrap(u.rotateSCIMToken))
-	in.POST("/scim/tokens/revoke", u.wrap(u.revokeSCIMToken))
+// allow refuses a signed-in caller whose role lacks the route's
+// permission, or whom the access decision refuses (the same function the
+// API's guard and /auth/verify call; for a browser session it applies any
+// route limit).
+func (u *UI) allow(rt Route) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principalOf(c)
+		if !p.Can(rt.Perm) {
+			u.fail(c, apperr.Forbidden("Your role (%s) may not open this page.", roleLabel(string(p.Role))))
+			return
+		}
+		if err := service.Decide(p, access.Request{Method: c.Request.Method, Routes: access.RouteVariants(c.Request.URL.EscapedPath()),
+			RouteKnown: true, Management: true}); err != nil {
+			u.fail(c, err)
+			return
+		}
+		c.Next()
+	}
 }
 
 // wrap turns a handler into a Gin handler that renders failures.

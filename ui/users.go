@@ -84,7 +84,7 @@ func (u *UI) createUser(c *gin.Context) error {
 	}
 	d := inviteLinkPage{page: u.pageFor(c, "User created", "/ui/users"), Created: true, Email: det.User.Email, UserID: det.User.ID}
 	if p.Can(rbac.PermInvitationWrite) {
-		iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: det.User.ID, SendEmail: &form.Mail}, requestBase(c))
+		iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: det.User.ID, SendEmail: &form.Mail})
 		if err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func fillInvite(d *inviteLinkPage, iss service.IssuedInvitation) {
 func (u *UI) inviteUser(c *gin.Context) error {
 	p := principalOf(c)
 	id := c.PostForm("user_id")
-	iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: id}, requestBase(c))
+	iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: id})
 	if err != nil {
 		return u.redirectError(c, "/ui/users", err)
 	}

@@ -128,23 +128,14 @@ func Shape() gin.HandlerFunc {
 // reqCtx attaches the request's metadata for audit events.
 func reqCtx(c *gin.Context) context.Context {
 	return service.WithRequestMeta(c.Request.Context(), service.RequestMeta{ClientIP: c.ClientIP(),
-		RequestID: httperr.RequestID(c), Base: requestBase(c)})
-}
-
-func requestBase(c *gin.Context) string {
-	scheme := "http"
-	if c.Request.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + c.Request.Host
+		RequestID: httperr.RequestID(c)})
 }
 
 // baseURL is the absolute URL of /scim/v2 for meta.location.
 func (h *Handler) baseURL(c *gin.Context) string {
-	if h.base != "" {
-		return h.base + Prefix
-	}
-	return requestBase(c) + Prefix
+	// From configuration only, never the request's Host; without a base
+	// URL the location is relative.
+	return h.base + Prefix
 }
 
 // send writes v as SCIM JSON with status.

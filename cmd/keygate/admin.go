@@ -43,14 +43,14 @@ func adminCommand(ctx context.Context, name string, args []string, e env, stdout
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := buildApp(ctx, cfg, log, sha256.Sum256([]byte("sk-cli-unused")))
+	base := issuerURL(cfg)
+	a, err := buildApp(ctx, cfg, log, sha256.Sum256([]byte("sk-cli-unused")), base)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	svc := a.Service()
 	admin := auth.Principal{Method: auth.MethodMasterKey, Role: rbac.RoleProxyAdmin}
-	base := issuerURL(cfg)
 	userID := ""
 	if name == "user create" {
 		r := *role
@@ -71,7 +71,7 @@ func adminCommand(ctx context.Context, name string, args []string, e env, stdout
 		}
 		userID = u.ID
 	}
-	iss, err := svc.CreateInvitation(ctx, admin, service.NewInvitation{UserID: userID, SendEmail: sendEmail}, base)
+	iss, err := svc.CreateInvitation(ctx, admin, service.NewInvitation{UserID: userID, SendEmail: sendEmail})
 	if err != nil {
 		return fmt.Errorf("create invitation: %w", err)
 	}

@@ -31,7 +31,12 @@ type built struct {
 
 // buildApp opens the database and maps the configuration onto the
 // application's options; this is the only place config meets the rest.
-func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterHash [sha256.Size]byte) (*built, error) {
+// base is the public base URL (publicBase): the session issuer and the
+// base of every link that leaves the server.
+func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterHash [sha256.Size]byte, base string) (*built, error) {
+	if err := prepareDataDir(cfg, log); err != nil {
+		return nil, err
+	}
 	st, err := gormstore.Open(ctx, gormstore.Options{
 		DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(),
 		MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
@@ -45,10 +50,14 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		_ = st.Close()
 		return nil, err
 	}
-	providers, err := ssoProviders(ctx, cfg)
+	providers, err := ssoProviders(ctx, cfg, base)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
+	}
+	if len(providers) > 0 && ssoOpenToAll(cfg) {
+		log.Warn("SSO is on with no ALLOWED_EMAIL_DOMAINS and no sso.role_mapping: every account at the identity provider " +
+			"can sign in and is created as internal_user_viewer; set ALLOWED_EMAIL_DOMAINS or a role mapping with deny_if_unmapped")
 	}
 	ml, err := newMailer(cfg, log)
 	if err != nil {
@@ -58,12 +67,12 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 	a, err := app.New(ctx, app.Options{
 		Store: st, Notifier: st, Logger: log, MasterKeyHash: masterHash,
 		TrustedProxies: cfg.Server.TrustedProxies, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Secret: secret, Issuer: issuerURL(cfg), JWTAlgorithm: cfg.Auth.JWTAlgorithm, TokenTTL: cfg.Auth.TokenTTL,
+		Secret: secret, Issuer: base, JWTAlgorithm: cfg.Auth.JWTAlgorithm, TokenTTL: cfg.Auth.TokenTTL,
 		SessionTTL: cfg.Auth.SessionTTL, SigningKeyRotation: cfg.Auth.SigningKeyRotation,
 		PasswordLoginDisabled: cfg.Auth.PasswordLoginDisabled, UIUsername: cfg.Auth.UIUsername, UIPassword: cfg.Auth.UIPassword,
 		SecureCookies: secureCookies(cfg), LogoutURL: urlString(cfg.URLs.ProxyLogoutURL),
 		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist, MetricsToken: cfg.Metrics.Token,
-		BaseURL: urlString(cfg.URLs.ProxyBaseURL), InvitationTTL: cfg.Auth.InvitationTTL, Mailer: ml,
+		BaseURL: base, InvitationTTL: cfg.Auth.InvitationTTL, Mailer: ml,
 		SSOProviders: providers, SSOPolicy: ssoPolicy(cfg), Forwarding: forwarding(cfg),
 	})
 	if err != nil {
@@ -75,8 +84,9 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 
 // operatorSecret returns KEYGATE_SECRET / LITELLM_SALT_KEY. On SQLite
 // (one instance, zero configuration) a missing secret is generated once and
-// kept next to the database with mode 0600, so logins work out of the box;
-// with PostgreSQL every replica must share it, so it must be configured.
+// kept in the data directory, next to the database, with mode 0600, so
+// logins work out of the box; with PostgreSQL every replica must share it,
+// so it must be configured.
 func operatorSecret(cfg *config.Config, dialect string, log *slog.Logger) (string, error) {
 	if cfg.Auth.Secret != "" {
 		return cfg.Auth.Secret, nil
@@ -106,20 +116,38 @@ func operatorSecret(cfg *config.Config, dialect string, log *slog.Logger) (strin
 	return s, nil
 }
 
-// issuerURL is the iss of session tokens and the base of the JWKS URL.
-func issuerURL(cfg *config.Config) string {
+// publicBase is where everything that leaves the server points (links in
+// mail and answers, the SSO redirect URI, the session issuer):
+// PROXY_BASE_URL, else the address Keygate listens on (a wildcard host
+// becomes localhost). It never comes from a request's Host header, which
+// a client chooses.
+func publicBase(cfg *config.Config, listenAddr string) string {
 	if cfg.URLs.ProxyBaseURL != nil {
 		return strings.TrimSuffix(cfg.URLs.ProxyBaseURL.String(), "/")
 	}
-	_, port, err := net.SplitHostPort(cfg.Server.Addr)
+	host, port, err := net.SplitHostPort(listenAddr)
 	if err != nil || port == "" || port == "0" {
 		port = "4000"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
 	}
 	scheme := "http"
 	if cfg.TLSEnabled() {
 		scheme = "https"
 	}
-	return scheme + "://localhost:" + port
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// issuerURL is publicBase before the server listens (admin commands).
+func issuerURL(cfg *config.Config) string { return publicBase(cfg, cfg.Server.Addr) }
+
+// ssoOpenToAll: nothing but the identity provider decides who may sign
+// in by SSO.
+func ssoOpenToAll(cfg *config.Config) bool {
+	rm := cfg.SSO.RoleMapping
+	return len(cfg.SSO.AllowedEmailDomains) == 0 && rm.Claim == "" && len(rm.Map) == 0 && !rm.DenyIfUnmapped &&
+		cfg.SSO.Generic.RoleAttribute == ""
 }
 
 func secureCookies(cfg *config.Config) bool {

@@ -41,7 +41,7 @@ func firstRunLink(ctx context.Context, svc *service.Service, base string, stdout
 			return fmt.Errorf("first run: create admin: %w", err)
 		}
 	}
-	inv, err := svc.CreateInvitation(ctx, master, service.NewInvitation{UserID: firstAdminID}, base)
+	inv, err := svc.CreateInvitation(ctx, master, service.NewInvitation{UserID: firstAdminID})
 	if err != nil {
 		return fmt.Errorf("first run: invitation: %w", err)
 	}

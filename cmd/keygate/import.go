@@ -37,8 +37,11 @@ func importLiteLLM(ctx context.Context, args []string, e env, stdout io.Writer) 
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	st, err := gormstore.Open(ctx, gormstore.Options{DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(),
-		Logger: newLogger(cfg.Log, stdout)})
+	log := newLogger(cfg.Log, stdout)
+	if err := prepareDataDir(cfg, log); err != nil {
+		return fmt.Errorf("import-litellm: %w", err)
+	}
+	st, err := gormstore.Open(ctx, gormstore.Options{DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(), Logger: log})
 	if err != nil {
 		return fmt.Errorf("import-litellm: open Keygate's database: %w", err)
 	}

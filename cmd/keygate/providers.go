@@ -16,8 +16,8 @@ import (
 // ssoProviders builds every configured identity provider. Discovery runs
 // now, so a wrong GENERIC_ISSUER fails start-up with a clear message
 // instead of failing the first user.
-func ssoProviders(ctx context.Context, cfg *config.Config) ([]sso.Provider, error) {
-	redirect := issuerURL(cfg) + "/sso/callback"
+func ssoProviders(ctx context.Context, cfg *config.Config, base string) ([]sso.Provider, error) {
+	redirect := base + "/sso/callback"
 	var out []sso.Provider
 	if g := cfg.SSO.Generic; g.Enabled() {
 		opts := sso.GenericOptions{Name: "generic", DisplayName: "SSO", ClientID: g.ClientID, ClientSecret: g.ClientSecret,

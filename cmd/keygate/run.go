@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,7 +20,18 @@ type env struct {
 
 // run dispatches the subcommand. Every subcommand loads and validates the
 // configuration first, so a typo is reported before anything starts.
+// Asking for help (-h, --help, help) prints the usage on stdout and
+// succeeds.
 func run(ctx context.Context, args []string, lookup func(string) (string, bool), environ []string, stdout io.Writer) error {
+	err := dispatch(ctx, args, lookup, environ, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, lookup func(string) (string, bool), environ []string, stdout io.Writer) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -41,6 +53,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	case "import-litellm":
 		return importLiteLLM(ctx, args, e, stdout)
 	case "user":
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			return flag.ErrHelp
+		}
 		if len(args) == 0 || args[0] != "create" {
 			return fmt.Errorf("unknown command \"user %s\"\n%s", strings.Join(args, " "), usage)
 		}

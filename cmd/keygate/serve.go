@@ -29,19 +29,31 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 	if err != nil {
 		return err
 	}
-	a, err := buildApp(ctx, cfg, log, sha256.Sum256([]byte(masterKey)))
-	if err != nil {
-		return err
+	if !generated && weakMasterKey(masterKey) {
+		log.Warn("the master key is weak (short, or a well-known example value); it is still accepted, but anyone who guesses it " +
+			"is proxy_admin: set LITELLM_MASTER_KEY to sk- followed by 32 or more random characters")
 	}
-	defer a.close()
-	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	a.Run(bgctx)
-	defer func() { stopBackground(); a.Wait() }()
-
+	// Listen first: links are derived from the bound address when
+	// PROXY_BASE_URL is not set.
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (KEYGATE_ADDR): %w", cfg.Server.Addr, err)
 	}
+	public := publicBase(cfg, ln.Addr().String())
+	a, err := buildApp(ctx, cfg, log, sha256.Sum256([]byte(masterKey)), public)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer a.close()
+	if cfg.URLs.ProxyBaseURL == nil {
+		log.Warn("PROXY_BASE_URL is not set: links in e-mail and answers and the SSO redirect URI use the listen address; "+
+			"set PROXY_BASE_URL to the URL users reach Keygate at", "base", public)
+	}
+	bgctx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	a.Run(bgctx)
+	defer func() { stopBackground(); a.Wait() }()
+
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
@@ -67,9 +79,12 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 	}()
 	addr := ln.Addr().String()
 	base := announce(stdout, scheme, addr, cfg, masterKey, generated, a.dialect, time.Since(start))
+	if cfg.URLs.ProxyBaseURL == nil {
+		fmt.Fprintf(stdout, "  links:       %s (PROXY_BASE_URL is not set; mailed links and the SSO redirect URI use the listen address)\n", public)
+	}
 	if cfg.Auth.UIPassword == "" && !cfg.Auth.PasswordLoginDisabled && a.sessions {
 		if cfg.URLs.ProxyBaseURL != nil {
-			base = strings.TrimSuffix(cfg.URLs.ProxyBaseURL.String(), "/")
+			base = public
 		}
 		if err := firstRunLink(ctx, a.Service(), base, stdout); err != nil {
 			log.Warn("first-run admin link", "err", err)

@@ -27,6 +27,7 @@ import (
 	"github.com/keygate/keygate/internal/metrics"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/upstream"
+	"github.com/keygate/keygate/internal/websession"
 	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/ui"
 )
@@ -81,8 +82,9 @@ type Options struct {
 	// (KEYGATE_METRICS_TOKEN); empty serves /metrics openly.
 	MetricsToken string
 
-	// BaseURL is PROXY_BASE_URL, for invitation and reset links; empty
-	// means the request's own scheme and host.
+	// BaseURL is the public base of every link that leaves the server
+	// (PROXY_BASE_URL, or cmd's derivation from the listen address);
+	// empty means Issuer. Never the request's Host.
 	BaseURL       string
 	InvitationTTL time.Duration
 	// Mailer sends invitation and reset mail; nil disables e-mail.
@@ -95,6 +97,10 @@ type Options struct {
 
 	// Forwarding turns on forwarding mode when its URL is set.
 	Forwarding Forwarding
+
+	// Sleep is how logins from a client address with many recent failures
+	// wait (default: a timer); tests replace it to observe the slow-down.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // App is a wired Keygate.
@@ -109,6 +115,9 @@ type App struct {
 	svc      *service.Service
 	forward  *upstream.Proxy
 	api      *api.Server
+	ui       *ui.UI
+	web      *websession.Manager
+	authn    auth.Authenticator
 	metrics  *metrics.Metrics
 
 	wg sync.WaitGroup
@@ -143,8 +152,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.hasher = hasher
 	authn := auth.Chain{auth.NewMasterKey(o.MasterKeyHash), a.keyAuth}
-	sessOpts := service.SessionOptions{TTL: o.SessionTTL, PasswordLoginDisabled: o.PasswordLoginDisabled}
-	sessCfg := api.SessionConfig{Secure: o.SecureCookies, LogoutURL: o.LogoutURL, LogoutAllowlist: o.LogoutAllowlist, Issuer: o.Issuer}
+	sessOpts := service.SessionOptions{TTL: o.SessionTTL, PasswordLoginDisabled: o.PasswordLoginDisabled, Sleep: o.Sleep}
+	sessCfg := api.SessionConfig{Secure: o.SecureCookies, Issuer: o.Issuer}
+	if o.BaseURL == "" {
+		o.BaseURL = o.Issuer
+		a.opts.BaseURL = o.Issuer
+	}
 	if o.Secret != "" {
 		issuer, err := a.buildSessions(ctx, o)
 		if err != nil {
@@ -153,9 +166,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		sessOpts.Tokens = issuer
 		a.sessAuth = auth.NewSessionAuthenticator(o.Store, issuer, auth.NewCache(cacheTTL(o.CacheTTL), 5*time.Second, 0, o.Now), o.Now)
 		authn = append(authn, a.sessAuth)
-		sessCfg.CSRFKey = derive(o.Secret, "keygate-csrf-v1")
 		sessCfg.JWKS = func(ctx context.Context) any { return a.keyring.JWKS(ctx) }
-		sessCfg.Refresher = a.sessAuth
 	} else {
 		o.Logger.Warn("KEYGATE_SECRET is not set: logins and session tokens are disabled")
 	}
@@ -190,7 +201,16 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: trusted proxies: %w", err)
 	}
-	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: o.Store.Ping, TrustedPeer: trusted,
+	a.authn = authn
+	wo := websession.Options{Authenticator: authn, Sessions: a.svc, Key: []byte(o.Secret), Secure: o.SecureCookies, BaseURL: o.BaseURL,
+		LogoutURL: o.LogoutURL, LogoutAllowlist: o.LogoutAllowlist, Providers: o.SSOProviders, Now: o.Now}
+	if a.sessAuth != nil {
+		wo.Refresher = a.sessAuth
+	}
+	if a.web, err = websession.New(wo); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Web: a.web, Ready: o.Store.Ping, TrustedPeer: trusted,
 		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc,
 		SSOOps: a.svc, SSO: ssoCfg})
 	a.api.OnUserCreated(a.autoCreateKey)
@@ -210,11 +230,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.api.Add(scim.New(scim.Options{Ops: a.svc, BaseURL: o.BaseURL}).Routes()...)
 	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), scim.Shape())
 	a.api.Mount(engine)
-	pages, err := a.newUI(authn, sessCfg.CSRFKey)
+	pages, err := a.newUI()
 	if err != nil {
 		return nil, err
 	}
 	pages.Mount(engine)
+	a.ui = pages
 	if err := a.buildForwarding(authn, instrumented); err != nil {
 		return nil, err
 	}
@@ -223,13 +244,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 }
 
 // newUI builds the web pages, served beside the API on the same engine.
-func (a *App) newUI(authn auth.Authenticator, csrfKey []byte) (*ui.UI, error) {
+func (a *App) newUI() (*ui.UI, error) {
 	o := a.opts
-	uo := ui.Options{Logger: o.Logger, Service: a.svc, Authenticator: authn, CSRFKey: csrfKey, SecureCookies: o.SecureCookies,
+	uo := ui.Options{Logger: o.Logger, Service: a.svc, Web: a.web, SecureCookies: o.SecureCookies,
 		PasswordLoginDisabled: o.PasswordLoginDisabled, Now: o.Now, BaseURL: o.BaseURL}
-	if a.sessAuth != nil {
-		uo.Refresher = a.sessAuth
-	}
 	for _, p := range o.SSOProviders {
 		uo.SSOProviders = append(uo.SSOProviders, ui.SSOProvider{Name: p.Name(), DisplayName: p.DisplayName(), URL: "/sso/login/" + p.Name()})
 	}
@@ -326,6 +344,9 @@ func (a *App) Service() *service.Service { return a.svc }
 
 // API exposes the route table (tests walk it).
 func (a *App) API() *api.Server { return a.api }
+
+// UI exposes the pages' route table (tests walk it).
+func (a *App) UI() *ui.UI { return a.ui }
 
 // Run starts background work (last-active flushing, cross-replica
 // invalidation) and returns at once; it stops when ctx ends. Wait waits.

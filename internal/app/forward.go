@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/upstream"
+	"github.com/keygate/keygate/internal/websession"
 	"github.com/keygate/keygate/store"
 )
 
@@ -57,6 +59,10 @@ func (a *App) route(own http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.forward.Matches(r.URL.Path) {
+			if err := a.checkForwardedCookie(r); err != nil {
+				httperr.WriteHTTP(w, err)
+				return
+			}
 			a.forward.ServeHTTP(w, r)
 			return
 		}
@@ -64,8 +70,31 @@ func (a *App) route(own http.Handler) http.Handler {
 	})
 }
 
-// Shutdown drains work that outlives requests (queued spend records).
+// checkForwardedCookie holds forwarded requests to the rule every
+// Keygate route follows: a state-changing request authenticated by the
+// session cookie must be same-origin and carry the session's CSRF token
+// in X-CSRF-Token (a cross-site page could otherwise spend the user's
+// budget). Other
+// credentials pass untouched, and an unusable cookie is left to the
+// proxy's own 401.
+func (a *App) checkForwardedCookie(r *http.Request) error {
+	cred := auth.CredentialFromRequest(r, websession.SessionCookie)
+	if !cred.FromCookie || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		return nil
+	}
+	p, err := a.authn.Authenticate(r.Context(), cred)
+	if err != nil {
+		return nil
+	}
+	return a.web.CheckWriteHeader(r, p) // the body is the upstream's: never parsed here
+}
+
+// Shutdown drains work that outlives requests (queued spend records,
+// reset mail).
 func (a *App) Shutdown(ctx context.Context) error {
+	if err := a.svc.Drain(ctx); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
 	if a.forward == nil {
 		return nil
 	}

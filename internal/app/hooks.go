@@ -66,7 +66,7 @@ func (a *App) inviteNewUser(ctx context.Context, p auth.Principal, in service.Ne
 		return nil
 	}
 	send := true
-	iss, err := a.svc.CreateInvitation(ctx, p, service.NewInvitation{UserID: d.User.ID, SendEmail: &send}, service.MetaOf(ctx).Base)
+	iss, err := a.svc.CreateInvitation(ctx, p, service.NewInvitation{UserID: d.User.ID, SendEmail: &send})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ const (
 	KindUnavailable                 // 503 service_unavailable
 	KindBadGateway                  // 502 upstream error
 	KindGatewayTimeout              // 504 upstream timeout
+	KindUnsupported                 // 415 bad_request_error (media type)
 )
 
 // Error is an error with a public message.

@@ -67,15 +67,18 @@ func startUIStack(t *testing.T) *uiStack {
 	t.Cleanup(bye.Close)
 	st := openStore(t, "")
 	cheap := password.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	// Links are built from the configured base, so the listener comes
+	// first and the application is plugged in once it knows its URL.
+	kg := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(kg.Close)
 	a, err := app.New(context.Background(), app.Options{Store: st, Logger: quietLogger(), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
-		MaxBodyBytes: 1 << 20, Secret: "e2e-browser-secret-0123456789abcdef", Issuer: "http://127.0.0.1", LogoutURL: bye.URL + "/bye",
+		MaxBodyBytes: 1 << 20, Secret: "e2e-browser-secret-0123456789abcdef", Issuer: kg.URL, LogoutURL: bye.URL + "/bye",
 		UIUsername: uiAdminEmail, UIPassword: uiAdminPassword, PasswordParams: &cheap})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.Run(ctx)
 	t.Cleanup(func() { cancel(); a.Wait() })
-	kg := httptest.NewServer(a.Handler())
-	t.Cleanup(kg.Close)
+	kg.Config.Handler = a.Handler()
 
 	s := &uiStack{t: t, kg: kg, bye: bye, app: a, store: st, update: os.Getenv(envUpdateShots) == "1"}
 	s.shots = os.Getenv(envScreenshotDir)

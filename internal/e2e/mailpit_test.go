@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -12,10 +14,12 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +28,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/keygate/keygate/internal/app"
 	"github.com/keygate/keygate/internal/mail"
 	"github.com/keygate/keygate/internal/testutil/dbtest"
 )
@@ -271,4 +276,44 @@ func writeSelfSignedPEM(t *testing.T, dir string) (certPath, keyPath string) {
 	write(certPath, "CERTIFICATE", der)
 	write(keyPath, "PRIVATE KEY", keyDER)
 	return certPath, keyPath
+}
+
+// TestResetLinkThroughMailpitIgnoresHost (issue 14, defect 1): Keygate
+// with no PROXY_BASE_URL of its own mails a reset link through a real
+// mail server; a request naming Host: attacker.example must not change
+// where the link points. The link that arrives is then used.
+func TestResetLinkThroughMailpitIgnoresHost(t *testing.T) {
+	mp := startMailpit(t, mailpitBinary(t), "--smtp-auth-allow-insecure")
+	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: mp.smtpPort, TLS: mail.TLSNone, From: mailpitSender, Logger: quietLogger()})
+	require.NoError(t, err)
+	st := openStore(t, "")
+	// The base is what cmd derives from the listen address without
+	// PROXY_BASE_URL; the server below answers on another address.
+	a, err := app.New(context.Background(), app.Options{Store: st, Logger: quietLogger(), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
+		MaxBodyBytes: 1 << 20, Secret: "mailpit-test-secret-0123456789", Issuer: "http://localhost:4000", Mailer: app.Mailer(m)})
+	require.NoError(t, err)
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = a.Shutdown(context.Background()) })
+	adminCall(t, srv.Client(), srv.URL, "/user/new", map[string]any{"user_email": "dora@example.test", "user_role": "proxy_admin"})
+
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/user/forgot_password", strings.NewReader(`{"user_email":"dora@example.test"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Host = "attacker.example"
+	req.Header.Set("X-Forwarded-Host", "attacker.example")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	got := mp.waitFor(t, "dora@example.test")
+	require.NotContains(t, got.Text+got.HTML, "attacker.example")
+	tok := regexp.MustCompile(`http://localhost:4000/ui/reset-password\?token=([A-Za-z0-9_-]{43})`).FindStringSubmatch(got.Text)
+	require.Len(t, tok, 2, got.Text)
+	resp, err = srv.Client().Post(srv.URL+"/user/reset_password", "application/json",
+		strings.NewReader(`{"token":"`+tok[1]+`","new_password":"dora's new password"}`))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the mailed link works")
 }

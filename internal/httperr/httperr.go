@@ -6,6 +6,7 @@
 package httperr
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -92,6 +93,8 @@ func kindStatus(k apperr.Kind) (int, string) {
 		return http.StatusConflict, "conflict_error"
 	case apperr.KindTooLarge:
 		return http.StatusRequestEntityTooLarge, "bad_request_error"
+	case apperr.KindUnsupported:
+		return http.StatusUnsupportedMediaType, "bad_request_error"
 	case apperr.KindRateLimited:
 		return http.StatusTooManyRequests, "rate_limit_error"
 	case apperr.KindBudgetExceeded:
@@ -148,4 +151,22 @@ func Logger(c *gin.Context) *slog.Logger {
 		}
 	}
 	return slog.Default()
+}
+
+// WriteHTTP is Write for handlers outside Gin (the forwarding path): the
+// same status, body and Retry-After.
+func WriteHTTP(w http.ResponseWriter, err error) {
+	status, typ, msg, param, retry := Resolve(err)
+	if param == "" {
+		param = "None"
+	}
+	body, _ := json.Marshal(Body{Error: Detail{Message: msg, Type: typ, Param: param, Code: strconv.Itoa(status)}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if retry > 0 {
+		h.Set("Retry-After", strconv.Itoa(retry))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }

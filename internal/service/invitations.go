@@ -37,8 +37,10 @@ type InvitationOptions struct {
 	TTL time.Duration
 	// ResetTTL is how long a password-reset link is valid (default 30 min).
 	ResetTTL time.Duration
-	// BaseURL is PROXY_BASE_URL; empty means the caller passes the
-	// request's own base.
+	// BaseURL is the public base of every link that leaves the server
+	// (PROXY_BASE_URL, or what cmd derived from the listen address). It
+	// comes from configuration only: a request's Host header never
+	// chooses where a reset or invitation link points.
 	BaseURL string
 	Mailer  Mailer
 	// ResetPerEmail / ResetPerIP cap reset requests per hour.
@@ -70,21 +72,19 @@ func HashSecret(id string) string {
 	return hex.EncodeToString(h[:])
 }
 
-func (s *Service) baseURL(requestBase string) string {
-	if s.invites.BaseURL != "" {
-		return strings.TrimSuffix(s.invites.BaseURL, "/")
-	}
-	return strings.TrimSuffix(requestBase, "/")
+// link is the absolute URL of a path under the configured base.
+func (s *Service) link(path string) string {
+	return strings.TrimSuffix(s.invites.BaseURL, "/") + path
 }
 
 // InvitationLink is the onboarding URL for an invitation id.
-func (s *Service) InvitationLink(requestBase, id string) string {
-	return s.baseURL(requestBase) + "/ui/onboarding?id=" + url.QueryEscape(id)
+func (s *Service) InvitationLink(id string) string {
+	return s.link("/ui/onboarding?id=" + url.QueryEscape(id))
 }
 
 // CreateInvitation makes a single-use link for an existing user (admins
 // only), superseding the user's older invitations, and optionally mails it.
-func (s *Service) CreateInvitation(ctx context.Context, p auth.Principal, in NewInvitation, requestBase string) (IssuedInvitation, error) {
+func (s *Service) CreateInvitation(ctx context.Context, p auth.Principal, in NewInvitation) (IssuedInvitation, error) {
 	if err := require(p, rbac.PermInvitationWrite); err != nil {
 		return IssuedInvitation{}, err
 	}
@@ -108,7 +108,7 @@ func (s *Service) CreateInvitation(ctx context.Context, p auth.Principal, in New
 	if err != nil {
 		return IssuedInvitation{}, err
 	}
-	out := IssuedInvitation{Invitation: inv, ID: id, Link: s.InvitationLink(requestBase, id), UserEmail: u.Email}
+	out := IssuedInvitation{Invitation: inv, ID: id, Link: s.InvitationLink(id), UserEmail: u.Email}
 	if in.SendEmail != nil && *in.SendEmail {
 		out.MailSent, out.MailError = s.mailInvitation(ctx, p, u, out.Link, inv.ExpiresAt)
 	}
@@ -292,8 +292,7 @@ func (s *Service) claimSecret(ctx context.Context, id, userID, password, purpose
 		return LoginResult{}, err
 	}
 	var u store.User
-	var revoked []string
-	err = s.store.Tx(ctx, func(tx store.Store) error {
+	err = s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		now := s.Now()
 		if _, err := tx.ConsumeInvitation(ctx, ob.Invitation.IDHash, now, ob.User.ID); err != nil {
 			if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
@@ -306,9 +305,12 @@ func (s *Service) claimSecret(ctx context.Context, id, userID, password, purpose
 			return notFound(err, "User not found.")
 		}
 		if purpose == purposeReset {
-			if revoked, err = tx.RevokeUserSessions(ctx, u.ID, now); err != nil {
+			revoked, err := tx.RevokeUserSessions(ctx, u.ID, now)
+			if err != nil {
 				return fmt.Errorf("service: revoke sessions: %w", err)
 			}
+			ch.Session(revoked...)
+			ch.User(u.ID)
 		}
 		action := "invitation.consumed"
 		if purpose == purposeReset {
@@ -318,10 +320,6 @@ func (s *Service) claimSecret(ctx context.Context, id, userID, password, purpose
 	})
 	if err != nil {
 		return LoginResult{}, err
-	}
-	s.sessionsChanged(ctx, revoked...)
-	if purpose == purposeReset {
-		s.userChanged(ctx, u.ID)
 	}
 	return s.StartSession(ctx, u, "password", "", "")
 }

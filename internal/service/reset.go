@@ -15,15 +15,17 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// ForgotPassword starts a self-service reset. The answer is the same
-// whether or not the e-mail belongs to anyone; requests are limited per
-// e-mail and per client IP. The link is only ever mailed, never returned.
-func (s *Service) ForgotPassword(ctx context.Context, email, clientIP, requestBase string) error {
+// ForgotPassword starts a self-service reset. The answer is the same, and
+// takes the same work, whether or not the e-mail belongs to anyone: the
+// request is counted against the e-mail and the client IP (limits per
+// hour), and everything that depends on the account — the lookup, the
+// token, the mail — runs after the answer. The link is only ever mailed,
+// never returned, and built from the configured base URL.
+func (s *Service) ForgotPassword(ctx context.Context, email, clientIP string) error {
 	email = strings.TrimSpace(email)
 	if email == "" || len(email) > 320 {
 		return apperr.InvalidParam("user_email", "user_email is required.")
 	}
-	now := s.Now()
 	subjects := []struct {
 		name  string
 		limit int64
@@ -35,22 +37,22 @@ func (s *Service) ForgotPassword(ctx context.Context, email, clientIP, requestBa
 		}{"reset-ip:" + clientIP, s.invites.ResetPerIP})
 	}
 	for _, sub := range subjects {
-		n, oldest, err := s.store.CountLoginFailures(ctx, sub.name, now.Add(-time.Hour))
-		if err != nil {
-			return fmt.Errorf("service: count reset requests: %w", err)
-		}
-		if n >= sub.limit {
-			e := apperr.Invalid("Too many password reset requests; try again later.")
-			e.Kind = apperr.KindRateLimited
-			e.RetryAfterSeconds = int(oldest.Add(time.Hour).Sub(now).Seconds()) + 1
-			return e
+		if _, err := s.takeAttempt(ctx, sub.name, sub.limit, time.Hour, "Too many password reset requests"); err != nil {
+			return fmt.Errorf("service: reset request: %w", err)
 		}
 	}
-	for _, sub := range subjects {
-		if err := s.store.RecordLoginFailure(ctx, sub.name, now); err != nil {
-			return fmt.Errorf("service: record reset request: %w", err)
+	s.background(ctx, func(ctx context.Context) {
+		if err := s.mailReset(ctx, email); err != nil {
+			// Same answer to the caller; the operator sees the failure.
+			s.log.Error("password reset", "err", err)
 		}
-	}
+	})
+	return nil
+}
+
+// mailReset makes a reset token for the account of email, if there is an
+// enabled one, and mails its link.
+func (s *Service) mailReset(ctx context.Context, email string) error {
 	u, err := s.store.GetUserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled) {
 		return nil
@@ -67,6 +69,7 @@ func (s *Service) ForgotPassword(ctx context.Context, email, clientIP, requestBa
 		return fmt.Errorf("service: reset token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(b[:])
+	now := s.Now()
 	inv := store.Invitation{IDHash: HashSecret(token), UserID: u.ID, Purpose: purposeReset, ExpiresAt: now.Add(s.invites.ResetTTL),
 		CreatedAt: now, CreatedBy: u.ID, UpdatedAt: now, UpdatedBy: u.ID}
 	err = s.store.Tx(ctx, func(tx store.Store) error {
@@ -78,10 +81,9 @@ func (s *Service) ForgotPassword(ctx context.Context, email, clientIP, requestBa
 	if err != nil {
 		return err
 	}
-	link := s.baseURL(requestBase) + "/ui/reset-password?token=" + url.QueryEscape(token)
+	link := s.link("/ui/reset-password?token=" + url.QueryEscape(token))
 	if err := s.invites.Mailer.SendPasswordReset(ctx, u.Email, link, inv.ExpiresAt); err != nil {
-		// Same answer to the caller; the operator sees the failure.
-		s.log.Error("password reset e-mail failed", "user_id", u.ID, "err", err)
+		return fmt.Errorf("service: reset e-mail to user %s: %w", u.ID, err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,10 @@ type Options struct {
 	InvalidationChannel string
 	// Directory configures SCIM provisioning.
 	Directory DirectoryPolicy
+	// Background runs work that must not hold up an answer (the reset
+	// mail, whose timing would tell whether an account exists); nil
+	// runs it on a goroutine. Drain waits for it either way.
+	Background func(run func())
 }
 
 // Service implements the operations.
@@ -72,6 +77,11 @@ type Service struct {
 	invites   InvitationOptions
 	channel   string
 	directory DirectoryPolicy
+	// turns gives a client address that is being slowed down one
+	// password check at a time.
+	turns *addrTurns
+	bg    func(run func())
+	bgWG  sync.WaitGroup
 }
 
 // New returns a Service.
@@ -101,6 +111,23 @@ func New(o Options) *Service {
 	if s.sessions.Window == 0 {
 		s.sessions.Window = 15 * time.Minute
 	}
+	if s.sessions.AddrFreeFailures == 0 {
+		s.sessions.AddrFreeFailures = 10
+	}
+	if s.sessions.AddrDelay == 0 {
+		s.sessions.AddrDelay = 500 * time.Millisecond
+	}
+	if s.sessions.AddrMaxDelay == 0 {
+		s.sessions.AddrMaxDelay = 8 * time.Second
+	}
+	if s.sessions.Sleep == nil {
+		s.sessions.Sleep = sleep
+	}
+	s.turns = newAddrTurns()
+	s.bg = o.Background
+	if s.bg == nil {
+		s.bg = func(run func()) { go run() }
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -111,6 +138,33 @@ func New(o Options) *Service {
 		s.rand = rand.Read
 	}
 	return s
+}
+
+// background runs fn after the caller has answered, with the request's
+// metadata (for the audit log) but not its cancellation, bounded by a
+// minute so a hung mail server cannot pile up work.
+func (s *Service) background(ctx context.Context, fn func(ctx context.Context)) {
+	ctx = WithRequestMeta(context.Background(), metaOf(ctx))
+	s.bgWG.Add(1)
+	s.bg(func() {
+		defer s.bgWG.Done()
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		fn(ctx)
+	})
+}
+
+// Drain waits until background work has finished or ctx ends (shutdown,
+// tests).
+func (s *Service) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.bgWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("service: background work still running: %w", ctx.Err())
+	}
 }
 
 // Now is the service clock, shared with handlers that need the same time.
@@ -125,9 +179,6 @@ type requestMetaKey struct{}
 type RequestMeta struct {
 	ClientIP  string
 	RequestID string
-	// Base is the scheme://host the client used (links fall back to it
-	// when PROXY_BASE_URL is unset).
-	Base string
 }
 
 // WithRequestMeta attaches request metadata for audit events.

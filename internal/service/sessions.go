@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -29,10 +28,20 @@ type SessionOptions struct {
 	Tokens TokenMinter
 	// TTL is how long a session lives (default 24 h).
 	TTL time.Duration
-	// MaxFailures failures per account or client IP within Window lock
-	// further attempts out until the window has passed (default 5 / 15 min).
+	// MaxFailures password attempts per account (and per user for
+	// password changes) within Window; further attempts get 429 until
+	// the oldest leaves the window (default 5 / 15 min).
 	MaxFailures int64
 	Window      time.Duration
+	// AddrFreeFailures failures from one client address within Window
+	// cost nothing (default 10); each further one doubles the wait before
+	// that address's next password check, from AddrDelay (500 ms) up to
+	// AddrMaxDelay (8 s), one check at a time per address.
+	AddrFreeFailures        int64
+	AddrDelay, AddrMaxDelay time.Duration
+	// Sleep waits d or until ctx ends; tests replace it to observe the
+	// slow-down without waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// PasswordLoginDisabled refuses password logins (SSO only).
 	PasswordLoginDisabled bool
 }
@@ -65,8 +74,10 @@ func (s *Service) sessionsEnabled() error {
 
 // Login checks a password and starts a session. Unknown users and wrong
 // passwords cost the same (a dummy hash is verified) and get the same
-// answer. Failures are counted per account and per client IP in the
-// database, so every replica enforces the same lockout.
+// answer. The attempt is recorded against the account before the
+// password is checked (attempts.go), so no burst gets more than
+// MaxFailures guesses per window; the client address is slowed down by
+// its own failures but never locked.
 func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error) {
 	if err := s.sessionsEnabled(); err != nil {
 		return LoginResult{}, err
@@ -84,14 +95,6 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	if len(username) > 320 || len(in.Password) > 1024 {
 		return LoginResult{}, errBadCredentials
 	}
-	now := s.Now()
-	subjects := []string{"account:" + strings.ToLower(username)}
-	if in.ClientIP != "" {
-		subjects = append(subjects, "ip:"+in.ClientIP)
-	}
-	if err := s.checkLockout(ctx, subjects, now); err != nil {
-		return LoginResult{}, err
-	}
 	u, err := s.store.GetUserByEmail(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
 		u, err = s.store.GetUser(ctx, username)
@@ -99,6 +102,21 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	found := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return LoginResult{}, fmt.Errorf("service: login lookup: %w", err)
+	}
+	// One bucket per account, whichever of its names was typed; unknown
+	// names get buckets of their own so they answer alike.
+	account := "account:" + strings.ToLower(username)
+	if found {
+		account = "user:" + u.ID
+	}
+	release, err := s.slowAddress(ctx, in.ClientIP)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	defer release()
+	w, err := s.takeAttempt(ctx, account, s.sessions.MaxFailures, s.sessions.Window, "Too many failed logins")
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("service: login attempt: %w", err)
 	}
 	ok, rehash := false, false
 	if found && u.PasswordHash != "" {
@@ -111,9 +129,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		_ = s.passwords.VerifyDummy(ctx, in.Password)
 	}
 	if !ok || u.Disabled {
-		return LoginResult{}, s.loginFailed(ctx, subjects, now, u.ID)
+		return LoginResult{}, s.loginFailed(ctx, in.ClientIP, w, u.ID)
 	}
-	if err := s.store.ClearLoginFailures(ctx, subjects[0]); err != nil {
+	if err := s.store.ClearLoginFailures(ctx, account); err != nil {
 		return LoginResult{}, fmt.Errorf("service: clear failures: %w", err)
 	}
 	if rehash {
@@ -124,35 +142,20 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	return s.StartSession(ctx, u, "password", "", "")
 }
 
-func (s *Service) checkLockout(ctx context.Context, subjects []string, now time.Time) error {
-	since := now.Add(-s.sessions.Window)
-	for _, sub := range subjects {
-		n, oldest, err := s.store.CountLoginFailures(ctx, sub, since)
-		if err != nil {
-			return fmt.Errorf("service: count login failures: %w", err)
-		}
-		if n >= s.sessions.MaxFailures {
-			wait := oldest.Add(s.sessions.Window).Sub(now)
-			e := apperr.Invalid("Too many failed logins; try again in %d seconds.", int(math.Ceil(wait.Seconds())))
-			e.Kind = apperr.KindRateLimited
-			e.RetryAfterSeconds = int(math.Max(1, math.Ceil(wait.Seconds())))
-			return e
-		}
-	}
-	return nil
-}
-
-func (s *Service) loginFailed(ctx context.Context, subjects []string, now time.Time, userID string) error {
-	for _, sub := range subjects {
-		if err := s.store.RecordLoginFailure(ctx, sub, now); err != nil {
+// loginFailed counts the failure against the client address, audits it,
+// and answers 429 once this failure filled the account's window.
+func (s *Service) loginFailed(ctx context.Context, ip string, w store.AttemptWindow, userID string) error {
+	now := s.Now()
+	if ip != "" {
+		if err := s.store.RecordLoginFailure(ctx, addrSubject(ip), now); err != nil {
 			return fmt.Errorf("service: record login failure: %w", err)
 		}
 	}
 	actor := auth.Principal{UserID: userID}
 	_ = s.audit(ctx, s.store, actor, "login.failed", "user", userID, nil, nil)
-	if err := s.checkLockout(ctx, subjects, now); err != nil {
+	if w.Count >= s.sessions.MaxFailures {
 		_ = s.audit(ctx, s.store, actor, "login.lockout", "user", userID, nil, nil)
-		return err
+		return tooMany("Too many failed logins", w.Oldest, s.sessions.Window, now)
 	}
 	return errBadCredentials
 }
@@ -206,21 +209,33 @@ func (s *Service) mint(ctx context.Context, sess store.Session, u store.User) (s
 
 // RefreshToken mints a new token for the principal's live session.
 func (s *Service) RefreshToken(ctx context.Context, p auth.Principal) (string, time.Time, error) {
+	res, err := s.RenewSession(ctx, p)
+	return res.Token, res.TokenExpires, err
+}
+
+// RenewSession mints a new token for the principal's live session and
+// returns it with the session, so a browser's cookies can be set to the
+// session's remaining life.
+func (s *Service) RenewSession(ctx context.Context, p auth.Principal) (LoginResult, error) {
 	if err := s.sessionsEnabled(); err != nil {
-		return "", time.Time{}, err
+		return LoginResult{}, err
 	}
 	if p.Method != auth.MethodSession || p.SessionID == "" {
-		return "", time.Time{}, apperr.Forbidden("Only a session can be refreshed; API keys do not expire this way.")
+		return LoginResult{}, apperr.Forbidden("Only a session can be refreshed; API keys do not expire this way.")
 	}
 	sess, err := s.store.GetSession(ctx, p.SessionID)
 	if err != nil {
-		return "", time.Time{}, notFound(err, "Session not found.")
+		return LoginResult{}, notFound(err, "Session not found.")
 	}
 	u, err := s.store.GetUser(ctx, p.UserID)
 	if err != nil {
-		return "", time.Time{}, notFound(err, "User not found.")
+		return LoginResult{}, notFound(err, "User not found.")
 	}
-	return s.mint(ctx, sess, u)
+	tok, exp, err := s.mint(ctx, sess, u)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{Session: sess, User: u, Token: tok, TokenExpires: exp}, nil
 }
 
 // Logout revokes the principal's session. It is idempotent.
@@ -251,16 +266,16 @@ func (s *Service) revokeSession(ctx context.Context, p auth.Principal, sid strin
 	if sess.RevokedAt != nil {
 		return false, nil
 	}
-	err = s.store.Tx(ctx, func(tx store.Store) error {
+	err = s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		if err := tx.RevokeSession(ctx, sid, s.Now()); err != nil {
 			return fmt.Errorf("service: revoke session: %w", err)
 		}
+		ch.Session(sid)
 		return s.audit(ctx, tx, p, "logout", "session", sid, nil, map[string]any{"user_id": sess.UserID})
 	})
 	if err != nil {
 		return false, err
 	}
-	s.sessionsChanged(ctx, sid)
 	return true, nil
 }
 
@@ -292,6 +307,12 @@ func (s *Service) ChangePassword(ctx context.Context, p auth.Principal, in Passw
 	if err != nil {
 		return notFound(err, "User not found.")
 	}
+	// A stolen session must not become a password oracle: the current
+	// password gets the login's attempt limit, and misses are audited.
+	subject := "password-change:" + u.ID
+	if _, err := s.takeAttempt(ctx, subject, s.sessions.MaxFailures, s.sessions.Window, "Too many wrong current passwords"); err != nil {
+		return fmt.Errorf("service: password change attempt: %w", err)
+	}
 	ok := false
 	if u.PasswordHash != "" {
 		ok, _, _ = s.passwords.Verify(ctx, u.PasswordHash, in.CurrentPassword)
@@ -299,14 +320,19 @@ func (s *Service) ChangePassword(ctx context.Context, p auth.Principal, in Passw
 		_ = s.passwords.VerifyDummy(ctx, in.CurrentPassword)
 	}
 	if !ok {
+		if err := s.audit(ctx, s.store, p, "user.password_change_failed", "user", u.ID, nil, nil); err != nil {
+			return err
+		}
 		return apperr.InvalidParam("current_password", "The current password is wrong.")
+	}
+	if err := s.store.ClearLoginFailures(ctx, subject); err != nil {
+		return fmt.Errorf("service: clear password change attempts: %w", err)
 	}
 	h, err := s.passwords.Hash(ctx, in.NewPassword)
 	if err != nil {
 		return fmt.Errorf("service: hash password: %w", err)
 	}
-	var revoked []string
-	err = s.store.Tx(ctx, func(tx store.Store) error {
+	err = s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		if _, err := tx.UpdateUser(ctx, u.ID, func(x *store.User) error { x.PasswordHash = h; x.UpdatedAt = s.Now(); return nil }); err != nil {
 			return notFound(err, "User not found.")
 		}
@@ -318,13 +344,12 @@ func (s *Service) ChangePassword(ctx context.Context, p auth.Principal, in Passw
 		if err != nil {
 			return fmt.Errorf("service: revoke sessions: %w", err)
 		}
-		revoked = ids
+		ch.Session(ids...)
 		return s.audit(ctx, tx, p, "user.password_changed", "user", u.ID, nil, map[string]any{"sessions_revoked": len(ids)})
 	})
 	if err != nil {
 		return err
 	}
-	s.sessionsChanged(ctx, revoked...)
 	return nil
 }
 

@@ -58,9 +58,8 @@ func (s *Service) SSOLogin(ctx context.Context, id sso.Identity, pol SSOPolicy) 
 	}
 	now := s.Now()
 	var u store.User
-	var revoked []string
 	var linked string
-	err = s.store.Tx(ctx, func(tx store.Store) error {
+	err = s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		existing, err := tx.GetUserBySSO(ctx, id.Issuer, id.Subject)
 		switch {
 		case err == nil:
@@ -93,10 +92,15 @@ func (s *Service) SSOLogin(ctx context.Context, id sso.Identity, pol SSOPolicy) 
 		if err != nil {
 			return fmt.Errorf("service: sso update user: %w", err)
 		}
+		// The role, and with teams_from_groups the memberships, are
+		// re-evaluated at every login: inputs of the access decision.
+		ch.User(u.ID)
 		if existing.ID != "" && existing.Role != newRole {
-			if revoked, err = tx.RevokeUserSessions(ctx, u.ID, now); err != nil {
+			revoked, err := tx.RevokeUserSessions(ctx, u.ID, now)
+			if err != nil {
 				return fmt.Errorf("service: revoke sessions: %w", err)
 			}
+			ch.Session(revoked...)
 			if err := s.audit(ctx, tx, auth.Principal{UserID: u.ID, Role: rbac.Role(newRole)}, "user.role_changed", "user", u.ID,
 				map[string]any{"user_role": existing.Role}, map[string]any{"user_role": newRole, "by": "sso role mapping"}); err != nil {
 				return err
@@ -115,10 +119,6 @@ func (s *Service) SSOLogin(ctx context.Context, id sso.Identity, pol SSOPolicy) 
 	})
 	if err != nil {
 		return LoginResult{}, err
-	}
-	if len(revoked) > 0 {
-		s.sessionsChanged(ctx, revoked...)
-		s.userChanged(ctx, u.ID)
 	}
 	return s.StartSession(ctx, u, "sso", id.IDToken, id.SID)
 }

@@ -24,6 +24,7 @@ func migrations() []migration {
 		{id: "202611270001_initial", up: migrateInitial},
 		{id: "202611270002_invitation_purpose", up: migrateInvitationPurpose},
 		{id: "202612010101_key_allowed_routes", up: migrateKeyAllowedRoutes},
+		{id: "202612010301_login_attempts_index", up: migrateLoginAttemptsIndex},
 		{id: "202612010401_scim_directory", up: migrateSCIMDirectory},
 	}
 }

@@ -112,12 +112,20 @@ func (s *Store) RecordLoginFailure(ctx context.Context, subject string, at time.
 // CountLoginFailures counts subject's failures at or after since and
 // returns the oldest of them (zero time when none).
 func (s *Store) CountLoginFailures(ctx context.Context, subject string, since time.Time) (int64, time.Time, error) {
+	n, oldest, err := countAttempts(s.conn(ctx), subject, since)
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("gormstore: count login failures: %w", translate(err))
+	}
+	return n, oldest, nil
+}
+
+func countAttempts(db *gorm.DB, subject string, since time.Time) (int64, time.Time, error) {
 	scope := func() *gorm.DB {
-		return s.conn(ctx).Model(&loginFailureRow{}).Where("subject = ? AND at >= ?", subject, dbTime(since))
+		return db.Model(&loginFailureRow{}).Where("subject = ? AND at >= ?", subject, dbTime(since))
 	}
 	var n int64
 	if err := scope().Count(&n).Error; err != nil {
-		return 0, time.Time{}, fmt.Errorf("gormstore: count login failures: %w", translate(err))
+		return 0, time.Time{}, err
 	}
 	if n == 0 {
 		return 0, time.Time{}, nil
@@ -126,12 +134,50 @@ func (s *Store) CountLoginFailures(ctx context.Context, subject string, since ti
 	// returns an aggregate of a text-stored time as untyped text.
 	var oldest loginFailureRow
 	if err := scope().Order("at, id").Limit(1).Find(&oldest).Error; err != nil {
-		return 0, time.Time{}, fmt.Errorf("gormstore: count login failures: %w", translate(err))
+		return 0, time.Time{}, err
 	}
 	if oldest.ID == 0 { // cleared between the two reads
 		return 0, time.Time{}, nil
 	}
 	return n, goTime(oldest.At), nil
+}
+
+// takeAttempt inserts the attempt only while the window holds fewer than
+// limit: one statement, so SQLite (which runs it under its write lock)
+// cannot interleave another taker between the count and the insert.
+const takeAttempt = `INSERT INTO login_failures (subject, at)
+SELECT ?, ? WHERE (SELECT COUNT(*) FROM login_failures WHERE subject = ? AND at >= ?) < ?`
+
+// TakeLoginAttempt implements store.LoginAttempts. On PostgreSQL, where
+// READ COMMITTED lets two concurrent INSERT ... SELECTs both see the old
+// count, takers of one subject first queue on a transaction-scoped
+// advisory lock, which every replica on the database shares.
+func (s *Store) TakeLoginAttempt(ctx context.Context, subject string, at, since time.Time, limit int64) (store.AttemptWindow, error) {
+	var out store.AttemptWindow
+	err := s.txn(ctx, func(tx *gorm.DB) error {
+		if s.dialect == DialectPostgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keygate_login_attempts'), hashtext(?))", subject).Error; err != nil {
+				return err
+			}
+		}
+		// Forgetting first also makes this a write transaction from its
+		// first statement on SQLite, so the count below cannot go stale.
+		if err := tx.Where("subject = ? AND at < ?", subject, dbTime(since)).Delete(&loginFailureRow{}).Error; err != nil {
+			return err
+		}
+		res := tx.Exec(takeAttempt, subject, dbTime(at), subject, dbTime(since), limit)
+		if res.Error != nil {
+			return res.Error
+		}
+		out.Taken = res.RowsAffected == 1
+		var err error
+		out.Count, out.Oldest, err = countAttempts(tx, subject, since)
+		return err
+	})
+	if err != nil {
+		return store.AttemptWindow{}, fmt.Errorf("gormstore: take login attempt: %w", translate(err))
+	}
+	return out, nil
 }
 
 // ClearLoginFailures forgets every failure of subject.

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,6 +78,78 @@ func testLoginAttempts(t *testing.T, s store.Store) {
 	require.EqualValues(t, 1, n, "other subjects are untouched")
 	require.Equal(t, at(1), oldest)
 	require.NoError(t, s.ClearLoginFailures(ctx, "unknown"))
+}
+
+func testTakeLoginAttempt(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const a, b = "user:alice", "user:bob"
+	since := at(-15)
+	for i, want := range []bool{true, true, true, false, false} {
+		w, err := s.TakeLoginAttempt(ctx, a, at(i), since, 3)
+		require.NoError(t, err)
+		require.Equal(t, want, w.Taken, "attempt %d", i)
+		require.EqualValues(t, min(i+1, 3), w.Count, "attempt %d", i)
+		require.Equal(t, at(0), w.Oldest)
+	}
+	w, err := s.TakeLoginAttempt(ctx, b, at(4), since, 3)
+	require.NoError(t, err)
+	require.True(t, w.Taken, "subjects have separate windows")
+	require.EqualValues(t, 1, w.Count)
+
+	// once the oldest attempts leave the window, attempts are taken again
+	// and the expired ones are forgotten
+	w, err = s.TakeLoginAttempt(ctx, a, at(16), at(1), 3)
+	require.NoError(t, err)
+	require.True(t, w.Taken)
+	require.EqualValues(t, 3, w.Count)
+	require.Equal(t, at(1), w.Oldest)
+	n, _, err := s.CountLoginFailures(ctx, a, at(-100))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "attempts before the window are deleted")
+
+	// taken attempts are what CountLoginFailures and ClearLoginFailures see
+	require.NoError(t, s.ClearLoginFailures(ctx, a))
+	w, err = s.TakeLoginAttempt(ctx, a, at(17), at(1), 3)
+	require.NoError(t, err)
+	require.True(t, w.Taken)
+	require.EqualValues(t, 1, w.Count)
+}
+
+// testTakeLoginAttemptConcurrent is the property lockout rests on: a
+// burst of takers, each on its own connection where the store has
+// several, gets exactly limit attempts.
+func testTakeLoginAttemptConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const n, limit = 100, 5
+	var taken atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			w, err := s.TakeLoginAttempt(ctx, "user:burst", at(0).Add(time.Duration(i)*time.Millisecond), at(-15), limit)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if w.Taken {
+				taken.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, limit, taken.Load())
+	c, _, err := s.CountLoginFailures(ctx, "user:burst", at(-15))
+	require.NoError(t, err)
+	require.EqualValues(t, limit, c)
 }
 
 func testAudit(t *testing.T, s store.Store) {

@@ -53,6 +53,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions/RevokeBySSOSID", testSessionsRevokeBySID},
 		{"SigningKeys", testSigningKeys},
 		{"LoginAttempts", testLoginAttempts},
+		{"LoginAttempts/TakeWithinLimit", testTakeLoginAttempt},
+		{"LoginAttempts/ConcurrentTakesNeverExceedLimit", testTakeLoginAttemptConcurrent},
 		{"Audit", testAudit},
 		{"Errors/NotFound", testNotFound},
 		{"Errors/Conflict", testConflict},
