@@ -185,7 +185,9 @@ func rows(now time.Time) []struct {
 		}
 		return row
 	}
-	member := func(id, role string) map[string]any { return map[string]any{"user_id": id, "user_email": nil, "role": role} }
+	member := func(id, role string) map[string]any {
+		return map[string]any{"user_id": id, "user_email": nil, "role": role}
+	}
 	key := func(raw, user string, extra r) r {
 		row := r{"token": Hash(raw), "key_name": "sk-..." + raw[len(raw)-4:]}
 		if user != "" {

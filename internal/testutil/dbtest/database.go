@@ -75,7 +75,9 @@ func EnsureTemplate(t testing.TB, name string, build func(url string) error) {
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", "dbtest-template:"+name); err != nil {
 		t.Fatalf("dbtest: lock: %v", err)
 	}
-	defer func() { _, _ = conn.Exec(context.Background(), "SELECT pg_advisory_unlock(hashtext($1))", "dbtest-template:"+name) }()
+	defer func() {
+		_, _ = conn.Exec(context.Background(), "SELECT pg_advisory_unlock(hashtext($1))", "dbtest-template:"+name)
+	}()
 	if exists() {
 		return
 	}
