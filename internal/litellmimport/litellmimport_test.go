@@ -214,3 +214,12 @@ func TestTimeFormats(t *testing.T) {
 	require.True(t, v.C.IsZero())
 	require.Error(t, json.Unmarshal([]byte(`{"A":"yesterday"}`), &v))
 }
+
+// targets opens an empty Keygate store on each target database.
+func targets(t *testing.T) map[string]store.Store {
+	t.Helper()
+	sq, err := gormstore.Open(context.Background(), gormstore.Options{SQLitePath: dbtest.SQLitePath(t), Logger: quiet()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sq.Close() })
+	return map[string]store.Store{"sqlite": sq, "postgres": target(t)}
+}
