@@ -52,7 +52,9 @@ func Decide(p auth.Principal, r Request) error {
 		if route == "" {
 			route = "(not given by the proxy)"
 		}
-		return apperr.Forbidden("This key may not call %s: it is limited to the routes %v.", truncate(route, 120), a.Routes)
+		e := apperr.Forbidden("This key may not call %s: it is limited to the routes %v.", truncate(route, 120), a.Routes)
+		e.Reason = ReasonRoute
+		return e
 	}
 	if r.Management {
 		return nil
@@ -72,12 +74,16 @@ func Decide(p auth.Principal, r Request) error {
 		return nil
 	}
 	if !r.ModelsKnown {
-		return apperr.Forbidden("Cannot tell which model this request uses; this credential may use only some models.")
+		e := apperr.Forbidden("Cannot tell which model this request uses; this credential may use only some models.")
+		e.Reason = ReasonModelUnset
+		return e
 	}
 	for _, m := range r.Models {
 		for _, l := range lists {
 			if !ModelAllowed(l.models, m) {
-				return apperr.Forbidden("Model %q is not allowed for this %s.", truncate(m, 80), l.scope)
+				e := apperr.Forbidden("Model %q is not allowed for this %s.", truncate(m, 80), l.scope)
+				e.Reason = l.reason
+				return e
 			}
 		}
 	}
@@ -87,7 +93,20 @@ func Decide(p auth.Principal, r Request) error {
 type scopedList struct {
 	scope  string
 	models []string
+	// reason is LiteLLM's error type for a refusal by this list.
+	reason string
 }
+
+// Reasons (apperr.Error.Reason) of the refusals, as LiteLLM names them:
+// ProxyErrorTypes.get_model_access_error_type_for_object; a user's
+// no-default-models is key_model_access_denied there (can_user_call_model).
+const (
+	ReasonRoute      = "route_not_allowed"
+	ReasonKeyModel   = "key_model_access_denied"
+	ReasonTeamModel  = "team_model_access_denied"
+	ReasonUserModel  = "user_model_access_denied"
+	ReasonModelUnset = "model_not_established"
+)
 
 // modelLists returns the lists that must all allow a model. A key's
 // all-team-models means "whatever the team allows" on a team key and
@@ -104,7 +123,13 @@ func modelLists(p auth.Principal) []scopedList {
 			break
 		}
 	}
-	return []scopedList{{"key", key}, {"user", a.UserModels}, {"team", a.TeamModels}}
+	user := ReasonUserModel
+	for _, m := range a.UserModels {
+		if m == NoDefaultModels {
+			user = ReasonKeyModel
+		}
+	}
+	return []scopedList{{"key", key, ReasonKeyModel}, {"user", a.UserModels, user}, {"team", a.TeamModels, ReasonTeamModel}}
 }
 
 // Restricted reports whether any model list limits p.
