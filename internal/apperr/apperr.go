@@ -40,7 +40,7 @@ type Error struct {
 	// proxy expects one as the error type (e.g. "key_model_access_denied");
 	// forwarding mode answers with it (httperr.ResolveLiteLLM).
 	Reason string
-	Err               error // internal cause, never shown
+	Err    error // internal cause, never shown
 }
 
 func (e *Error) Error() string {
