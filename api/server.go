@@ -62,6 +62,9 @@ type Options struct {
 	Audit       AuditOps
 	SSOOps      SSOOps
 	SSO         SSOConfig
+	// BaseURL is PROXY_BASE_URL (LiteLLM's UI settings answers); empty:
+	// the request's own base.
+	BaseURL string
 }
 
 // Server holds the handlers.

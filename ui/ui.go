@@ -164,6 +164,7 @@ type handler func(c *gin.Context) error
 // (it revokes the session and honours PROXY_LOGOUT_URL); the UI links there.
 func (u *UI) Mount(r gin.IRouter) {
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/ui/") })
+	r.GET("/ui", securityHeaders, u.litellmInvitation, func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/ui/") })
 	g := r.Group("/ui", securityHeaders)
 	g.GET("/static/*file", u.static)
 
@@ -177,7 +178,7 @@ func (u *UI) Mount(r gin.IRouter) {
 	pre.GET("/forgot-password", u.wrap(u.forgotPage))
 	pre.POST("/forgot-password", u.checkFormToken, u.wrap(u.forgotSubmit))
 
-	in := g.Group("", u.requireSession, u.checkCSRF)
+	in := g.Group("", u.litellmInvitation, u.requireSession, u.checkCSRF)
 	in.GET("/", u.wrap(u.myKeys))
 	in.POST("/keys/new", u.wrap(u.createKey))
 	in.POST("/keys/delete", u.wrap(u.deleteKey))
