@@ -241,8 +241,8 @@ func TestForwardingModeWired(t *testing.T) {
 	require.Equal(t, "Bearer sk-upstream-secret", seenAuth, "the client's key is replaced by the upstream key")
 	require.Equal(t, "fwd", seenUser)
 	code, body = post("/v1/chat/completions", key, `{"model":"o3","messages":[]}`)
-	require.Equal(t, http.StatusUnauthorized, code, "LiteLLM's status for a model the owner may not use")
-	require.Contains(t, body, "user_model_access_denied")
+	require.Equal(t, http.StatusUnauthorized, code, "LiteLLM's status for a model the key may not use")
+	require.Contains(t, body, "key_model_access_denied")
 	code, _ = post("/v1/chat/completions", "sk-kg-not-a-valid-key-000000000000", `{"model":"gpt-4o"}`)
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Eventually(t, func() bool {
