@@ -188,3 +188,20 @@ func TestModelsInBody(t *testing.T) {
 	require.Equal(t, []string{"openai/gpt-4o"}, access.ModelsInURL("/v1/models/openai/gpt-4o", nil))
 	require.Nil(t, access.ModelsInURL("/v1/chat/completions", nil))
 }
+
+// TestRefusalReasons: each refusal names LiteLLM's error type, which
+// forwarding mode answers with (README "LiteLLM status mapping").
+func TestRefusalReasons(t *testing.T) {
+	reason := func(p auth.Principal, r access.Request) string {
+		e, ok := apperr.As(access.Decide(p, r))
+		require.True(t, ok)
+		return e.Reason
+	}
+	require.Equal(t, access.ReasonKeyModel, reason(personal(auth.Access{KeyModels: []string{"a"}}), llm("b")))
+	require.Equal(t, access.ReasonUserModel, reason(personal(auth.Access{UserModels: []string{"a"}}), llm("b")))
+	require.Equal(t, access.ReasonKeyModel, reason(personal(auth.Access{UserModels: []string{"no-default-models"}}), llm("b")),
+		"LiteLLM's can_user_call_model answers key_model_access_denied for no-default-models")
+	require.Equal(t, access.ReasonTeamModel, reason(teamKey(auth.Access{TeamModels: []string{"a"}}), llm("b")))
+	require.Equal(t, access.ReasonRoute, reason(personal(auth.Access{Routes: []string{"/v1/embeddings"}}), llm("a")))
+	require.Equal(t, access.ReasonModelUnset, reason(personal(auth.Access{KeyModels: []string{"a"}}), access.Request{Method: "POST", Route: "/v1/chat/completions"}))
+}
