@@ -63,7 +63,7 @@ func Decide(p auth.Principal, r Request) error {
 		if b.ResetDue {
 			continue
 		}
-		if b.Spend >= b.Max || (r.Cost > 0 && b.Spend+r.Cost > b.Max) {
+		if exhausted(b) || (r.Cost > 0 && b.Spend+r.Cost > b.Max) {
 			e := apperr.Forbidden("Budget exceeded: the %s has spent %.4f of its %.4f budget.", b.Scope, b.Spend, b.Max)
 			e.Kind = apperr.KindBudgetExceeded
 			return e
@@ -176,4 +176,14 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// exhausted applies LiteLLM's comparison for each scope (auth_checks.py):
+// a key's and a team member's budget is used up at spend >= max_budget, a
+// user's and a team's only once spend > max_budget.
+func exhausted(b auth.Budget) bool {
+	if b.Scope == "user" || b.Scope == "team" {
+		return b.Spend > b.Max
+	}
+	return b.Spend >= b.Max
 }

@@ -73,6 +73,14 @@ func TestDecisionTable(t *testing.T) {
 		{"estimated cost beyond what is left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), access.Request{Method: "POST", Route: "/v1/chat/completions", Models: []string{"m"}, ModelsKnown: true, Cost: 0.6}, budgetExceeded},
 		{"estimated cost within what is left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), access.Request{Method: "POST", Route: "/v1/chat/completions", Models: []string{"m"}, ModelsKnown: true, Cost: 0.4}, ok},
 		{"owner's budget (personal key)", personal(auth.Access{Budgets: []auth.Budget{budget("user", 2, 1)}}), llm("m"), budgetExceeded},
+		// LiteLLM's comparisons: key and member budgets end at spend == max,
+		// user and team budgets only beyond it.
+		{"key budget spent exactly", personal(auth.Access{Budgets: []auth.Budget{budget("key", 1, 1)}}), llm("m"), budgetExceeded},
+		{"member budget spent exactly", teamKey(auth.Access{Budgets: []auth.Budget{budget("team member", 1, 1)}}), llm("m"), budgetExceeded},
+		{"user budget spent exactly", personal(auth.Access{Budgets: []auth.Budget{budget("user", 1, 1)}}), llm("m"), ok},
+		{"team budget spent exactly", teamKey(auth.Access{Budgets: []auth.Budget{budget("team", 1, 1)}}), llm("m"), ok},
+		{"team budget spent exactly, request would cost more", teamKey(auth.Access{Budgets: []auth.Budget{budget("team", 1, 1)}}),
+			access.Request{Method: "POST", Route: "/v1/chat/completions", Models: []string{"m"}, ModelsKnown: true, Cost: 0.01}, budgetExceeded},
 		{"team's budget (team key)", teamKey(auth.Access{Budgets: []auth.Budget{budget("team", 2, 1)}}), llm("m"), budgetExceeded},
 		{"member's budget in the team", teamKey(auth.Access{Budgets: []auth.Budget{budget("team member", 2, 1)}}), llm("m"), budgetExceeded},
 
