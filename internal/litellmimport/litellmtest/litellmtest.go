@@ -297,6 +297,9 @@ func rows(now time.Time) []struct {
 			{"id": InvitationAccepted, "user_id": "alice", "is_accepted": true, "accepted_at": past, "expires_at": past.Add(time.Hour),
 				"created_at": past, "created_by": "bob", "updated_at": past, "updated_by": "bob"},
 		}},
+		// End users (the "user" field of LLM requests) are not imported:
+		// the report names the table.
+		{`LiteLLM_EndUserTable`, []r{{"user_id": "customer-1", "spend": 0.25}}},
 		{`LiteLLM_DailyUserSpend`, []r{
 			{"id": "d-1", "user_id": "alice", "date": "2025-11-01", "api_key": Hash(KeyAlice), "model": "gpt-4o",
 				"prompt_tokens": 100, "completion_tokens": 50, "spend": DailySpendAliceDay1, "api_requests": 3, "updated_at": now},
