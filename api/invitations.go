@@ -154,7 +154,8 @@ func (s *Server) onboardingGetToken(c *gin.Context) error {
 		return err
 	}
 	noStore(c)
-	c.JSON(http.StatusOK, gin.H{"login_url": s.opts.Invitations.InvitationLink(id), "token": nil,
+	c.JSON(http.StatusOK, gin.H{"login_url": s.opts.Invitations.InvitationLink(id),
+		"token":      onboardingToken(ob.User.ID, ob.User.Email, id, ob.Invitation.ExpiresAt),
 		"user_email": strPtr(ob.User.Email), "user_id": ob.User.ID, "expires_at": ob.Invitation.ExpiresAt})
 	return nil
 }

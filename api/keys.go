@@ -35,6 +35,7 @@ type keyJSON struct {
 	UserID         *string        `json:"user_id"`
 	TeamID         *string        `json:"team_id"`
 	Models         []string       `json:"models"`
+	AllowedRoutes  []string       `json:"allowed_routes"`
 	Spend          float64        `json:"spend"`
 	MaxBudget      *float64       `json:"max_budget"`
 	BudgetDuration *string        `json:"budget_duration"`
@@ -56,7 +57,7 @@ func keyView(k store.Key, raw string) keyJSON {
 		kt = "default"
 	}
 	return keyJSON{Key: raw, KeyName: k.KeyName, KeyAlias: strPtr(k.Alias), Token: k.Hash, TokenID: k.Hash, Expires: k.ExpiresAt,
-		UserID: strPtr(k.UserID), TeamID: strPtr(k.TeamID), Models: nonNil(k.Models), Spend: k.Spend, MaxBudget: k.MaxBudget,
+		UserID: strPtr(k.UserID), TeamID: strPtr(k.TeamID), Models: nonNil(k.Models), AllowedRoutes: nonNil(k.AllowedRoutes), Spend: k.Spend, MaxBudget: k.MaxBudget,
 		BudgetDuration: strPtr(k.BudgetDuration), BudgetResetAt: k.BudgetResetAt, TPMLimit: k.TPMLimit, RPMLimit: k.RPMLimit,
 		Metadata: nonNilMap(k.Metadata), Blocked: k.Blocked, KeyType: kt, CreatedBy: k.CreatedBy, CreatedAt: k.CreatedAt,
 		UpdatedAt: k.UpdatedAt, LastActive: k.LastActive}

@@ -99,6 +99,14 @@ func (s *Server) coreRoutes() []Route {
 
 		{Method: post, Path: "/spend/report", Perm: rbac.PermSpendReport, Handler: s.spendReport},
 		{Method: get, Path: "/spend/logs", Perm: rbac.PermReadOwn, Handler: s.spendLogs},
+
+		// LiteLLM's dashboard and clients (api/litellm_compat.go).
+		{Method: post, Path: "/v2/key/info", Perm: rbac.PermReadOwn, Handler: s.keyInfoV2},
+		{Method: get, Path: "/v2/team/list", Perm: rbac.PermReadOwn, Handler: s.teamListV2},
+		{Method: get, Path: "/key/aliases", Perm: rbac.PermReadOwn, Handler: s.keyAliases},
+		{Method: get, Path: "/sso/get/ui_settings", Perm: rbac.PermAuthenticated, Handler: s.ssoUISettings},
+		{Method: get, Path: "/litellm/.well-known/litellm-ui-config", Public: true, Handler: s.uiConfig},
+		{Method: get, Path: "/.well-known/litellm-ui-config", Public: true, Handler: s.uiConfig},
 	}
 }
 

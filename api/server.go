@@ -64,6 +64,11 @@ type Options struct {
 	Audit       AuditOps
 	SSOOps      SSOOps
 	SSO         SSOConfig
+	// BaseURL is PROXY_BASE_URL, else the listen address (LiteLLM's UI
+	// settings answers); never taken from a request.
+	BaseURL string
+	// LogoutURL is PROXY_LOGOUT_URL, for LiteLLM's UI settings answer.
+	LogoutURL string
 }
 
 // Server holds the handlers.

@@ -56,6 +56,11 @@ func (s *Server) userNew(c *gin.Context) error {
 func (s *Server) userInfo(c *gin.Context) error {
 	p := PrincipalOf(c)
 	id := c.Query("user_id")
+	if id == "" && p.Role == rbac.RoleProxyAdmin && s.opts.Keys != nil && s.opts.Teams != nil {
+		// LiteLLM's admin view (internal_user_endpoints: proxy_admin
+		// without user_id); everyone else gets their own record.
+		return s.userInfoAdmin(c)
+	}
 	if id == "" {
 		id = p.UserID
 	}
@@ -115,7 +120,11 @@ func (s *Server) userUpdate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, userView(d))
+	// LiteLLM answers {"user_id", "data": <row>} (its dashboard reads
+	// data.user_id); the row's fields stay at the top level too.
+	out := structToMap(userView(d))
+	out["data"] = userView(d)
+	c.JSON(http.StatusOK, out)
 	return nil
 }
 
@@ -140,7 +149,7 @@ func (s *Server) userList(c *gin.Context) error {
 		return err
 	}
 	in := service.UserListInput{Role: c.Query("role"), UserIDs: queryList(c, "user_ids"), EmailContains: c.Query("user_email"),
-		TeamID: c.Query("team"), Page: page, PageSize: size}
+		TeamID: c.Query("team"), SSOUserIDs: queryList(c, "sso_user_ids"), Page: page, PageSize: size}
 	items, total, err := s.opts.Users.ListUsers(ctxOf(c), PrincipalOf(c), in)
 	if err != nil {
 		return err

@@ -63,11 +63,24 @@ type memberJSON struct {
 	Role      string  `json:"role"`
 }
 
+// membershipJSON is LiteLLM's LiteLLM_TeamMembership row: the member's
+// budget in the team is litellm_budget_table.max_budget (Keygate has no
+// budget ids: budget_id is null); max_budget_in_team says the same.
 type membershipJSON struct {
-	TeamID          string   `json:"team_id"`
-	UserID          string   `json:"user_id"`
-	Spend           float64  `json:"spend"`
-	MaxBudgetInTeam *float64 `json:"max_budget_in_team"`
+	TeamID          string            `json:"team_id"`
+	UserID          string            `json:"user_id"`
+	Spend           float64           `json:"spend"`
+	BudgetID        *string           `json:"budget_id"`
+	BudgetTable     *memberBudgetJSON `json:"litellm_budget_table"`
+	MaxBudgetInTeam *float64          `json:"max_budget_in_team"`
+}
+
+type memberBudgetJSON struct {
+	MaxBudget      *float64 `json:"max_budget"`
+	SoftBudget     *float64 `json:"soft_budget"`
+	TPMLimit       *int64   `json:"tpm_limit"`
+	RPMLimit       *int64   `json:"rpm_limit"`
+	BudgetDuration *string  `json:"budget_duration"`
 }
 
 // teamJSON is LiteLLM's team row.
@@ -103,7 +116,11 @@ func teamView(d service.TeamDetail) teamJSON {
 func membershipsView(ms []service.TeamMember) []membershipJSON {
 	out := make([]membershipJSON, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, membershipJSON{TeamID: m.TeamID, UserID: m.UserID, Spend: m.Spend, MaxBudgetInTeam: m.MaxBudgetInTeam})
+		mj := membershipJSON{TeamID: m.TeamID, UserID: m.UserID, Spend: m.Spend, MaxBudgetInTeam: m.MaxBudgetInTeam}
+		if m.MaxBudgetInTeam != nil {
+			mj.BudgetTable = &memberBudgetJSON{MaxBudget: m.MaxBudgetInTeam}
+		}
+		out = append(out, mj)
 	}
 	return out
 }

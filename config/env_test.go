@@ -229,7 +229,7 @@ func TestEnvValueForms(t *testing.T) {
 			"LITELLM_LICENSE": "x", "STORE_MODEL_IN_DB": "True", "LITELLM_LOG": "DEBUG", "SERVER_ROOT_PATH": "/x",
 		}, func(t *testing.T, c *Config) { require.Equal(t, Default(), c) }},
 		{"reserved KEYGATE_ variables are not typos", map[string]string{
-			"KEYGATE_CONFIG": "/etc/keygate.yaml", "KEYGATE_TEST_POSTGRES": "1",
+			"KEYGATE_CONFIG": "/etc/keygate.yaml", "KEYGATE_TEST_POSTGRES": "1", "KEYGATE_LITELLM_MIGRATIONS": "/x",
 		}, func(t *testing.T, c *Config) { require.Equal(t, Default(), c) }},
 	}
 	for _, tt := range tests {

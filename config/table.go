@@ -15,9 +15,11 @@ const envPrefix = "KEYGATE_"
 
 // reservedEnv reports KEYGATE_* variables that are not settings but are
 // legitimately present: the config-file path and the test suites' switches
-// (e.g. KEYGATE_TEST_POSTGRES), which end-to-end runs pass to the binary.
+// (e.g. KEYGATE_TEST_POSTGRES, and KEYGATE_LITELLM_MIGRATIONS, where the
+// importer's tests find LiteLLM's schema), which end-to-end runs pass to
+// the binary.
 func reservedEnv(name string) bool {
-	return name == EnvConfigFile || strings.HasPrefix(name, "KEYGATE_TEST_")
+	return name == EnvConfigFile || strings.HasPrefix(name, "KEYGATE_TEST_") || name == "KEYGATE_LITELLM_MIGRATIONS"
 }
 
 // settingTable is the single source of truth for names, YAML keys,

@@ -308,6 +308,10 @@ type Spend interface {
 	// transaction. A duplicate RequestID returns ErrConflict and adds
 	// nothing.
 	RecordSpend(ctx context.Context, e SpendEntry) error
+	// InsertSpendHistory inserts e as past usage whose spend the running
+	// totals already hold (imported history): no total moves. A duplicate
+	// RequestID returns ErrConflict.
+	InsertSpendHistory(ctx context.Context, e SpendEntry) error
 	ListSpend(ctx context.Context, f SpendFilter) ([]SpendEntry, int64, error)
 }
 

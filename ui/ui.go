@@ -204,6 +204,7 @@ func (u *UI) Routes() []Route {
 // origin, then the route's permission.
 func (u *UI) Mount(r gin.IRouter) {
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/ui/") })
+	r.GET("/ui", u.securityHeaders(), u.litellmInvitation, func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/ui/") })
 	g := r.Group("/ui", u.securityHeaders())
 	g.GET("/static/*file", u.static)
 	for _, rt := range u.Routes() {
@@ -215,7 +216,7 @@ func (u *UI) Mount(r gin.IRouter) {
 		case rt.Perm == "":
 			panic("ui: route " + rt.Method + " " + rt.Path + " declares no permission")
 		default:
-			g.Handle(rt.Method, rt.Path, u.requireSession, u.checkCSRF, u.allow(rt), u.wrap(rt.h))
+			g.Handle(rt.Method, rt.Path, u.litellmInvitation, u.requireSession, u.checkCSRF, u.allow(rt), u.wrap(rt.h))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -25,17 +26,28 @@ func TestImportLiteLLMCommand(t *testing.T) {
 		return out.String(), err
 	}
 
-	out, err := imp("--from", from, "--dry-run")
+	// A dry run neither creates nor migrates Keygate's database.
+	out, err := imp("--from", from, "--dry-run", "--sso-issuer", "https://idp.example.com")
 	require.NoError(t, err, out)
 	require.Contains(t, out, "DRY RUN")
-	require.Contains(t, out, "14 records would change.")
+	require.Contains(t, out, "57 records would change.")
+	_, statErr := os.Stat(filepath.Join(dir, "keygate.db"))
+	require.ErrorIs(t, statErr, os.ErrNotExist, "--dry-run created Keygate's database")
 
-	out, err = imp("--from", from)
+	out, err = imp("--from", from, "--sso-issuer", "https://idp.example.com", "--strict-roles")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "14 records changed.")
-	require.NotContains(t, out, litellmtest.KeyAlice)
+	require.Contains(t, out, "57 records changed.")
+	require.Contains(t, out, "imported as internal_user_viewer (--strict-roles)")
+	for _, secret := range litellmtest.Secrets() {
+		require.NotContains(t, out, secret)
+	}
 
-	out, err = imp("--from", from)
+	// Against an existing database, a dry run reports and writes nothing.
+	out, err = imp("--from", from, "--dry-run")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "records would change.")
+
+	out, err = imp("--from", from, "--sso-issuer", "https://idp.example.com", "--strict-roles")
 	require.NoError(t, err, out)
 	require.Contains(t, out, "0 records changed.")
 
@@ -47,7 +59,10 @@ func TestImportLiteLLMCommand(t *testing.T) {
 	require.Equal(t, "alice", k.UserID)
 	_, n, err := st.ListUsers(context.Background(), store.UserFilter{})
 	require.NoError(t, err)
-	require.EqualValues(t, 4, n)
+	require.EqualValues(t, 17, n)
+	u, err := st.GetUserBySSO(context.Background(), "https://idp.example.com", litellmtest.SSOAdminSubject)
+	require.NoError(t, err)
+	require.Equal(t, "sso-admin", u.ID)
 }
 
 func TestImportLiteLLMCommandErrors(t *testing.T) {

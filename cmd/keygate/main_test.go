@@ -240,8 +240,9 @@ func TestForwardingModeWired(t *testing.T) {
 	require.Contains(t, body, "chatcmpl-1")
 	require.Equal(t, "Bearer sk-upstream-secret", seenAuth, "the client's key is replaced by the upstream key")
 	require.Equal(t, "fwd", seenUser)
-	code, _ = post("/v1/chat/completions", key, `{"model":"o3","messages":[]}`)
-	require.Equal(t, http.StatusForbidden, code)
+	code, body = post("/v1/chat/completions", key, `{"model":"o3","messages":[]}`)
+	require.Equal(t, http.StatusUnauthorized, code, "LiteLLM's status for a model the key may not use")
+	require.Contains(t, body, "key_model_access_denied")
 	code, _ = post("/v1/chat/completions", "sk-kg-not-a-valid-key-000000000000", `{"model":"gpt-4o"}`)
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Eventually(t, func() bool {

@@ -79,7 +79,7 @@ const usage = `usage:
   keygate invite --email E [--send-email]
                                          print a new invitation link for an existing user (supersedes older ones)
   keygate healthcheck [--url URL]        exit 0 if a local Keygate answers /health/liveliness (for containers)
-  keygate import-litellm --from URL [--dry-run] [--config FILE]
+  keygate import-litellm --from URL [--dry-run] [--sso-issuer URL] [--strict-roles] [--config FILE]
                                          copy users, teams, memberships and API keys from LiteLLM's database
 
 Configuration comes from the environment (see README.md, "Configuration") and an optional YAML file.

@@ -58,11 +58,15 @@ func Decide(p auth.Principal, r Request) error {
 	a := p.Access
 	if a != nil && len(a.Routes) > 0 {
 		if !r.RouteKnown {
-			return apperr.Forbidden("This key is limited to the routes %v and the proxy did not say which route was called.", a.Routes)
+			e := apperr.Forbidden("This key is limited to the routes %v and the proxy did not say which route was called.", a.Routes)
+			e.Reason = ReasonRoute
+			return e
 		}
 		for _, route := range r.Routes {
 			if !RouteAllowed(a.Routes, route) {
-				return apperr.Forbidden("This key may not call %s: it is limited to the routes %v.", truncate(route, 120), a.Routes)
+				e := apperr.Forbidden("This key may not call %s: it is limited to the routes %v.", truncate(route, 120), a.Routes)
+				e.Reason = ReasonRoute
+				return e
 			}
 		}
 	}
@@ -79,7 +83,7 @@ func Decide(p auth.Principal, r Request) error {
 		if b.ResetDue {
 			continue
 		}
-		if b.Spend >= b.Max || (r.Cost > 0 && b.Spend+r.Cost > b.Max) {
+		if Exhausted(b) || (r.Cost > 0 && b.Spend+r.Cost > b.Max) {
 			e := apperr.Forbidden("Budget exceeded: the %s has spent %.4f of its %.4f budget.", b.Scope, b.Spend, b.Max)
 			e.Kind = apperr.KindBudgetExceeded
 			return e
@@ -90,12 +94,16 @@ func Decide(p auth.Principal, r Request) error {
 		return nil
 	}
 	if !r.ModelsKnown {
-		return apperr.Forbidden("Cannot tell which model this request uses; this credential may use only some models.")
+		e := apperr.Forbidden("Cannot tell which model this request uses; this credential may use only some models.")
+		e.Reason = ReasonModelUnset
+		return e
 	}
 	for _, m := range r.Models {
 		for _, l := range lists {
 			if !ModelAllowed(l.models, m) {
-				return apperr.Forbidden("Model %q is not allowed for this %s.", truncate(m, 80), l.scope)
+				e := apperr.Forbidden("Model %q is not allowed for this %s.", truncate(m, 80), l.scope)
+				e.Reason = l.reason
+				return e
 			}
 		}
 	}
@@ -105,7 +113,20 @@ func Decide(p auth.Principal, r Request) error {
 type scopedList struct {
 	scope  string
 	models []string
+	// reason is LiteLLM's error type for a refusal by this list.
+	reason string
 }
+
+// Reasons (apperr.Error.Reason) of the refusals, as LiteLLM names them:
+// ProxyErrorTypes.get_model_access_error_type_for_object; a user's
+// no-default-models is key_model_access_denied there (can_user_call_model).
+const (
+	ReasonRoute      = "route_not_allowed"
+	ReasonKeyModel   = "key_model_access_denied"
+	ReasonTeamModel  = "team_model_access_denied"
+	ReasonUserModel  = "user_model_access_denied"
+	ReasonModelUnset = "model_not_established"
+)
 
 // modelLists returns the lists that must all allow a model. A key's
 // all-team-models means "whatever the team allows" on a team key and
@@ -122,7 +143,13 @@ func modelLists(p auth.Principal) []scopedList {
 			break
 		}
 	}
-	return []scopedList{{"key", key}, {"user", a.UserModels}, {"team", a.TeamModels}}
+	user := ReasonUserModel
+	for _, m := range a.UserModels {
+		if m == NoDefaultModels {
+			user = ReasonKeyModel
+		}
+	}
+	return []scopedList{{"key", key, ReasonKeyModel}, {"user", a.UserModels, user}, {"team", a.TeamModels, ReasonTeamModel}}
 }
 
 // upstreamRouteAllowed applies who may call which of the upstream proxy's
@@ -239,4 +266,14 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Exhausted applies LiteLLM's comparison for each scope (auth_checks.py):
+// a key's and a team member's budget is used up at spend >= max_budget, a
+// user's and a team's only once spend > max_budget.
+func Exhausted(b auth.Budget) bool {
+	if b.Scope == "user" || b.Scope == "team" {
+		return b.Spend > b.Max
+	}
+	return b.Spend >= b.Max
 }

@@ -84,6 +84,14 @@ func TestDecisionTable(t *testing.T) {
 		{"estimated cost beyond what is left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true, Models: []string{"m"}, ModelsKnown: true, Cost: 0.6}, budgetExceeded},
 		{"estimated cost within what is left", personal(auth.Access{Budgets: []auth.Budget{budget("key", 0.5, 1)}}), access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true, Models: []string{"m"}, ModelsKnown: true, Cost: 0.4}, ok},
 		{"owner's budget (personal key)", personal(auth.Access{Budgets: []auth.Budget{budget("user", 2, 1)}}), llm("m"), budgetExceeded},
+		// LiteLLM's comparisons: key and member budgets end at spend == max,
+		// user and team budgets only beyond it.
+		{"key budget spent exactly", personal(auth.Access{Budgets: []auth.Budget{budget("key", 1, 1)}}), llm("m"), budgetExceeded},
+		{"member budget spent exactly", teamKey(auth.Access{Budgets: []auth.Budget{budget("team member", 1, 1)}}), llm("m"), budgetExceeded},
+		{"user budget spent exactly", personal(auth.Access{Budgets: []auth.Budget{budget("user", 1, 1)}}), llm("m"), ok},
+		{"team budget spent exactly", teamKey(auth.Access{Budgets: []auth.Budget{budget("team", 1, 1)}}), llm("m"), ok},
+		{"team budget spent exactly, request would cost more", teamKey(auth.Access{Budgets: []auth.Budget{budget("team", 1, 1)}}),
+			access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true, Models: []string{"m"}, ModelsKnown: true, Cost: 0.01}, budgetExceeded},
 		{"team's budget (team key)", teamKey(auth.Access{Budgets: []auth.Budget{budget("team", 2, 1)}}), llm("m"), budgetExceeded},
 		{"member's budget in the team", teamKey(auth.Access{Budgets: []auth.Budget{budget("team member", 2, 1)}}), llm("m"), budgetExceeded},
 
@@ -231,4 +239,21 @@ func TestModelsInBody(t *testing.T) {
 	require.Equal(t, []string{"gemini-pro"}, access.ModelsInURL("/v1beta/models/gemini-pro:generateContent", nil))
 	require.Equal(t, []string{"openai/gpt-4o"}, access.ModelsInURL("/v1/models/openai/gpt-4o", nil))
 	require.Nil(t, access.ModelsInURL("/v1/chat/completions", nil))
+}
+
+// TestRefusalReasons: each refusal names LiteLLM's error type, which
+// forwarding mode answers with (README "LiteLLM status mapping").
+func TestRefusalReasons(t *testing.T) {
+	reason := func(p auth.Principal, r access.Request) string {
+		e, ok := apperr.As(access.Decide(p, r))
+		require.True(t, ok)
+		return e.Reason
+	}
+	require.Equal(t, access.ReasonKeyModel, reason(personal(auth.Access{KeyModels: []string{"a"}}), llm("b")))
+	require.Equal(t, access.ReasonUserModel, reason(personal(auth.Access{UserModels: []string{"a"}}), llm("b")))
+	require.Equal(t, access.ReasonKeyModel, reason(personal(auth.Access{UserModels: []string{"no-default-models"}}), llm("b")),
+		"LiteLLM's can_user_call_model answers key_model_access_denied for no-default-models")
+	require.Equal(t, access.ReasonTeamModel, reason(teamKey(auth.Access{TeamModels: []string{"a"}}), llm("b")))
+	require.Equal(t, access.ReasonRoute, reason(personal(auth.Access{Routes: []string{"/v1/embeddings"}}), llm("a")))
+	require.Equal(t, access.ReasonModelUnset, reason(personal(auth.Access{KeyModels: []string{"a"}}), access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true}))
 }

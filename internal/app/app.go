@@ -212,7 +212,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Web: a.web, Ready: o.Store.Ping, TrustedPeer: trusted,
 		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc,
-		SSOOps: a.svc, SSO: ssoCfg})
+		SSOOps: a.svc, SSO: ssoCfg, BaseURL: o.BaseURL, LogoutURL: o.LogoutURL})
 	a.api.OnUserCreated(a.autoCreateKey)
 	a.api.OnUserCreated(a.inviteNewUser)
 	a.api.OnUserInfo(a.userInfoKeys)

@@ -37,7 +37,11 @@ type Error struct {
 	Param   string // the request field at fault, if any
 	// RetryAfterSeconds, when > 0, is sent as Retry-After.
 	RetryAfterSeconds int
-	Err               error // internal cause, never shown
+	// Reason names the rule that refused, where a client of LiteLLM's
+	// proxy expects one as the error type (e.g. "key_model_access_denied");
+	// forwarding mode answers with it (httperr.ResolveLiteLLM).
+	Reason string
+	Err    error // internal cause, never shown
 }
 
 func (e *Error) Error() string {

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/apperr"
 )
 
@@ -51,7 +52,7 @@ func (l *Ledger) Reserve(budgets []auth.Budget, est float64) (*Hold, error) {
 			continue
 		}
 		held := l.held[b.ID]
-		fits := b.Spend+held+est <= b.Max || (held == 0 && b.Spend < b.Max)
+		fits := b.Spend+held+est <= b.Max || (held == 0 && !access.Exhausted(b))
 		if !fits {
 			e := apperr.Forbidden("Budget exceeded: the %s has %.4f left of its %.4f budget and %.4f is reserved by calls in progress; this call may cost up to %.4f.",
 				b.Scope, max(b.Max-b.Spend, 0), b.Max, held, est)

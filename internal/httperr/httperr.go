@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -75,6 +76,33 @@ func Resolve(err error) (status int, typ, msg, param string, retryAfter int) {
 		return http.StatusConflict, "conflict_error", "Conflict with an existing record.", "", 0
 	}
 	return http.StatusInternalServerError, "internal_server_error", "Internal server error.", "", 0
+}
+
+// ResolveLiteLLM is Resolve with the statuses LiteLLM's proxy answers an
+// LLM request with, for forwarding mode, where clients (the OpenAI SDKs,
+// LiteLLM's own tooling) were written against LiteLLM: a budget exceeded is
+// 400 budget_exceeded (a 429 makes the SDKs retry), an expired key 400
+// expired_key, a model a list refuses 401 with LiteLLM's
+// *_model_access_denied type, a route outside allowed_routes 401
+// auth_error. /auth/verify and the management API keep Resolve's
+// forward-auth statuses. README "LiteLLM status mapping" lists them.
+func ResolveLiteLLM(err error) (status int, typ, msg, param string, retryAfter int) {
+	status, typ, msg, param, retryAfter = Resolve(err)
+	if e, ok := apperr.As(err); ok {
+		switch {
+		case e.Kind == apperr.KindBudgetExceeded:
+			return http.StatusBadRequest, "budget_exceeded", msg, param, 0
+		case strings.HasSuffix(e.Reason, "_model_access_denied"):
+			return http.StatusUnauthorized, e.Reason, msg, "model", 0
+		case e.Reason == "route_not_allowed":
+			return http.StatusUnauthorized, "auth_error", "Authentication Error, " + msg, param, 0
+		}
+		return status, typ, msg, param, retryAfter
+	}
+	if errors.Is(err, auth.ErrExpired) {
+		return http.StatusBadRequest, "expired_key", "Authentication Error - Expired Key. " + msg, param, 0
+	}
+	return status, typ, msg, param, retryAfter
 }
 
 func kindStatus(k apperr.Kind) (int, string) {

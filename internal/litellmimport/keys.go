@@ -58,7 +58,19 @@ func (im *importer) memberships(ctx context.Context, src *Source) error {
 	}
 	for _, m := range src.Memberships {
 		mm := get(m.TeamID, m.UserID)
-		mm.spend, mm.maxBudget = m.Spend, m.MaxBudgetInTeam
+		mm.spend = m.Spend
+		im.count(tableMemberships, m.Columns, memberCarried)
+		if b := m.Budget; b != nil {
+			mm.maxBudget = b.MaxBudget
+			im.count(tableBudgets, b.Columns, memberBudgetCarried)
+			id := m.TeamID + "/" + m.UserID
+			if b.TPMLimit != nil || b.RPMLimit != nil {
+				im.access("membership %s: LiteLLM's per-member tpm_limit/rpm_limit (budget %s) are not enforced: Keygate has no per-member rate limits", id, b.BudgetID)
+			}
+			if d := strings.TrimSpace(deref(b.BudgetDuration)); d != "" {
+				im.access("membership %s: the member budget's own period (%s) is not kept: in Keygate it resets with the team's budget", id, d)
+			}
+		}
 	}
 	for _, u := range src.Users {
 		for _, t := range u.Teams {
@@ -126,18 +138,40 @@ func (im *importer) key(ctx context.Context, sk SourceKey) error {
 		im.rep.Keys.Skipped++ // a dashboard login, not an API key
 		return nil
 	}
-	hash, ok := hashOf(sk.Token)
 	name := deref(sk.KeyName)
+	if strings.HasPrefix(strings.TrimSpace(sk.Token), "sk-") {
+		// LiteLLM has looked keys up by their SHA-256 since Dec 2023: a row
+		// holding the raw key no longer matches anything it is sent.
+		im.rep.Keys.Skipped++
+		im.warn("key %s: its token is stored unhashed (LiteLLM before Dec 2023), so LiteLLM no longer accepts it; skipped", orUnnamed(name))
+		return nil
+	}
+	hash, ok := hashOf(sk.Token)
 	if !ok {
 		im.rep.Keys.Skipped++
-		im.warn("key %s: token is neither a SHA-256 hex nor an sk- key; skipped", orUnnamed(name))
+		im.warn("key %s: token is not a SHA-256 hex; skipped", orUnnamed(name))
 		return nil
 	}
 	id := orUnnamed(name) + " (" + hash[:12] + ")"
-	want := store.Key{Hash: hash, KeyName: name, Models: keyModels(sk.Models), MaxBudget: sk.MaxBudget,
-		BudgetDuration: deref(sk.BudgetDuration), BudgetResetAt: sk.BudgetResetAt.ptr(), Spend: sk.Spend,
+	want := store.Key{Hash: hash, KeyName: name, Models: sk.Models, AllowedRoutes: im.routes(id, sk.AllowedRoutes),
+		MaxBudget: sk.MaxBudget, BudgetDuration: deref(sk.BudgetDuration), BudgetResetAt: sk.BudgetResetAt.ptr(), Spend: sk.Spend,
 		TPMLimit: sk.TPMLimit, RPMLimit: sk.RPMLimit, Blocked: sk.Blocked != nil && *sk.Blocked, ExpiresAt: sk.Expires.ptr(),
 		KeyType: keyType(sk.AllowedRoutes), Metadata: im.metadata("key "+id, sk.Metadata), CreatedBy: deref(sk.CreatedBy)}
+	if tid := strings.TrimSpace(deref(sk.TeamID)); tid != "" {
+		ok, err := im.knownTeam(ctx, tid)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// LiteLLM refuses a key whose team is not in its database
+			// (get_team_object raises); importing it without a team would
+			// widen it to the owner's personal access.
+			im.rep.Keys.Skipped++
+			im.warn("key %s: team %s does not exist, so LiteLLM refuses the key; skipped", id, tid)
+			return nil
+		}
+		want.TeamID = tid
+	}
 	if uid := strings.TrimSpace(deref(sk.UserID)); uid != "" {
 		ok, err := im.knownUser(ctx, uid)
 		if err != nil {
@@ -147,21 +181,14 @@ func (im *importer) key(ctx context.Context, sk SourceKey) error {
 			want.UserID = uid
 		} else {
 			// Keygate refuses a key whose owner does not exist; LiteLLM
-			// did not. Ownerless keeps the key working.
+			// goes on without a user object (no user checks). Ownerless
+			// keeps the key working with the same limits.
 			im.warn("key %s: owner %s does not exist; imported without an owner", id, uid)
 		}
 	}
-	if tid := strings.TrimSpace(deref(sk.TeamID)); tid != "" {
-		ok, err := im.knownTeam(ctx, tid)
-		if err != nil {
-			return err
-		}
-		if ok {
-			want.TeamID = tid
-		} else {
-			im.warn("key %s: team %s does not exist; imported without a team", id, tid)
-		}
-	}
+	im.keyBudget(id, &want, sk.Budget)
+	im.count(tableKeys, sk.Columns, keyCarried)
+	im.keyTeams[hash] = want.TeamID
 	alias, err := im.alias(ctx, id, hash, strings.TrimSpace(deref(sk.KeyAlias)))
 	if err != nil {
 		return err
@@ -192,6 +219,7 @@ func (im *importer) key(ctx context.Context, sk SourceKey) error {
 	d.str("user_id", cur.UserID, want.UserID)
 	d.str("team_id", cur.TeamID, want.TeamID)
 	d.strs("models", cur.Models, want.Models)
+	d.strs("allowed_routes", cur.AllowedRoutes, want.AllowedRoutes)
 	d.f64p("max_budget", cur.MaxBudget, want.MaxBudget)
 	d.str("budget_duration", cur.BudgetDuration, want.BudgetDuration)
 	d.time("budget_reset_at", cur.BudgetResetAt, want.BudgetResetAt)
@@ -212,6 +240,7 @@ func (im *importer) key(ctx context.Context, sk SourceKey) error {
 	}
 	_, err = im.st.UpdateKey(ctx, hash, func(k *store.Key) error {
 		k.KeyName, k.Alias, k.UserID, k.TeamID, k.Models = want.KeyName, want.Alias, want.UserID, want.TeamID, want.Models
+		k.AllowedRoutes = want.AllowedRoutes
 		k.MaxBudget, k.BudgetDuration, k.BudgetResetAt, k.Spend = want.MaxBudget, want.BudgetDuration, want.BudgetResetAt, want.Spend
 		k.TPMLimit, k.RPMLimit, k.Blocked, k.ExpiresAt = want.TPMLimit, want.RPMLimit, want.Blocked, want.ExpiresAt
 		k.KeyType, k.Metadata, k.UpdatedAt = want.KeyType, want.Metadata, im.now
@@ -256,18 +285,6 @@ func (im *importer) aliasOwner(alias, hash string) (string, bool) {
 	}
 	im.aliases[alias] = hash
 	return "", true
-}
-
-// keyModels translates LiteLLM's special model names: "all-team-models"
-// means "whatever the key's team allows", which in Keygate is a key with
-// no model list of its own (the team's list still applies).
-func keyModels(models []string) []string {
-	for _, m := range models {
-		if m == "all-team-models" {
-			return nil
-		}
-	}
-	return models
 }
 
 func orUnnamed(name string) string {

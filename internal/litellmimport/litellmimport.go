@@ -1,5 +1,8 @@
 // Package litellmimport copies a LiteLLM proxy's users, teams, team
-// memberships and API keys into Keygate (`keygate import-litellm`).
+// memberships, API keys, pending invitations and daily spend into Keygate
+// (`keygate import-litellm`), so that every credential is allowed exactly
+// what LiteLLM allowed it; where Keygate cannot hold a rule the report
+// says so, row by row.
 //
 // LiteLLM stores each key as the SHA-256 hex of the raw key, exactly as
 // Keygate does, so imported keys keep working unchanged. Passwords are not
@@ -30,6 +33,14 @@ type Options struct {
 	DryRun bool
 	// Now is the clock for created/updated times (default time.Now).
 	Now func() time.Time
+	// SSOIssuer, when set, carries each user's sso_user_id as a link to
+	// this issuer (the configured IdP's exact issuer URL), so the person
+	// signing in there lands on the imported account.
+	SSOIssuer string
+	// StrictRoles imports roles Keygate does not know (app_owner, app_user,
+	// customer, team, org_admin, none) as internal_user_viewer instead of
+	// internal_user, which is how LiteLLM treats them.
+	StrictRoles bool
 }
 
 // Counts tallies what happened to one kind of record.
@@ -59,14 +70,36 @@ type Change struct {
 type Report struct {
 	DryRun                          bool
 	Users, Teams, Memberships, Keys Counts
-	Changes                         []Change
+	// Invitations are LiteLLM's invitation links: pending ones are
+	// imported with their expiry, used and expired ones skipped.
+	Invitations Counts
+	// Spend counts LiteLLM_DailyUserSpend rows imported as daily totals
+	// (they are not listed in Changes).
+	Spend   Counts
+	Changes []Change
+	// AccessChanges says, row by row, where an imported credential is
+	// allowed something other than LiteLLM allowed it, and why.
+	AccessChanges []string
+	// Ignored counts, per LiteLLM table and column, the rows whose value
+	// Keygate has no place for.
+	Ignored []Ignored
+	// SchemaVersion is the newest LiteLLM migration of the source.
+	SchemaVersion string
+	// NotRead names LiteLLM tables with rows the import does not read.
+	NotRead []string
 	// Warnings describe rows imported differently from the source or
 	// skipped; they name ids, never secrets.
 	Warnings []string
 }
 
+// Ignored is one column of one LiteLLM table that is not carried.
+type Ignored struct {
+	Table, Column string
+	Rows          int
+}
+
 // Changed is the number of records created or updated.
-func (r Report) Changed() int { return len(r.Changes) }
+func (r Report) Changed() int { return len(r.Changes) + r.Spend.Created + r.Spend.Updated }
 
 // Import reads the LiteLLM database at fromURL and applies it to st.
 func Import(ctx context.Context, fromURL string, st store.Store, o Options) (Report, error) {
@@ -84,7 +117,8 @@ func Apply(ctx context.Context, src *Source, st store.Store, o Options) (Report,
 		o.Now = time.Now
 	}
 	run := func(s store.Store) (Report, error) {
-		im := &importer{st: s, write: !o.DryRun, now: o.Now().UTC(), rep: Report{DryRun: o.DryRun}}
+		im := &importer{st: s, write: !o.DryRun, now: o.Now().UTC(), opts: o,
+			rep: Report{DryRun: o.DryRun, SchemaVersion: src.SchemaVersion, NotRead: src.OtherTables}}
 		for _, n := range src.Notes {
 			im.warn("%s", n)
 		}
@@ -111,6 +145,7 @@ type importer struct {
 	st    store.Store
 	write bool
 	now   time.Time
+	opts  Options
 	rep   Report
 
 	users map[string]bool // ids that exist after the import
@@ -123,6 +158,10 @@ type importer struct {
 	userByEmail map[string]string
 	// aliases maps a key alias to the hash that claimed it first.
 	aliases map[string]string
+	// keyTeams maps an imported key's hash to its team (for spend rows).
+	keyTeams map[string]string
+	// ignored counts "table\x00column" values not carried.
+	ignored map[string]int
 }
 
 func (im *importer) warn(format string, a ...any) {
@@ -141,6 +180,9 @@ func (im *importer) change(c *Counts, op, kind, id string, fields []string) {
 func (im *importer) run(ctx context.Context, src *Source) error {
 	im.users, im.teams = map[string]bool{}, map[string]bool{}
 	im.emailOwner, im.userByEmail = map[string]string{}, map[string]string{}
+	im.keyTeams, im.ignored = map[string]string{}, map[string]int{}
+	defer im.finishIgnored()
+	im.ssoNotCarried(src)
 	for _, u := range src.Users {
 		if err := im.user(ctx, u); err != nil {
 			return err
@@ -159,6 +201,13 @@ func (im *importer) run(ctx context.Context, src *Source) error {
 			return err
 		}
 	}
+	im.organizations(src)
+	if err := im.invitations(ctx, src); err != nil {
+		return err
+	}
+	if err := im.spend(ctx, src); err != nil {
+		return err
+	}
 	if im.write && im.rep.Changed() > 0 {
 		return im.audit(ctx)
 	}
@@ -174,7 +223,8 @@ func (im *importer) audit(ctx context.Context) error {
 	err := im.st.AppendAudit(ctx, &store.AuditEvent{At: im.now, Action: "import.litellm", ActorID: "import-litellm",
 		TargetType: "import", TargetID: "litellm",
 		After: map[string]any{"users": counts(im.rep.Users), "teams": counts(im.rep.Teams),
-			"memberships": counts(im.rep.Memberships), "keys": counts(im.rep.Keys), "warnings": len(im.rep.Warnings)}})
+			"memberships": counts(im.rep.Memberships), "keys": counts(im.rep.Keys), "invitations": counts(im.rep.Invitations),
+			"spend": counts(im.rep.Spend), "warnings": len(im.rep.Warnings)}})
 	if err != nil {
 		return fmt.Errorf("litellmimport: audit: %w", err)
 	}

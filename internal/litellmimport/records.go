@@ -8,24 +8,34 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/keygate/keygate/auth/apikey"
 	"github.com/keygate/keygate/rbac"
 	"github.com/keygate/keygate/store"
 )
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
-// role maps a LiteLLM user_role onto Keygate's four roles. Anything else
-// (org_admin, team, customer, the pre-2024 app_owner/app_user, empty)
-// becomes the least privileged role, with a warning.
+// role maps a LiteLLM user_role onto Keygate's four roles. LiteLLM treats
+// every other value (org_admin, team, customer, the pre-2024
+// app_owner/app_user, none) as internal_user (auth_checks._get_user_role
+// and route_checks: org_admin powers need an organization, which Keygate
+// has not), so they import as internal_user with a warning, or as the
+// least privileged role with Options.StrictRoles.
 func (im *importer) role(u SourceUser) string {
 	r := strings.TrimSpace(deref(u.UserRole))
 	switch rbac.Role(r) {
 	case rbac.RoleProxyAdmin, rbac.RoleProxyAdminViewer, rbac.RoleInternalUser, rbac.RoleInternalUserViewer:
 		return r
 	}
-	im.warn("user %s: role %q is not one of Keygate's; imported as %s", u.UserID, r, rbac.RoleInternalUserViewer)
-	return string(rbac.RoleInternalUserViewer)
+	target, why := rbac.RoleInternalUser, "as LiteLLM treats it"
+	if im.opts.StrictRoles {
+		target, why = rbac.RoleInternalUserViewer, "--strict-roles"
+	}
+	shown := fmt.Sprintf("%q", r)
+	if u.UserRole == nil {
+		shown = "NULL"
+	}
+	im.warn("user %s: role %s is not one of Keygate's; imported as %s (%s)", u.UserID, shown, target, why)
+	return string(target)
 }
 
 func (im *importer) user(ctx context.Context, su SourceUser) error {
@@ -43,6 +53,10 @@ func (im *importer) user(ctx context.Context, su SourceUser) error {
 	want := store.User{ID: id, Email: email, Alias: deref(su.UserAlias), Role: im.role(su), Models: su.Models,
 		MaxBudget: su.MaxBudget, BudgetDuration: deref(su.BudgetDuration), BudgetResetAt: su.BudgetResetAt.ptr(),
 		Spend: su.Spend, TPMLimit: su.TPMLimit, RPMLimit: su.RPMLimit, Metadata: meta}
+	if err := im.ssoLink(ctx, &want, su); err != nil {
+		return err
+	}
+	im.count(tableUsers, su.Columns, userCarried)
 	im.users[id] = true
 	if email != "" {
 		im.userByEmail[strings.ToLower(email)] = id
@@ -78,6 +92,11 @@ func (im *importer) user(ctx context.Context, su SourceUser) error {
 	d.i64p("tpm_limit", cur.TPMLimit, want.TPMLimit)
 	d.i64p("rpm_limit", cur.RPMLimit, want.RPMLimit)
 	d.meta("metadata", cur.Metadata, want.Metadata)
+	linkSSO := cur.SSOSubject == "" && want.SSOSubject != ""
+	d.add("sso_user_id", linkSSO)
+	if cur.SSOSubject != "" && want.SSOSubject != "" && (cur.SSOIssuer != want.SSOIssuer || cur.SSOSubject != want.SSOSubject) {
+		im.warn("user %s: keeps the SSO link it has in Keygate; LiteLLM's sso_user_id is not carried", id)
+	}
 	if len(d.fields) == 0 {
 		im.rep.Users.Unchanged++
 		return nil
@@ -86,9 +105,12 @@ func (im *importer) user(ctx context.Context, su SourceUser) error {
 	if !im.write {
 		return nil
 	}
-	// The password hash, SSO link and disabled flag are Keygate's own
-	// and are left as they are.
+	// The password hash, an existing SSO link and the disabled flag are
+	// Keygate's own and are left as they are.
 	_, err = im.st.UpdateUser(ctx, id, func(u *store.User) error {
+		if linkSSO {
+			u.SSOIssuer, u.SSOSubject = want.SSOIssuer, want.SSOSubject
+		}
 		u.Email, u.Alias, u.Role, u.Models = want.Email, want.Alias, want.Role, want.Models
 		u.MaxBudget, u.BudgetDuration, u.BudgetResetAt, u.Spend = want.MaxBudget, want.BudgetDuration, want.BudgetResetAt, want.Spend
 		u.TPMLimit, u.RPMLimit, u.Metadata, u.UpdatedAt = want.TPMLimit, want.RPMLimit, want.Metadata, im.now
@@ -138,6 +160,7 @@ func (im *importer) team(ctx context.Context, stm SourceTeam) error {
 		BudgetDuration: deref(stm.BudgetDuration), BudgetResetAt: stm.BudgetResetAt.ptr(), Spend: stm.Spend,
 		TPMLimit: stm.TPMLimit, RPMLimit: stm.RPMLimit, Metadata: im.metadata("team "+id, stm.Metadata),
 		Blocked: stm.Blocked != nil && *stm.Blocked}
+	im.count(tableTeams, stm.Columns, teamCarried)
 	im.teams[id] = true
 	cur, err := im.st.GetTeam(ctx, id)
 	found, err := exists(err, "team "+id)
@@ -232,6 +255,43 @@ func (im *importer) metadata(what string, raw json.RawMessage) map[string]any {
 	return m
 }
 
+// ssoLink sets want's SSO link from LiteLLM's sso_user_id when an issuer
+// was given (Options.SSOIssuer) and no other Keygate user holds it.
+func (im *importer) ssoLink(ctx context.Context, want *store.User, su SourceUser) error {
+	sub := strings.TrimSpace(deref(su.SSOUserID))
+	if sub == "" || im.opts.SSOIssuer == "" {
+		return nil
+	}
+	other, err := im.st.GetUserBySSO(ctx, im.opts.SSOIssuer, sub)
+	found, err := exists(err, "user by SSO link")
+	if err != nil {
+		return err
+	}
+	if found && other.ID != want.ID {
+		im.warn("user %s: sso_user_id is already linked to Keygate user %s; not carried", want.ID, other.ID)
+		return nil
+	}
+	want.SSOIssuer, want.SSOSubject = im.opts.SSOIssuer, sub
+	return nil
+}
+
+// ssoNotCarried warns once when users have sso_user_id but no issuer was
+// named to carry it to.
+func (im *importer) ssoNotCarried(src *Source) {
+	if im.opts.SSOIssuer != "" {
+		return
+	}
+	n := 0
+	for _, u := range src.Users {
+		if strings.TrimSpace(deref(u.SSOUserID)) != "" {
+			n++
+		}
+	}
+	if n > 0 {
+		im.warn("%d users have an sso_user_id, which is not carried: pass --sso-issuer <your IdP's issuer URL> so they sign in by SSO to the same account", n)
+	}
+}
+
 // keyType recovers Keygate's key_type from LiteLLM's allowed_routes,
 // which is what LiteLLM turns key_type into.
 func keyType(routes []string) string {
@@ -266,14 +326,9 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // hashOf returns the SHA-256 hex Keygate looks keys up by: LiteLLM's
-// token as is, or the hash of a raw "sk-" key that very old versions
-// stored in that column.
+// token, lower-cased.
 func hashOf(token string) (string, bool) {
-	t := strings.TrimSpace(token)
-	if strings.HasPrefix(t, "sk-") {
-		return apikey.Hash(t), true
-	}
-	t = strings.ToLower(t)
+	t := strings.ToLower(strings.TrimSpace(token))
 	if len(t) != 64 {
 		return "", false
 	}

@@ -18,6 +18,10 @@ const (
 	tableMemberships = `"LiteLLM_TeamMembership"`
 	tableKeys        = `"LiteLLM_VerificationToken"`
 	tableBudgets     = `"LiteLLM_BudgetTable"`
+	tableOrgs        = `"LiteLLM_OrganizationTable"`
+	tableInvitations = `"LiteLLM_InvitationLink"`
+	tableDailySpend  = `"LiteLLM_DailyUserSpend"`
+	tablePrisma      = `"_prisma_migrations"`
 )
 
 // UISessionTeam is the team_id LiteLLM gives the keys it mints for
@@ -30,14 +34,98 @@ type Source struct {
 	Teams       []SourceTeam
 	Memberships []SourceMembership
 	Keys        []SourceKey
+	// Organizations, Invitations and DailySpend come from tables older
+	// LiteLLM versions lack; they are empty then.
+	Organizations []SourceOrg
+	Invitations   []SourceInvitation
+	DailySpend    []SourceDailySpend
+	// SchemaVersion is the newest LiteLLM migration applied to the source
+	// ("" when _prisma_migrations is missing).
+	SchemaVersion string
+	// OtherTables names LiteLLM tables that hold rows the import does not
+	// read (model list, request logs, end users, ...).
+	OtherTables []string
 	// Notes are facts about the source worth telling the operator (an
 	// optional table that is missing).
 	Notes []string
 }
 
+// columns keeps every column of a row as read, so the importer can count
+// the ones it does not carry (including columns of LiteLLM versions newer
+// than it knows).
+type columns struct {
+	Columns map[string]json.RawMessage `json:"-"`
+}
+
+func (c *columns) keepColumns(m map[string]json.RawMessage) { c.Columns = m }
+
+// SourceBudget is a row of LiteLLM_BudgetTable, joined onto the rows
+// that name it by budget_id.
+type SourceBudget struct {
+	columns
+	BudgetID       string   `json:"budget_id"`
+	MaxBudget      *float64 `json:"max_budget"`
+	SoftBudget     *float64 `json:"soft_budget"`
+	TPMLimit       *int64   `json:"tpm_limit"`
+	RPMLimit       *int64   `json:"rpm_limit"`
+	BudgetDuration *string  `json:"budget_duration"`
+	BudgetResetAt  *Time    `json:"budget_reset_at"`
+}
+
+// UnmarshalJSON keeps the budget's columns too.
+func (b *SourceBudget) UnmarshalJSON(raw []byte) error {
+	type plain SourceBudget
+	var p plain
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &m)
+	p.Columns = m
+	*b = SourceBudget(p)
+	return nil
+}
+
+// SourceOrg is a row of LiteLLM_OrganizationTable with its budget.
+type SourceOrg struct {
+	columns
+	OrganizationID string        `json:"organization_id"`
+	Alias          *string       `json:"organization_alias"`
+	Models         []string      `json:"models"`
+	Spend          float64       `json:"spend"`
+	Budget         *SourceBudget `json:"budget"`
+}
+
+// SourceInvitation is a row of LiteLLM_InvitationLink.
+type SourceInvitation struct {
+	columns
+	ID         string `json:"id"`
+	UserID     string `json:"user_id"`
+	IsAccepted bool   `json:"is_accepted"`
+	ExpiresAt  *Time  `json:"expires_at"`
+	CreatedAt  *Time  `json:"created_at"`
+	CreatedBy  string `json:"created_by"`
+}
+
+// SourceDailySpend is a row of LiteLLM_DailyUserSpend: one user's, key's
+// and model's usage on one day.
+type SourceDailySpend struct {
+	columns
+	ID               string   `json:"id"`
+	UserID           *string  `json:"user_id"`
+	Date             string   `json:"date"`
+	APIKey           string   `json:"api_key"`
+	Model            *string  `json:"model"`
+	PromptTokens     int64    `json:"prompt_tokens"`
+	CompletionTokens int64    `json:"completion_tokens"`
+	Spend            float64  `json:"spend"`
+	APIRequests      *float64 `json:"api_requests"`
+}
+
 // SourceUser is a row of LiteLLM_UserTable. The password column is never
 // read.
 type SourceUser struct {
+	columns
 	UserID         string          `json:"user_id"`
 	UserEmail      *string         `json:"user_email"`
 	UserAlias      *string         `json:"user_alias"`
@@ -57,6 +145,7 @@ type SourceUser struct {
 
 // SourceTeam is a row of LiteLLM_TeamTable.
 type SourceTeam struct {
+	columns
 	TeamID           string          `json:"team_id"`
 	TeamAlias        *string         `json:"team_alias"`
 	MembersWithRoles json.RawMessage `json:"members_with_roles"`
@@ -69,6 +158,7 @@ type SourceTeam struct {
 	RPMLimit         *int64          `json:"rpm_limit"`
 	Metadata         json.RawMessage `json:"metadata"`
 	Blocked          *bool           `json:"blocked"`
+	OrganizationID   *string         `json:"organization_id"`
 	CreatedAt        *Time           `json:"created_at"`
 }
 
@@ -79,19 +169,22 @@ type SourceMember struct {
 	Role      *string `json:"role"`
 }
 
-// SourceMembership is a row of LiteLLM_TeamMembership, with the max_budget
-// of its budget_id (LiteLLM_BudgetTable) when there is one.
+// SourceMembership is a row of LiteLLM_TeamMembership, with the budget
+// its budget_id names (LiteLLM_BudgetTable) when there is one: LiteLLM's
+// per-member budget in the team.
 type SourceMembership struct {
-	TeamID          string   `json:"team_id"`
-	UserID          string   `json:"user_id"`
-	Spend           float64  `json:"spend"`
-	MaxBudgetInTeam *float64 `json:"max_budget_in_team"`
+	columns
+	TeamID string        `json:"team_id"`
+	UserID string        `json:"user_id"`
+	Spend  float64       `json:"spend"`
+	Budget *SourceBudget `json:"budget"`
 }
 
 // SourceKey is a row of LiteLLM_VerificationToken. Token is the SHA-256
 // hex of the key (very old LiteLLM versions kept the raw "sk-" key there;
 // Apply hashes those).
 type SourceKey struct {
+	columns
 	Token          string          `json:"token"`
 	KeyName        *string         `json:"key_name"`
 	KeyAlias       *string         `json:"key_alias"`
@@ -111,6 +204,9 @@ type SourceKey struct {
 	CreatedBy      *string         `json:"created_by"`
 	CreatedAt      *Time           `json:"created_at"`
 	LastActive     *Time           `json:"last_active"`
+	// Budget is the row budget_id names: LiteLLM applies its max_budget,
+	// tpm_limit and rpm_limit to the key.
+	Budget *SourceBudget `json:"budget"`
 }
 
 // Time reads the timestamps PostgreSQL's to_jsonb writes: Prisma's
@@ -188,32 +284,117 @@ func Read(ctx context.Context, databaseURL string) (*Source, error) {
 	if src.Teams, err = readRows[SourceTeam](ctx, tx, tableTeams, `SELECT to_jsonb(t) FROM `+tableTeams+` t ORDER BY t.team_id`); err != nil {
 		return nil, err
 	}
-	if src.Keys, err = readRows[SourceKey](ctx, tx, tableKeys, `SELECT to_jsonb(t) FROM `+tableKeys+` t ORDER BY t.token`); err != nil {
-		return nil, err
-	}
-	hasMembers, err := tableExists(ctx, tx, tableMemberships)
-	if err != nil {
-		return nil, err
-	}
-	if !hasMembers {
-		src.Notes = append(src.Notes, "table LiteLLM_TeamMembership is missing (older LiteLLM): memberships come from members_with_roles and users' teams only")
-		return src, nil
-	}
-	q := `SELECT to_jsonb(m) FROM ` + tableMemberships + ` m ORDER BY m.team_id, m.user_id`
 	hasBudgets, err := tableExists(ctx, tx, tableBudgets)
 	if err != nil {
 		return nil, err
 	}
-	if hasBudgets {
-		// to_jsonb(m)->>'budget_id' rather than m.budget_id: versions
-		// without the column still parse.
-		q = `SELECT to_jsonb(m) || jsonb_build_object('max_budget_in_team', b.max_budget) FROM ` + tableMemberships +
-			` m LEFT JOIN ` + tableBudgets + ` b ON b.budget_id = to_jsonb(m)->>'budget_id' ORDER BY m.team_id, m.user_id`
+	// withBudget joins the budget a row names by budget_id as "budget"
+	// (null without one). to_jsonb(x)->>'budget_id' rather than
+	// x.budget_id: versions without the column still parse.
+	withBudget := func(table, order string) string {
+		if !hasBudgets {
+			return `SELECT to_jsonb(x) FROM ` + table + ` x ORDER BY ` + order
+		}
+		return `SELECT to_jsonb(x) || jsonb_build_object('budget', to_jsonb(b)) FROM ` + table + ` x LEFT JOIN ` +
+			tableBudgets + ` b ON b.budget_id = to_jsonb(x)->>'budget_id' ORDER BY ` + order
 	}
-	if src.Memberships, err = readRows[SourceMembership](ctx, tx, tableMemberships, q); err != nil {
+	if src.Keys, err = readRows[SourceKey](ctx, tx, tableKeys, withBudget(tableKeys, "x.token")); err != nil {
+		return nil, err
+	}
+	optional := []struct {
+		table, query, note string
+		read               func(q string) error
+	}{
+		{tableMemberships, withBudget(tableMemberships, "x.team_id, x.user_id"),
+			"table LiteLLM_TeamMembership is missing (older LiteLLM): memberships come from members_with_roles and users' teams only",
+			func(q string) (err error) {
+				src.Memberships, err = readRows[SourceMembership](ctx, tx, tableMemberships, q)
+				return err
+			}},
+		{tableOrgs, withBudget(tableOrgs, "x.organization_id"), "",
+			func(q string) (err error) {
+				src.Organizations, err = readRows[SourceOrg](ctx, tx, tableOrgs, q)
+				return err
+			}},
+		{tableInvitations, `SELECT to_jsonb(x) FROM ` + tableInvitations + ` x ORDER BY x.created_at, x.id`, "",
+			func(q string) (err error) {
+				src.Invitations, err = readRows[SourceInvitation](ctx, tx, tableInvitations, q)
+				return err
+			}},
+		{tableDailySpend, `SELECT to_jsonb(x) FROM ` + tableDailySpend + ` x ORDER BY x.date, x.id`, "",
+			func(q string) (err error) {
+				src.DailySpend, err = readRows[SourceDailySpend](ctx, tx, tableDailySpend, q)
+				return err
+			}},
+	}
+	for _, o := range optional {
+		ok, err := tableExists(ctx, tx, o.table)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if o.note != "" {
+				src.Notes = append(src.Notes, o.note)
+			}
+			continue
+		}
+		if err := o.read(o.query); err != nil {
+			return nil, err
+		}
+	}
+	if err := readSchemaVersion(ctx, tx, src); err != nil {
+		return nil, err
+	}
+	if err := readOtherTables(ctx, tx, src); err != nil {
 		return nil, err
 	}
 	return src, nil
+}
+
+// readSchemaVersion records the newest migration LiteLLM applied.
+func readSchemaVersion(ctx context.Context, tx pgx.Tx, src *Source) error {
+	ok, err := tableExists(ctx, tx, tablePrisma)
+	if err != nil || !ok {
+		return err
+	}
+	err = tx.QueryRow(ctx, `SELECT coalesce(max(migration_name), '') FROM `+tablePrisma+
+		` WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`).Scan(&src.SchemaVersion)
+	if err != nil {
+		return fmt.Errorf("litellmimport: read %s: %w", tablePrisma, err)
+	}
+	return nil
+}
+
+// readTables are the tables Read reads (unquoted names).
+var readTables = map[string]bool{"LiteLLM_UserTable": true, "LiteLLM_TeamTable": true, "LiteLLM_TeamMembership": true,
+	"LiteLLM_VerificationToken": true, "LiteLLM_BudgetTable": true, "LiteLLM_OrganizationTable": true,
+	"LiteLLM_InvitationLink": true, "LiteLLM_DailyUserSpend": true}
+
+// readOtherTables lists LiteLLM's other tables that hold rows, so the
+// report can say what stays behind.
+func readOtherTables(ctx context.Context, tx pgx.Tx, src *Source) error {
+	rows, err := tx.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()
+		AND table_type = 'BASE TABLE' AND table_name LIKE 'LiteLLM\_%' ORDER BY table_name`)
+	if err != nil {
+		return fmt.Errorf("litellmimport: list tables: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("litellmimport: list tables: %w", err)
+	}
+	for _, n := range names {
+		if readTables[n] {
+			continue
+		}
+		var any bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{n}.Sanitize()+`)`).Scan(&any); err != nil {
+			return fmt.Errorf("litellmimport: look into %s: %w", n, err)
+		}
+		if any {
+			src.OtherTables = append(src.OtherTables, n)
+		}
+	}
+	return nil
 }
 
 func tableExists(ctx context.Context, tx pgx.Tx, quoted string) (bool, error) {
@@ -239,6 +420,14 @@ func readRows[T any](ctx context.Context, tx pgx.Tx, table, query string) ([]T, 
 		var v T
 		if err := json.Unmarshal(raw, &v); err != nil {
 			return nil, fmt.Errorf("litellmimport: decode a row of %s: %w", table, err)
+		}
+		if k, ok := any(&v).(interface {
+			keepColumns(map[string]json.RawMessage)
+		}); ok {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &m); err == nil {
+				k.keepColumns(m)
+			}
 		}
 		out = append(out, v)
 	}

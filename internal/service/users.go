@@ -437,8 +437,11 @@ type UserListInput struct {
 	UserIDs       []string
 	EmailContains string
 	TeamID        string
-	Page          int
-	PageSize      int
+	// SSOUserIDs keeps users whose SSO subject is one of these (LiteLLM's
+	// sso_user_ids).
+	SSOUserIDs []string
+	Page       int
+	PageSize   int
 }
 
 // UserListItem is a user in a listing, with their key count.
@@ -461,7 +464,7 @@ func (s *Service) ListUsers(ctx context.Context, p auth.Principal, in UserListIn
 	if err != nil {
 		return nil, 0, err
 	}
-	users, total, err := s.store.ListUsers(ctx, store.UserFilter{Role: in.Role, UserIDs: in.UserIDs,
+	users, total, err := s.store.ListUsers(ctx, store.UserFilter{Role: in.Role, UserIDs: in.UserIDs, SSOSubjects: in.SSOUserIDs,
 		EmailContains: strings.ToLower(in.EmailContains), TeamID: in.TeamID, Page: page})
 	if err != nil {
 		return nil, 0, fmt.Errorf("service: list users: %w", err)

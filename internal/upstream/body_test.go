@@ -34,9 +34,9 @@ func TestMultipartModelChecked(t *testing.T) {
 		return resp.StatusCode
 	}
 	body, ct := multipartBody(t, "model", "secret-model")
-	require.Equal(t, http.StatusForbidden, send(body, ct))
+	require.Equal(t, http.StatusUnauthorized, send(body, ct), "LiteLLM's key_model_access_denied")
 	body, ct = multipartBody(t, "model", "gpt-test", "model", "secret-model")
-	require.Equal(t, http.StatusForbidden, send(body, ct), "the last of repeated fields counts, as upstream")
+	require.Equal(t, http.StatusUnauthorized, send(body, ct), "the last of repeated fields counts, as upstream")
 	require.Empty(t, e.up.requests())
 
 	body, ct = multipartBody(t, "model", "gpt-test")
@@ -80,9 +80,9 @@ func TestModelInPathChecked(t *testing.T) {
 	ctx := context.Background()
 	resp := e.post(ctx, "/openai/deployments/secret-model/chat/completions", e.key, `{"model":"gpt-test","messages":[]}`, nil)
 	resp.Body.Close()
-	require.Equal(t, http.StatusForbidden, resp.StatusCode, "the deployment in the path is a model too")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the deployment in the path is a model too")
 	resp = e.post(ctx, "/v1/engines/secret-model/completions", e.key, `{"prompt":"hi"}`, nil)
 	resp.Body.Close()
-	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	require.Empty(t, e.up.requests())
 }

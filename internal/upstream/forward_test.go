@@ -209,7 +209,7 @@ func TestModelsListFiltered(t *testing.T) {
 
 	// Asking for a forbidden model by id is refused before the upstream.
 	_, err = e.client.Models.Get(ctx, "secret-model")
-	requireAPIError(t, err, http.StatusForbidden, "auth_error")
+	requireAPIError(t, err, http.StatusUnauthorized, "key_model_access_denied")
 	require.Zero(t, e.up.countPath("/v1/models/secret-model"))
 	require.Empty(t, e.spendOf(e.keyHash), "listing models costs nothing")
 }
@@ -217,16 +217,16 @@ func TestModelsListFiltered(t *testing.T) {
 func TestDisallowedModelNeverReachesUpstream(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	_, err := e.client.Chat.Completions.New(context.Background(), chatParams("secret-model"))
-	requireAPIError(t, err, http.StatusForbidden, "auth_error")
+	requireAPIError(t, err, http.StatusUnauthorized, "key_model_access_denied")
 
 	// A second "Model" key must not smuggle a forbidden model past the
 	// check (Go's struct decoding would read it case-insensitively).
 	resp := e.post(context.Background(), "/v1/chat/completions", e.key, `{"model":"secret-model","Model":"gpt-test","messages":[]}`, nil)
 	resp.Body.Close()
-	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	resp = e.post(context.Background(), "/chat/completions", e.key, `{"model":"gpt-test","model":"secret-model"}`, nil)
 	resp.Body.Close()
-	require.Equal(t, http.StatusForbidden, resp.StatusCode, "the last duplicate wins, as upstream")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the last duplicate wins, as upstream")
 
 	require.Empty(t, e.up.requests(), "the upstream never saw a forbidden request")
 }
@@ -239,8 +239,10 @@ func TestBudgetExceededBlocksNextCall(t *testing.T) {
 	require.NoError(t, err)
 	e.waitSpent(1)
 
+	// LiteLLM answers 400 budget_exceeded: a 429 would make the OpenAI
+	// SDKs retry twice before failing.
 	_, err = e.client.Chat.Completions.New(ctx, chatParams("gpt-test"))
-	requireAPIError(t, err, http.StatusTooManyRequests, "budget_exceeded")
+	requireAPIError(t, err, http.StatusBadRequest, "budget_exceeded")
 	require.Len(t, e.up.requests(), 1, "the blocked call never reached the upstream")
 	require.Len(t, e.spendOf(e.keyHash), 1)
 }
@@ -387,12 +389,13 @@ func TestForwardingDecidesLikeVerify(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
 		path, body, ct string
+		status         int // LiteLLM's: 401 for a model a list refuses; Keygate's 403 where none is established
 	}{
-		{"/v1/chat/completions", `{"model":"secret-model","model":"gpt-test"}`, "application/json"},
-		{"/v1/chat/completions?model=secret-model", `{"model":"gpt-test"}`, "application/json"},
-		{"/v1/chat/completions", `model=secret-model`, "application/x-www-form-urlencoded"},
-		{"/v1/chat/completions", `{"messages":[]}`, "application/json"},
-		{"/openai/deployments/secret-model/chat/completions", `{"model":"gpt-test"}`, "application/json"},
+		{"/v1/chat/completions", `{"model":"secret-model","model":"gpt-test"}`, "application/json", http.StatusUnauthorized},
+		{"/v1/chat/completions?model=secret-model", `{"model":"gpt-test"}`, "application/json", http.StatusUnauthorized},
+		{"/v1/chat/completions", `model=secret-model`, "application/x-www-form-urlencoded", http.StatusUnauthorized},
+		{"/v1/chat/completions", `{"messages":[]}`, "application/json", http.StatusForbidden},
+		{"/openai/deployments/secret-model/chat/completions", `{"model":"gpt-test"}`, "application/json", http.StatusUnauthorized},
 	} {
 		path := c.path
 		if !strings.HasPrefix(path, "/v1/") {
@@ -400,7 +403,39 @@ func TestForwardingDecidesLikeVerify(t *testing.T) {
 		}
 		resp := e.post(ctx, path, e.key, c.body, map[string]string{"Content-Type": c.ct})
 		resp.Body.Close()
-		require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s %s", c.path, c.body)
+		require.Equal(t, c.status, resp.StatusCode, "%s %s", c.path, c.body)
 	}
 	require.Empty(t, e.up.requests(), "a refused request reached the upstream")
+}
+
+// TestLiteLLMStatuses: forwarding mode answers refusals as LiteLLM's proxy
+// does (auth_exception_handler.py, auth_checks.py, user_api_key_auth.py),
+// so LiteLLM clients and the OpenAI SDKs behave as before: an expired key
+// is 400 expired_key, a model outside the team's or the owner's list is
+// 401 team_/user_model_access_denied, a route outside allowed_routes is
+// 401 auth_error.
+func TestLiteLLMStatuses(t *testing.T) {
+	past := time.Now().Add(-time.Hour)
+	e := newEnv(t, envConfig{})
+	ctx := context.Background()
+	expired, _ := e.createKey(func(k *store.Key) { k.ExpiresAt = &past })
+	_, err := e.sdk(expired).Chat.Completions.New(ctx, chatParams("gpt-test"))
+	requireAPIError(t, err, http.StatusBadRequest, "expired_key")
+
+	_, err = e.st.UpdateTeam(ctx, e.teamID, func(tm *store.Team) error { tm.Models = []string{"embed-test"}; return nil })
+	require.NoError(t, err)
+	teamKey, _ := e.createKey(func(k *store.Key) { k.TeamID = e.teamID })
+	_, err = e.sdk(teamKey).Chat.Completions.New(ctx, chatParams("gpt-test"))
+	requireAPIError(t, err, http.StatusUnauthorized, "team_model_access_denied")
+
+	_, err = e.st.UpdateUser(ctx, e.userID, func(u *store.User) error { u.Models = []string{"no-default-models"}; return nil })
+	require.NoError(t, err)
+	personal, _ := e.createKey(nil)
+	_, err = e.sdk(personal).Chat.Completions.New(ctx, chatParams("gpt-test"))
+	requireAPIError(t, err, http.StatusUnauthorized, "key_model_access_denied")
+
+	routed, _ := e.createKey(func(k *store.Key) { k.AllowedRoutes = []string{"/v1/embeddings"} })
+	_, err = e.sdk(routed).Chat.Completions.New(ctx, chatParams("gpt-test"))
+	requireAPIError(t, err, http.StatusUnauthorized, "auth_error")
+	require.Empty(t, e.up.requests(), "no refused request reached the upstream")
 }

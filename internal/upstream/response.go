@@ -134,7 +134,8 @@ func isTimeout(err error) bool {
 // fail writes err in LiteLLM's JSON error shape, with the status and
 // message internal/httperr gives it everywhere else.
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, typ, msg, param, retry := httperr.Resolve(err)
+	// LiteLLM's statuses: clients of forwarding mode were written for it.
+	status, typ, msg, param, retry := httperr.ResolveLiteLLM(err)
 	if status >= 500 {
 		p.log.Error("upstream: request failed", "status", status, "path", r.URL.Path, "err", err)
 	} else {

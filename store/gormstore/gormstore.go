@@ -133,6 +133,9 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if steps == nil {
+		return s, nil // DryRun migrates inside its own, rolled-back transaction
+	}
 	if err := s.migrate(ctx, steps); err != nil {
 		_ = sqlDB.Close()
 		return nil, err

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Spend/ConcurrentAddsUp", testSpendConcurrent},
 		{"Spend/DuplicateRequestCountedOnce", testSpendDuplicate},
 		{"Spend/List", testSpendList},
+		{"Spend/HistoryMovesNoTotal", testSpendHistory},
 		{"Invitations/CRUD", testInvitationsCRUD},
 		{"Invitations/ConcurrentConsumeOnce", testInvitationsConcurrentConsume},
 		{"Invitations/Expired", testInvitationsExpired},
