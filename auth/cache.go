@@ -96,6 +96,24 @@ func (c *Cache) Get(key string) (Entry, bool) {
 	return Entry{}, false
 }
 
+// GetBytes is Get for a key held in a byte slice (a hex digest on the
+// caller's stack): the lookup converts without allocating.
+func (c *Cache) GetBytes(key []byte) (Entry, bool) {
+	now := c.now()
+	c.mu.RLock()
+	e, ok := c.entries[string(key)]
+	if !ok {
+		e, ok = c.neg.m[string(key)]
+	}
+	c.mu.RUnlock()
+	if ok && now.Before(e.until) {
+		c.hits.Add(1)
+		return e, true
+	}
+	// A miss is counted by the Get that follows.
+	return Entry{}, false
+}
+
 // Epoch returns the invalidation counter; take it before loading an
 // answer and hand it to PutIfFresh.
 func (c *Cache) Epoch() uint64 { return c.epoch.Load() }

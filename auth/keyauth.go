@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -90,7 +91,17 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	sum := c.SHA256() // the same digest as apikey.Hash, shared with the master-key check
-	hash := hex.EncodeToString(sum[:])
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], sum[:])
+	if e, ok := a.cache.GetBytes(buf[:]); ok {
+		// The hot path: a cached answer, found without allocating.
+		p, err := a.answer(e)
+		if err == nil {
+			a.touch(p.KeyHash)
+		}
+		return p, err
+	}
+	hash := string(buf[:])
 	p, err := a.ByHash(ctx, hash)
 	if err == nil {
 		a.touch(hash)
@@ -126,6 +137,12 @@ func (a *KeyAuthenticator) ByHash(ctx context.Context, hash string) (Principal, 
 		}
 		e = v.(Entry)
 	}
+	return a.answer(e)
+}
+
+// answer turns a cached entry into the principal or its error, checking
+// the key's expiry, which a cached entry may outlive.
+func (a *KeyAuthenticator) answer(e Entry) (Principal, error) {
 	if e.Err != nil {
 		return Principal{}, e.Err
 	}
@@ -221,7 +238,7 @@ func accessEntry(ka store.KeyAccess, now time.Time) Entry {
 		}
 	}
 	p.Access = acc
-	e.Principal = p
+	e.Principal = p.withHeaderValues()
 	return e
 }
 

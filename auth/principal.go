@@ -53,6 +53,33 @@ type Principal struct {
 	// Access holds what /auth/verify needs beyond identity (models,
 	// budgets); nil for the master key.
 	Access *Access
+	// header caches the identity header values (HeaderValues), built once
+	// when the principal is cached; shared, never modified.
+	header *[5][]string
+}
+
+// HeaderValues returns the values of the identity headers a verified
+// request carries onward — user id, role, key id (hash), team (the key's:
+// a personal key or a session acts for no team) and key alias — as
+// one-element slices ready for an http.Header. The slices are shared
+// between requests: callers must not modify them.
+func (p Principal) HeaderValues() [5][]string {
+	if p.header != nil {
+		return *p.header
+	}
+	return buildHeaderValues(p)
+}
+
+func buildHeaderValues(p Principal) [5][]string {
+	return [5][]string{{p.UserID}, {string(p.Role)}, {p.KeyHash}, {p.KeyTeamID}, {p.KeyAlias}}
+}
+
+// withHeaderValues returns p carrying its identity header values, for
+// principals that are cached and served many times.
+func (p Principal) withHeaderValues() Principal {
+	h := buildHeaderValues(p)
+	p.header = &h
+	return p
 }
 
 // Access is the state of a key, its owner and its team at authentication

@@ -147,6 +147,6 @@ func (a *SessionAuthenticator) load(ctx context.Context, sid string) (Entry, err
 	}
 	p.Access = &Access{UserModels: u.Models}
 	p.Access.Budgets = appendBudget(nil, "user", BudgetID("user", "", u.ID, ""), u.Spend, u.MaxBudget, u.BudgetResetAt, a.now())
-	e.Principal = p
+	e.Principal = p.withHeaderValues()
 	return e, nil
 }

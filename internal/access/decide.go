@@ -131,12 +131,12 @@ const (
 // modelLists returns the lists that must all allow a model. A key's
 // all-team-models means "whatever the team allows" on a team key and
 // nothing on a personal key.
-func modelLists(p auth.Principal) []scopedList {
+func modelLists(p auth.Principal) [3]scopedList {
 	a := p.Access
 	key := a.KeyModels
 	for _, m := range key {
 		if m == AllTeamModels {
-			key = []string{NoDefaultModels}
+			key = []string{NoDefaultModels} // allows no model; rare, so the allocation is fine
 			if p.KeyTeamID != "" {
 				key = nil
 			}
@@ -149,7 +149,9 @@ func modelLists(p auth.Principal) []scopedList {
 			user = ReasonKeyModel
 		}
 	}
-	return []scopedList{{"key", key, ReasonKeyModel}, {"user", a.UserModels, user}, {"team", a.TeamModels, ReasonTeamModel}}
+	// An array, not a slice: the hot path calls this per request and
+	// must not allocate.
+	return [3]scopedList{{"key", key, ReasonKeyModel}, {"user", a.UserModels, user}, {"team", a.TeamModels, ReasonTeamModel}}
 }
 
 // upstreamRouteAllowed applies who may call which of the upstream proxy's

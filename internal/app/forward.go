@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"github.com/keygate/keygate/api"
 	"net/http"
 	"net/url"
 	"time"
@@ -54,11 +55,14 @@ func (a *App) buildForwarding(authn auth.Authenticator, spend store.Spend) error
 // route sends forwarded paths to the upstream proxy and everything else
 // to Keygate's own routes.
 func (a *App) route(own http.Handler) http.Handler {
-	if a.forward == nil {
-		return own
-	}
+	verify := a.api.VerifyHandler(a.metrics.HotObserver())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.forward.Matches(r.URL.Path) {
+		if api.IsVerifyPath(r.URL.Path) {
+			// The hot path skips Gin (api.VerifyHandler).
+			verify.ServeHTTP(w, r)
+			return
+		}
+		if a.forward != nil && a.forward.Matches(r.URL.Path) {
 			if err := a.checkForwardedCookie(r); err != nil {
 				httperr.WriteHTTP(w, err)
 				return

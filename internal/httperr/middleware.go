@@ -101,6 +101,22 @@ func (s *idSource) next() string {
 	return s.prefix + "-" + strconv.FormatUint(s.n.Add(1), 36)
 }
 
+// RequestIDs hands out request ids for handlers outside Gin, the same way
+// RequestContext does: the client's X-Request-Id when it is a sane token,
+// else a process-unique one.
+type RequestIDs struct{ src *idSource }
+
+// NewRequestIDs returns a request-id source.
+func NewRequestIDs() *RequestIDs { return &RequestIDs{src: newIDSource()} }
+
+// For returns the id of request r.
+func (ids *RequestIDs) For(r *http.Request) string {
+	if id := r.Header.Get(RequestIDHeader); saneID(id) {
+		return id
+	}
+	return ids.src.next()
+}
+
 func saneID(id string) bool {
 	if id == "" || len(id) > 64 {
 		return false

@@ -35,7 +35,7 @@ func (s *Store) GetKeyAccess(ctx context.Context, hash string) (store.KeyAccess,
 	if err != nil {
 		return store.KeyAccess{}, fmt.Errorf("gormstore: get key access: %w", translate(err))
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read to the end; Err reports what matters
 	var out store.KeyAccess
 	n := 0
 	for rows.Next() {
