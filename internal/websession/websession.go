@@ -359,8 +359,10 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return service.LoginResult{}, err
 	}
-	m.ClearMFA(w)
 	m.Start(w, res)
+	if m.MFAToken(r) != "" {
+		m.ClearMFA(w) // an abandoned second step
+	}
 	return res, nil
 }
 
@@ -405,16 +407,16 @@ func (m *Manager) CompleteMFA(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return service.LoginResult{}, err
 	}
-	m.ClearMFA(w)
 	m.Start(w, res)
+	m.ClearMFA(w)
 	return res, nil
 }
 
 // Enrolled signs the browser in after a sign-in held back by the policy
 // set up its factor (the service started the session).
 func (m *Manager) Enrolled(w http.ResponseWriter, res service.LoginResult) {
-	m.ClearMFA(w)
 	m.Start(w, res)
+	m.ClearMFA(w)
 }
 
 // LoggedIn resolves the session a sign-out would end: the cookie's token,
