@@ -579,3 +579,54 @@ func (s *Service) BeginMFAWebAuthn(ctx context.Context, token string) (WebAuthnB
 	}
 	return WebAuthnBegin{Token: strings.TrimSpace(token), ExpiresAt: c.ExpiresAt, Options: cer.Options}, nil
 }
+
+// MFAPending describes a pending sign-in for the browser's second step.
+type MFAPending struct {
+	Setup     bool
+	Methods   []string
+	Email     string
+	ExpiresAt time.Time
+}
+
+// PendingSignIn reads a pending sign-in (second step or setup) without
+// spending it.
+func (s *Service) PendingSignIn(ctx context.Context, token string) (MFAPending, error) {
+	if !s.mfaEnabled() {
+		return MFAPending{}, errMFADisabled
+	}
+	c, err := s.challenge(ctx, token, store.ChallengeLogin, store.ChallengeEnroll)
+	if err != nil {
+		return MFAPending{}, err
+	}
+	u, err := s.store.GetUser(ctx, c.UserID)
+	if err != nil || u.Disabled {
+		return MFAPending{}, errMFAChallenge
+	}
+	out := MFAPending{Setup: c.Purpose == store.ChallengeEnroll, Email: u.Email, ExpiresAt: c.ExpiresAt}
+	if out.Email == "" {
+		out.Email = u.ID
+	}
+	if out.Setup {
+		out.Methods = []string{MFAMethodTOTP}
+		if s.mfa.RP != nil {
+			out.Methods = append(out.Methods, MFAMethodWebAuthn)
+		}
+		return out, nil
+	}
+	sums, err := s.store.MFASummaries(ctx, []string{u.ID})
+	if err != nil {
+		return MFAPending{}, fmt.Errorf("service: mfa summary: %w", err)
+	}
+	if sums[u.ID].TOTP {
+		out.Methods = append(out.Methods, MFAMethodTOTP)
+	}
+	out.Methods = append(out.Methods, MFAMethodRecoveryCode)
+	if sums[u.ID].Passkeys > 0 && s.mfa.RP != nil {
+		out.Methods = append(out.Methods, MFAMethodWebAuthn)
+	}
+	return out, nil
+}
+
+// PasskeysAvailable reports whether this server can use passkeys (its
+// base URL has a host name).
+func (s *Service) PasskeysAvailable() bool { return s.mfaEnabled() && s.mfa.RP != nil }
