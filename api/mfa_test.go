@@ -1,14 +1,20 @@
 package api_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"math/big"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/internal/app"
@@ -404,4 +410,54 @@ func TestMFANoticesMailed(t *testing.T) {
 	for _, re := range want {
 		require.Regexp(t, re, strings.Join(all, "\n"))
 	}
+}
+
+// TestMFAAMRVerifiableFromJWKS: a proxy that validates session tokens
+// itself, holding nothing but the published JWKS, reads how the user
+// signed in (amr) and can demand a second factor (README, "Demanding MFA
+// in the proxy"). An admin cannot reset their own factors.
+func TestMFAAMRVerifiableFromJWKS(t *testing.T) {
+	e := newEnv(t, databases()[0].open(t))
+	e.userWithRole("kim", rbac.RoleInternalUser)
+	e.setPassword("kim", "kim-password-1")
+	r, _ := e.login("kim", "kim-password-1")
+	pwdOnly := r.JSON(t)["token"].(string)
+	secret, _ := e.enableTOTP(pwdOnly)
+	r = e.do(http.MethodPost, "/v2/login", "", map[string]any{"username": "kim", "password": "kim-password-1", "otp": e.nextCode(secret)})
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	withMFA := r.JSON(t)["token"].(string)
+
+	jwks := e.do(http.MethodGet, "/.well-known/jwks.json", "", nil)
+	require.Equal(t, http.StatusOK, jwks.Code)
+	var set struct {
+		Keys []struct{ Kid, Kty, Crv, X, Y string } `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal(jwks.Body.Bytes(), &set))
+	keyFor := func(tok *jwt.Token) (any, error) {
+		for _, k := range set.Keys {
+			if k.Kid == tok.Header["kid"] && k.Kty == "EC" && k.Crv == "P-256" {
+				x, _ := base64.RawURLEncoding.DecodeString(k.X)
+				y, _ := base64.RawURLEncoding.DecodeString(k.Y)
+				return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+			}
+		}
+		return nil, errors.New("unknown kid")
+	}
+	demandsMFA := func(raw string) bool {
+		var claims struct {
+			jwt.RegisteredClaims
+			AMR []string `json:"amr"`
+		}
+		_, err := jwt.ParseWithClaims(raw, &claims, keyFor, jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(testIssuer),
+			jwt.WithAudience("keygate"), jwt.WithTimeFunc(e.now.Now))
+		require.NoError(t, err)
+		return slices.Contains(claims.AMR, "mfa")
+	}
+	require.False(t, demandsMFA(pwdOnly), "a password session is not MFA")
+	require.True(t, demandsMFA(withMFA))
+
+	r, _ = e.login("admin@example.com", adminPassword)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	requireError(t, e.do(http.MethodPost, "/user/mfa/reset", r.JSON(t)["token"].(string), map[string]any{"user_id": "admin@example.com"}),
+		http.StatusBadRequest)
 }
