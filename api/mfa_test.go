@@ -396,7 +396,7 @@ func TestMFANoticesMailed(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": tok, "code": codes[0]}).Code)
 	require.Equal(t, http.StatusOK, e.do(http.MethodPost, "/user/mfa/reset", masterKey, map[string]any{"user_id": "nia"}).Code)
 	msgs := sink.Wait(t, 3)
-	want := []*regexp.Regexp{regexp.MustCompile(`authenticator app was turned on`), regexp.MustCompile(`recovery code was used`),
+	want := []*regexp.Regexp{regexp.MustCompile(`authenticator app was turned on`), regexp.MustCompile(`recovery code was used on your account`),
 		regexp.MustCompile(`administrator removed every second factor`)}
 	var all []string
 	for _, msg := range msgs {

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/store"
 )
@@ -137,6 +139,9 @@ func (u *UI) mfaStepSubmit(c *gin.Context) error {
 		status, msg, ok := publicError(err)
 		if !ok {
 			return err
+		}
+		if _, _, _, _, retry := httperr.Resolve(err); retry > 0 {
+			c.Header("Retry-After", strconv.Itoa(retry))
 		}
 		noStore(c)
 		d := u.mfaStepData(c, p, next)

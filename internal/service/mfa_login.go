@@ -340,7 +340,7 @@ func (s *Service) checkCodeIn(ctx context.Context, u store.User, code, ip string
 			nil, map[string]any{"recovery_codes_left": left}); err != nil {
 			return "", err
 		}
-		s.mailNotice(ctx, u, fmt.Sprintf("A recovery code was used to sign in to your account; %d unused codes are left.", left))
+		s.mailNotice(ctx, u, fmt.Sprintf("A recovery code was used on your account; %d unused codes are left.", left))
 	}
 	return AMROTP, nil
 }
