@@ -461,3 +461,53 @@ func TestMFAAMRVerifiableFromJWKS(t *testing.T) {
 	requireError(t, e.do(http.MethodPost, "/user/mfa/reset", r.JSON(t)["token"].(string), map[string]any{"user_id": "admin@example.com"}),
 		http.StatusBadRequest)
 }
+
+// TestMFABadInput: malformed second steps and passkey answers are 4xx
+// with LiteLLM's error body, never a 500, and count as failures.
+func TestMFABadInput(t *testing.T) {
+	e := newEnv(t, databases()[0].open(t))
+	e.userWithRole("bo", rbac.RoleInternalUser)
+	e.setPassword("bo", "bo-password-1")
+	r, _ := e.login("bo", "bo-password-1")
+	e.enableTOTP(r.JSON(t)["token"].(string))
+	r, _ = e.login("bo", "bo-password-1")
+	tok := mfaRequired(t, r, "mfa_required")
+
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": tok}), http.StatusBadRequest)
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": tok, "code": "123456", "webauthn": map[string]any{}}),
+		http.StatusBadRequest)
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": []string{"x"}, "code": "1"}), http.StatusBadRequest)
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": strings.Repeat("a", 5000), "code": "123456"}),
+		http.StatusUnauthorized)
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa", "", `{"mfa_token":"`+tok+`","code":"12\u0000456"}`), http.StatusBadRequest)
+	// a passkey answer without a begun ceremony, or a garbled one
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": tok, "webauthn": map[string]any{"id": "x"}}),
+		http.StatusUnauthorized)
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa/webauthn", "", map[string]any{"mfa_token": tok}), http.StatusBadRequest) // no passkey
+
+	// passwordless: options bound to the configured host, a garbled answer refused
+	r = e.do(http.MethodPost, "/v2/login/mfa/webauthn?passwordless=true", "", nil)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	var begin struct {
+		Token   string `json:"mfa_token"`
+		Options struct {
+			PublicKey struct {
+				Challenge        string `json:"challenge"`
+				RPID             string `json:"rpId"`
+				UserVerification string `json:"userVerification"`
+			} `json:"publicKey"`
+		} `json:"options"`
+	}
+	require.NoError(t, json.Unmarshal(r.Body.Bytes(), &begin))
+	require.Equal(t, "keygate.test", begin.Options.PublicKey.RPID)
+	require.Equal(t, "required", begin.Options.PublicKey.UserVerification)
+	require.NotEmpty(t, begin.Options.PublicKey.Challenge)
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": begin.Token, "webauthn": map[string]any{
+		"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": map[string]any{"clientDataJSON": "e30", "authenticatorData": "AAAA",
+			"signature": "AAAA", "userHandle": "AAAA"}}}), http.StatusUnauthorized)
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": begin.Token, "code": "123456"}), http.StatusBadRequest)
+	// a cross-site browser cannot drive the second step
+	cross := e.doHeaders(http.MethodPost, "/v2/login/mfa", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
+		`{"mfa_token":"`+tok+`","code":"123456"}`)
+	requireError(t, cross, http.StatusForbidden)
+}
