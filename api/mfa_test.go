@@ -511,3 +511,16 @@ func TestMFABadInput(t *testing.T) {
 		`{"mfa_token":"`+tok+`","code":"123456"}`)
 	requireError(t, cross, http.StatusForbidden)
 }
+
+// TestPasswordlessBeginLimited: beginning a passwordless sign-in needs no
+// credential, so one client address gets a bounded number per minute.
+func TestPasswordlessBeginLimited(t *testing.T) {
+	e := newEnv(t, databases()[0].open(t))
+	for i := range 30 {
+		r := e.do(http.MethodPost, "/v2/login/mfa/webauthn?passwordless=true", "", nil)
+		require.Equal(t, http.StatusOK, r.Code, "begin %d: %s", i, r.Body.String())
+	}
+	requireError(t, e.do(http.MethodPost, "/v2/login/mfa/webauthn?passwordless=true", "", nil), http.StatusTooManyRequests)
+	e.now.Advance(61 * time.Second)
+	require.Equal(t, http.StatusOK, e.do(http.MethodPost, "/v2/login/mfa/webauthn?passwordless=true", "", nil).Code)
+}

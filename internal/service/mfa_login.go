@@ -507,6 +507,8 @@ func (s *Service) passwordless(ctx context.Context, c store.MFAChallenge, in MFA
 	return s.startSession(ctx, u, "passkey", []string{method, AMRMFA}, "", "")
 }
 
+const passwordlessPerMinute = 30
+
 var (
 	errPasskeysOff = apperr.Unavailable("Passkeys need a host name in PROXY_BASE_URL (browsers refuse an IP address).")
 	errBadPasskey  = apperr.Unauthenticated("This passkey is not registered here or could not be verified.")
@@ -524,6 +526,9 @@ type WebAuthnBegin struct {
 // BeginMFAWebAuthn starts a passkey assertion: with a pending sign-in's
 // token, as its second factor (the token stays the same); without, a
 // passwordless sign-in (a new token).
+// A passwordless begin needs no credential, so each client address may
+// begin at most passwordlessPerMinute per minute: the challenges it
+// stores (until they expire) stay bounded.
 func (s *Service) BeginMFAWebAuthn(ctx context.Context, token string) (WebAuthnBegin, error) {
 	if err := s.sessionsEnabled(); err != nil {
 		return WebAuthnBegin{}, err
@@ -537,6 +542,11 @@ func (s *Service) BeginMFAWebAuthn(ctx context.Context, token string) (WebAuthnB
 	if strings.TrimSpace(token) == "" {
 		if s.sessions.PasswordLoginDisabled {
 			return WebAuthnBegin{}, apperr.Forbidden("Passkey sign-in is disabled on this server with password login; sign in with SSO.")
+		}
+		if ip := metaOf(ctx).ClientIP; ip != "" {
+			if _, err := s.takeAttempt(ctx, "passkey-begin:"+ip, passwordlessPerMinute, time.Minute, "Too many passkey sign-ins from your network"); err != nil {
+				return WebAuthnBegin{}, err
+			}
 		}
 		cer, err := s.mfa.RP.BeginPasswordless()
 		if err != nil {
