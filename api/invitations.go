@@ -176,7 +176,7 @@ func (s *Server) onboardingClaimToken(c *gin.Context) error {
 	}
 	res, err := s.opts.Invitations.ClaimInvitation(ctxOf(c), in.InvitationLink, in.UserID, in.Password)
 	if err != nil {
-		return err
+		return s.pendingSignIn(c, err)
 	}
 	s.answerLogin(c, res)
 	return nil
@@ -216,7 +216,7 @@ func (s *Server) resetPassword(c *gin.Context) error {
 	}
 	res, err := s.opts.Invitations.ResetPassword(ctxOf(c), in.Token, in.NewPassword)
 	if err != nil {
-		return err
+		return s.pendingSignIn(c, err)
 	}
 	s.answerLogin(c, res)
 	return nil

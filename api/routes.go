@@ -76,6 +76,27 @@ func (s *Server) coreRoutes() []Route {
 		{Method: post, Path: "/session/logout", Perm: rbac.PermAuthenticated, Handler: s.sessionLogout},
 		{Method: post, Path: "/session/refresh", Perm: rbac.PermAuthenticated, Handler: s.sessionRefresh},
 		{Method: post, Path: "/user/password/change", Perm: rbac.PermPasswordChangeOwn, Handler: s.passwordChange},
+
+		// Second factors (api/mfa.go). The second step of a sign-in is
+		// public: its token is the credential, spent once.
+		{Method: post, Path: "/v2/login/mfa", Public: true, Handler: s.loginMFA},
+		{Method: post, Path: "/v2/login/mfa/webauthn", Public: true, Handler: s.loginMFAWebAuthn},
+		{Method: post, Path: "/v2/login/mfa/totp/setup", Public: true, Handler: s.enrollTOTPSetup},
+		{Method: post, Path: "/v2/login/mfa/totp/confirm", Public: true, Handler: s.enrollTOTPConfirm},
+		{Method: post, Path: "/v2/login/mfa/webauthn/register", Public: true, Handler: s.enrollPasskeyBegin},
+		{Method: post, Path: "/v2/login/mfa/webauthn/register/finish", Public: true, Handler: s.enrollPasskeyFinish},
+		// A user's own factors: any role, from a login session only (the
+		// service refuses API keys).
+		{Method: get, Path: "/user/mfa", Perm: rbac.PermAuthenticated, Handler: s.mfaStatus},
+		{Method: post, Path: "/user/mfa/totp/setup", Perm: rbac.PermAuthenticated, Handler: s.mfaTOTPSetup},
+		{Method: post, Path: "/user/mfa/totp/confirm", Perm: rbac.PermAuthenticated, Handler: s.mfaTOTPConfirm},
+		{Method: post, Path: "/user/mfa/totp/disable", Perm: rbac.PermAuthenticated, Handler: s.mfaTOTPDisable},
+		{Method: post, Path: "/user/mfa/webauthn/register", Perm: rbac.PermAuthenticated, Handler: s.mfaPasskeyBegin},
+		{Method: post, Path: "/user/mfa/webauthn/register/finish", Perm: rbac.PermAuthenticated, Handler: s.mfaPasskeyFinish},
+		{Method: post, Path: "/user/mfa/webauthn/delete", Perm: rbac.PermAuthenticated, Handler: s.mfaPasskeyDelete},
+		{Method: post, Path: "/user/mfa/step_up", Perm: rbac.PermAuthenticated, Handler: s.mfaStepUp},
+		{Method: post, Path: "/user/mfa/recovery_codes", Perm: rbac.PermAuthenticated, Handler: s.mfaRecoveryCodes},
+		{Method: post, Path: "/user/mfa/reset", Perm: rbac.PermUserWrite, Handler: s.mfaReset},
 		{Method: get, Path: "/.well-known/jwks.json", Public: true, Handler: s.jwks},
 		{Method: get, Path: "/.well-known/openid-configuration", Public: true, Handler: s.openIDConfiguration},
 

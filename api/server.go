@@ -64,6 +64,7 @@ type Options struct {
 	Audit       AuditOps
 	SSOOps      SSOOps
 	SSO         SSOConfig
+	MFA         MFAOps
 	// BaseURL is PROXY_BASE_URL, else the listen address (LiteLLM's UI
 	// settings answers); never taken from a request.
 	BaseURL string

@@ -34,9 +34,10 @@ type SessionConfig struct {
 // loginForm is POST /login: LiteLLM's form login, answering 303 to /ui/
 // with the session cookie. A cross-site post is refused (login CSRF).
 func (s *Server) loginForm(c *gin.Context) error {
-	in := service.LoginInput{Username: c.PostForm("username"), Password: c.PostForm("password"), ClientIP: c.ClientIP()}
+	in := service.LoginInput{Username: c.PostForm("username"), Password: c.PostForm("password"), OTP: c.PostForm("otp"),
+		ClientIP: c.ClientIP()}
 	if _, err := s.opts.Web.Login(ctxOf(c), c.Writer, c.Request, in); err != nil {
-		return err
+		return signInError(c, err)
 	}
 	c.Redirect(http.StatusSeeOther, "/ui/?login=success")
 	return nil
@@ -52,7 +53,7 @@ func (s *Server) loginJSON(c *gin.Context) error {
 	in.ClientIP = c.ClientIP()
 	res, err := s.opts.Web.Login(ctxOf(c), c.Writer, c.Request, in)
 	if err != nil {
-		return err
+		return signInError(c, err)
 	}
 	s.loginAnswer(c, res)
 	return nil
@@ -67,10 +68,18 @@ func (s *Server) answerLogin(c *gin.Context, res service.LoginResult) {
 
 func (s *Server) loginAnswer(c *gin.Context, res service.LoginResult) {
 	noStore(c)
-	c.JSON(http.StatusOK, gin.H{"token": res.Token, "token_type": "Bearer", "expires_at": res.TokenExpires,
+	c.JSON(http.StatusOK, s.loginBody(res))
+}
+
+func (s *Server) loginBody(res service.LoginResult) gin.H {
+	amr := res.Session.AMR
+	if amr == nil {
+		amr = []string{}
+	}
+	return gin.H{"token": res.Token, "token_type": "Bearer", "expires_at": res.TokenExpires,
 		"session_expires_at": res.Session.ExpiresAt, "user_id": res.User.ID, "user_email": strPtr(res.User.Email),
-		"user_role": res.User.Role, "login_method": res.Session.LoginMethod, "csrf_token": s.opts.Web.CSRFToken(res.Session.ID),
-		"redirect_url": "/ui/?login=success"})
+		"user_role": res.User.Role, "login_method": res.Session.LoginMethod, "amr": amr, "csrf_token": s.opts.Web.CSRFToken(res.Session.ID),
+		"redirect_url": "/ui/?login=success"}
 }
 
 func (s *Server) sessionRefresh(c *gin.Context) error {
@@ -130,6 +139,6 @@ func (s *Server) openIDConfiguration(c *gin.Context) error {
 	c.JSON(http.StatusOK, gin.H{"issuer": s.sess.Issuer, "jwks_uri": issuer + "/.well-known/jwks.json",
 		"id_token_signing_alg_values_supported": []string{"ES256", "RS256"}, "subject_types_supported": []string{"public"},
 		"response_types_supported": []string{"id_token"}, "claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti",
-			"sid", "email", "role", "login_method", "groups", "scope"}})
+			"sid", "email", "role", "login_method", "amr", "groups", "scope"}})
 	return nil
 }

@@ -82,6 +82,9 @@ type Auth struct {
 	SigningKeyRotation    time.Duration
 	PasswordLoginDisabled bool
 	InvitationTTL         time.Duration
+	// MFARequiredRoles must have a second factor to sign in with a
+	// password (KEYGATE_MFA_REQUIRED_ROLES); SSO users are exempt.
+	MFARequiredRoles []string
 }
 
 // JWT signing algorithms accepted for Auth.JWTAlgorithm.

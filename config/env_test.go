@@ -101,6 +101,7 @@ func allEnv() map[string]string {
 		"KEYGATE_SIGNING_KEY_ROTATION":        "2w",
 		"KEYGATE_PASSWORD_LOGIN_DISABLED":     "True",
 		"KEYGATE_INVITATION_TTL":              "3d",
+		"KEYGATE_MFA_REQUIRED_ROLES":          "Proxy_Admin, proxy_admin_viewer",
 		"PROXY_BASE_URL":                      "https://keygate.example.com/base",
 		"PROXY_LOGOUT_URL":                    "https://example.com/bye",
 		"KEYGATE_LOGOUT_REDIRECT_ALLOWLIST":   "https://app.example.com/, https://docs.example.com",
@@ -167,6 +168,7 @@ func TestEveryEnvVarParsed(t *testing.T) {
 		SessionTTL: 30 * 24 * time.Hour, TokenTTL: 10 * time.Minute,
 		JWTAlgorithm: JWTAlgorithmRS256, SigningKeyRotation: 14 * 24 * time.Hour,
 		PasswordLoginDisabled: true, InvitationTTL: 72 * time.Hour,
+		MFARequiredRoles: []string{"proxy_admin", "proxy_admin_viewer"},
 	}
 	want.URLs = URLs{
 		ProxyBaseURL:            mustURL(t, "https://keygate.example.com/base"),

@@ -84,6 +84,8 @@ func settingTable() []setting {
 			func(c *Config) *bool { return &c.Auth.PasswordLoginDisabled }),
 		durationVar(def("KEYGATE_INVITATION_TTL", "auth.invitation_ttl", "168h", "invitation link validity"),
 			func(c *Config) *time.Duration { return &c.Auth.InvitationTTL }),
+		listVar(def("KEYGATE_MFA_REQUIRED_ROLES", "auth.mfa_required_roles", "", "comma-separated roles that must have a second factor (TOTP or passkey) to sign in with a password, e.g. proxy_admin,proxy_admin_viewer; SSO users are exempt"),
+			func(c *Config) *[]string { return &c.Auth.MFARequiredRoles }, lowerTrim),
 
 		// Public URLs.
 		urlVar(def("PROXY_BASE_URL", "urls.proxy_base_url", "", "public base URL of every link that leaves the server (reset and invitation links, SSO redirect_uri); empty = from KEYGATE_ADDR"),

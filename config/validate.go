@@ -160,6 +160,11 @@ func (c *Config) checkAuth(v *checker) {
 		v.addf("KEYGATE_SIGNING_KEY_ROTATION", "must be longer than KEYGATE_TOKEN_TTL")
 	}
 	v.positive("KEYGATE_INVITATION_TTL", a.InvitationTTL)
+	for _, r := range a.MFARequiredRoles {
+		if !slices.Contains(Roles(), r) {
+			v.addf("KEYGATE_MFA_REQUIRED_ROLES", "%q is not a role (%s)", r, strings.Join(Roles(), ", "))
+		}
+	}
 	if a.PasswordLoginDisabled && !c.SSO.Generic.Enabled() && !c.SSO.Google.Enabled() && !c.SSO.Microsoft.Enabled() {
 		v.addf("KEYGATE_PASSWORD_LOGIN_DISABLED", "no SSO provider is configured, so nobody could log in to the UI")
 	}

@@ -29,6 +29,8 @@ func TestValidate(t *testing.T) {
 		want   []string // each must appear in the error
 	}{
 		{"addr without port", func(c *Config) { c.Server.Addr = "localhost" }, []string{"KEYGATE_ADDR (server.addr)", "not host:port"}},
+		{"unknown MFA role", func(c *Config) { c.Auth.MFARequiredRoles = []string{"proxy_admin", "admin"} },
+			[]string{"KEYGATE_MFA_REQUIRED_ROLES (auth.mfa_required_roles)", `"admin" is not a role`}},
 		{"addr port out of range", func(c *Config) { c.Server.Addr = ":70000" }, []string{"KEYGATE_ADDR", "0 to 65535"}},
 		{"TLS cert without key", func(c *Config) { c.Server.TLSCertFile = "/c.pem" }, []string{"KEYGATE_TLS_KEY_FILE", "KEYGATE_TLS_CERT_FILE is"}},
 		{"TLS key without cert", func(c *Config) { c.Server.TLSKeyFile = "/k.pem" }, []string{"KEYGATE_TLS_CERT_FILE (server.tls_cert_file): must be set"}},

@@ -35,6 +35,7 @@ type Store interface {
 	SigningKeys
 	LoginAttempts
 	Audit
+	MFA
 	// Tx runs fn in one database transaction; fn receives a Store bound to
 	// it. An error (or panic) from fn rolls everything back. Calling Tx on a
 	// Store that is already inside a transaction joins it.
@@ -112,7 +113,7 @@ type Users interface {
 	// taken. The ID cannot change.
 	UpdateUser(ctx context.Context, id string, fn func(*User) error) (User, error)
 	// DeleteUser removes the user and, in the same transaction, their keys,
-	// invitations, memberships and sessions.
+	// invitations, memberships, sessions and second factors.
 	DeleteUser(ctx context.Context, id string) error
 	// ListUsers returns one page, ordered by creation then id, and the
 	// total number of matching users.
@@ -381,12 +382,16 @@ type Session struct {
 	ID          string
 	UserID      string
 	Role        string // the role the session was issued with
-	LoginMethod string // "password" | "sso"
-	IDToken     string // SSO id_token, for RP-initiated logout hints
-	SSOSID      string // the IdP's sid claim, for back-channel logout
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	RevokedAt   *time.Time
+	LoginMethod string // "password" | "sso" | "passkey"
+	// AMR lists how the user proved who they are (RFC 8176 values: "pwd",
+	// "otp", "hwk", "swk", "mfa"); nil for SSO sessions, whose identity
+	// provider decides.
+	AMR       []string
+	IDToken   string // SSO id_token, for RP-initiated logout hints
+	SSOSID    string // the IdP's sid claim, for back-channel logout
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
 }
 
 // Sessions stores login sessions.

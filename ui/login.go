@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -16,7 +17,7 @@ import (
 
 func (u *UI) loginData(c *gin.Context) loginPage {
 	return loginPage{page: u.basePage(c, "Sign in"), PasswordEnabled: !u.opts.PasswordLoginDisabled,
-		Providers: u.opts.SSOProviders, Next: safeNext(c.Query("next"))}
+		Providers: u.opts.SSOProviders, Next: safeNext(c.Query("next")), Passkeys: u.svc.PasskeysAvailable()}
 }
 
 func (u *UI) loginPage(c *gin.Context) error {
@@ -35,6 +36,10 @@ func (u *UI) loginSubmit(c *gin.Context) error {
 	d.Email = strings.TrimSpace(c.PostForm("email"))
 	_, err := u.opts.Web.Login(ctxOf(c), c.Writer, c.Request, service.LoginInput{Username: d.Email, Password: c.PostForm("password"),
 		ClientIP: c.ClientIP()})
+	if to, ok := mfaStep(err, d.Next); ok {
+		c.Redirect(http.StatusSeeOther, to) // websession keeps the pending sign-in in its cookie
+		return nil
+	}
 	if err != nil {
 		status, msg, ok := publicError(err)
 		if !ok {
@@ -48,6 +53,20 @@ func (u *UI) loginSubmit(c *gin.Context) error {
 	}
 	c.Redirect(http.StatusSeeOther, d.Next)
 	return nil
+}
+
+// mfaStep is where the browser goes when the password was right and a
+// second factor is due (or must be set up).
+func mfaStep(err error, next string) (string, bool) {
+	e, ok := service.AsMFARequired(err)
+	if !ok {
+		return "", false
+	}
+	to := "/ui/login/mfa"
+	if e.Setup {
+		to = "/ui/mfa/setup"
+	}
+	return to + "?next=" + url.QueryEscape(safeNext(next)), true
 }
 
 // publicError returns the status and message of a failure the user can
@@ -146,6 +165,11 @@ func (u *UI) claim(c *gin.Context, secret string, form func(email string) setPas
 		return rerender(http.StatusBadRequest, msg)
 	}
 	res, err := use(pw)
+	if e, ok := service.AsMFARequired(err); ok {
+		u.opts.Web.PendMFA(c.Writer, e)
+		to, _ := mfaStep(err, "/ui/")
+		return u.redirect(c, to, "Your password is set. Finish signing in with your second factor.")
+	}
 	if err != nil {
 		if e, ok := apperr.As(err); ok && e.Kind == apperr.KindInvalid {
 			return rerender(http.StatusBadRequest, e.Message)

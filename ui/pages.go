@@ -118,6 +118,8 @@ type loginPage struct {
 	Next            string
 	PasswordEnabled bool
 	Providers       []SSOProvider
+	// Passkeys offers "Sign in with a passkey".
+	Passkeys bool
 }
 
 // setPasswordPage serves onboarding (from an invitation) and password
@@ -277,6 +279,8 @@ type userRow struct {
 	Created  string
 	Disabled bool
 	Self     bool
+	// MFA: the user has a second factor (badge; admins may reset it).
+	MFA bool
 }
 
 type roleOption struct {

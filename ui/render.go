@@ -43,11 +43,16 @@ const (
 	pageSCIM        = "scim"
 	pageError       = "error"
 	pageLogout      = "logout"
+	pageMFAStep     = "mfastep"
+	pageTOTPSetup   = "totpsetup"
+	pageCodes       = "recoverycodes"
+	pageSecurity    = "security"
 )
 
 func pageNames() []string {
 	return []string{pageLogin, pageSetPassword, pageLinkGone, pageForgot, pageKeys, pageKeyCreated, pageSpend, pageUsers,
-		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError, pageSCIM, pageLogout}
+		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError, pageSCIM, pageLogout,
+		pageMFAStep, pageTOTPSetup, pageCodes, pageSecurity}
 }
 
 // templates is the parsed page set: one template tree per page, each made
@@ -118,6 +123,14 @@ func (t *templates) audit(w io.Writer, d auditPage) error       { return t.exec(
 func (t *templates) errorPage(w io.Writer, d messagePage) error { return t.exec(w, pageError, d) }
 func (t *templates) scim(w io.Writer, d scimPage) error         { return t.exec(w, pageSCIM, d) }
 func (t *templates) logout(w io.Writer, d logoutPage) error     { return t.exec(w, pageLogout, d) }
+func (t *templates) mfaStep(w io.Writer, d mfaStepPage) error   { return t.exec(w, pageMFAStep, d) }
+func (t *templates) totpSetup(w io.Writer, d totpSetupPage) error {
+	return t.exec(w, pageTOTPSetup, d)
+}
+func (t *templates) recoveryCodes(w io.Writer, d recoveryCodesPage) error {
+	return t.exec(w, pageCodes, d)
+}
+func (t *templates) security(w io.Writer, d securityPage) error { return t.exec(w, pageSecurity, d) }
 
 // write renders a page into a buffer first and sends it only when
 // rendering succeeded, so a template error never leaves half a page.

@@ -80,6 +80,7 @@ type Service interface {
 	InvitationOps
 	ReportOps
 	SCIMOps
+	MFAOps
 }
 
 // SSOProvider is one "Sign in with …" button on the login page.
@@ -172,6 +173,12 @@ func (u *UI) Routes() []Route {
 		// stale or expired cookie can still sign out.
 		{Method: get, Path: "/logout", Public: true, h: u.logoutPage},
 		{Method: post, Path: "/logout", Public: true, h: u.logoutSubmit},
+		// The second step of a sign-in, and the setup the policy demands:
+		// signed out, with the pending sign-in in its HttpOnly cookie.
+		{Method: get, Path: "/login/mfa", Public: true, h: u.mfaStepPage},
+		{Method: post, Path: "/login/mfa", Public: true, h: u.mfaStepSubmit},
+		{Method: get, Path: "/mfa/setup", Public: true, h: u.enrollPage},
+		{Method: post, Path: "/mfa/setup", Public: true, h: u.enrollSubmit},
 
 		{Method: get, Path: "/", Perm: rbac.PermReadOwn, h: u.myKeys},
 		{Method: post, Path: "/keys/new", Perm: rbac.PermKeyWriteOwn, h: u.createKey},
@@ -190,6 +197,14 @@ func (u *UI) Routes() []Route {
 		{Method: post, Path: "/teams/members/remove", Perm: rbac.PermTeamMemberWrite, h: u.removeMember},
 		{Method: get, Path: "/password", Perm: rbac.PermPasswordChangeOwn, h: u.passwordPage},
 		{Method: post, Path: "/password", Perm: rbac.PermPasswordChangeOwn, h: u.passwordSubmit},
+		// One's own second factors: every role, like one's password.
+		{Method: get, Path: "/account/security", Perm: rbac.PermPasswordChangeOwn, h: u.security},
+		{Method: post, Path: "/account/security/totp", Perm: rbac.PermPasswordChangeOwn, h: u.totpSetup},
+		{Method: post, Path: "/account/security/totp/confirm", Perm: rbac.PermPasswordChangeOwn, h: u.totpConfirm},
+		{Method: post, Path: "/account/security/totp/disable", Perm: rbac.PermPasswordChangeOwn, h: u.totpDisable},
+		{Method: post, Path: "/account/security/passkeys/delete", Perm: rbac.PermPasswordChangeOwn, h: u.passkeyDelete},
+		{Method: post, Path: "/account/security/recovery-codes", Perm: rbac.PermPasswordChangeOwn, h: u.recoveryCodes},
+		{Method: post, Path: "/users/mfa-reset", Perm: rbac.PermUserWrite, h: u.resetUserMFA},
 		{Method: get, Path: "/audit", Perm: rbac.PermReadAll, h: u.audit},
 		{Method: get, Path: "/scim", Perm: rbac.PermReadAll, h: u.scim},
 		{Method: post, Path: "/scim/tokens/new", Perm: rbac.PermUserWrite, h: u.createSCIMToken},

@@ -45,6 +45,14 @@ func (u *UI) usersData(c *gin.Context) (usersPage, error) {
 	if err != nil {
 		return usersPage{}, err
 	}
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		ids = append(ids, it.User.ID)
+	}
+	mfaOf, err := u.svc.MFASummaries(ctxOf(c), p, ids)
+	if err != nil {
+		return usersPage{}, err
+	}
 	for _, it := range items {
 		var teams []string
 		for _, id := range it.TeamIDs() {
@@ -52,7 +60,7 @@ func (u *UI) usersData(c *gin.Context) (usersPage, error) {
 		}
 		d.Users = append(d.Users, userRow{ID: it.User.ID, Email: it.User.Email, Alias: it.User.Alias, Role: roleLabel(it.User.Role),
 			Teams: joinList(teams, "—"), Keys: it.KeyCount, Spend: money(it.User.Spend), Created: day(it.User.CreatedAt),
-			Disabled: it.User.Disabled, Self: it.User.ID == p.UserID})
+			Disabled: it.User.Disabled, Self: it.User.ID == p.UserID, MFA: mfaOf[it.User.ID].Enabled()})
 	}
 	return d, nil
 }

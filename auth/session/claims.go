@@ -31,10 +31,13 @@ type Claims struct {
 	SessionID string // sid: the session row to check for revocation
 	Email     string
 	Role      string
-	// LoginMethod is "password" or "sso".
+	// LoginMethod is "password", "passkey" or "sso".
 	LoginMethod string
-	Groups      []string // team ids
-	Scope       string   // space separated
+	// AMR says how the user proved who they are (RFC 8176: "pwd", "otp",
+	// "hwk", "swk", "mfa"); empty for SSO sessions.
+	AMR    []string
+	Groups []string // team ids
+	Scope  string   // space separated
 }
 
 // HasScope reports whether the space-separated scope claim contains s.
@@ -57,6 +60,7 @@ type wireClaims struct {
 	Email       string   `json:"email,omitempty"`
 	Role        string   `json:"role,omitempty"`
 	LoginMethod string   `json:"login_method,omitempty"`
+	AMR         []string `json:"amr,omitempty"`
 	Groups      []string `json:"groups,omitempty"`
 	Scope       string   `json:"scope,omitempty"`
 }
@@ -80,7 +84,7 @@ func (w wireClaims) Validate() error {
 func (w *wireClaims) claims() Claims {
 	c := Claims{
 		Issuer: w.Issuer, Subject: w.Subject, Audience: []string(w.Audience), ID: w.ID,
-		SessionID: w.SessionID, Email: w.Email, Role: w.Role, LoginMethod: w.LoginMethod,
+		SessionID: w.SessionID, Email: w.Email, Role: w.Role, LoginMethod: w.LoginMethod, AMR: w.AMR,
 		Groups: w.Groups, Scope: w.Scope,
 	}
 	if w.ExpiresAt != nil {
@@ -99,6 +103,7 @@ func (w *wireClaims) claims() Claims {
 func (c Claims) clone() Claims {
 	c.Audience = slices.Clone(c.Audience)
 	c.Groups = slices.Clone(c.Groups)
+	c.AMR = slices.Clone(c.AMR)
 	return c
 }
 

@@ -113,8 +113,10 @@ type MintInput struct {
 	Email       string
 	Role        string
 	LoginMethod string
-	Teams       []string
-	SessionID   string
+	// AMR is the session's authentication methods (the amr claim).
+	AMR       []string
+	Teams     []string
+	SessionID string
 	// SessionExpiresAt caps the token's exp; zero means no cap beyond
 	// TokenTTL.
 	SessionExpiresAt time.Time
@@ -148,7 +150,7 @@ func (i *Issuer) Mint(ctx context.Context, in MintInput) (string, time.Time, err
 			ExpiresAt: jwt.NewNumericDate(exp), NotBefore: jwt.NewNumericDate(now),
 			IssuedAt: jwt.NewNumericDate(now), ID: base64.RawURLEncoding.EncodeToString(jti[:]),
 		},
-		SessionID: in.SessionID, Email: in.Email, Role: in.Role, LoginMethod: in.LoginMethod,
+		SessionID: in.SessionID, Email: in.Email, Role: in.Role, LoginMethod: in.LoginMethod, AMR: in.AMR,
 		Groups: in.Teams, Scope: scopeFor(in.Role),
 	}
 	tok := jwt.NewWithClaims(i.method, wc)

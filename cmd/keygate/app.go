@@ -72,7 +72,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		PasswordLoginDisabled: cfg.Auth.PasswordLoginDisabled, UIUsername: cfg.Auth.UIUsername, UIPassword: cfg.Auth.UIPassword,
 		SecureCookies: secureCookies(cfg), LogoutURL: urlString(cfg.URLs.ProxyLogoutURL),
 		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist, MetricsToken: cfg.Metrics.Token,
-		BaseURL: base, InvitationTTL: cfg.Auth.InvitationTTL, Mailer: ml,
+		BaseURL: base, InvitationTTL: cfg.Auth.InvitationTTL, Mailer: ml, MFARequiredRoles: cfg.Auth.MFARequiredRoles,
 		SSOProviders: providers, SSOPolicy: ssoPolicy(cfg), Forwarding: forwarding(cfg),
 	})
 	if err != nil {

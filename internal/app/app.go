@@ -25,6 +25,7 @@ import (
 	"github.com/keygate/keygate/auth/sso"
 	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/metrics"
+	"github.com/keygate/keygate/internal/mfa"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/upstream"
 	"github.com/keygate/keygate/internal/websession"
@@ -87,8 +88,13 @@ type Options struct {
 	// empty means Issuer. Never the request's Host.
 	BaseURL       string
 	InvitationTTL time.Duration
-	// Mailer sends invitation and reset mail; nil disables e-mail.
+	// Mailer sends invitation and reset mail; nil disables e-mail. When it
+	// can (service.SecurityMailer), it also tells users of every change to
+	// their second factors.
 	Mailer service.Mailer
+	// MFARequiredRoles must have a second factor to sign in with a
+	// password (KEYGATE_MFA_REQUIRED_ROLES).
+	MFARequiredRoles []string
 
 	// SSOProviders are the configured identity providers; SSOPolicy
 	// decides linking, provisioning and roles.
@@ -111,6 +117,7 @@ type App struct {
 	keyAuth  *auth.KeyAuthenticator
 	sessAuth *auth.SessionAuthenticator
 	keyring  *session.Keyring
+	sealer   *session.Sealer
 	hasher   *password.Hasher
 	svc      *service.Service
 	forward  *upstream.Proxy
@@ -178,6 +185,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.svc = service.New(service.Options{Store: instrumented, Now: o.Now, Logger: o.Logger, Passwords: hasher, Sessions: sessOpts,
 		Invitations:         service.InvitationOptions{TTL: o.InvitationTTL, BaseURL: o.BaseURL, Mailer: o.Mailer},
+		MFA:                 a.mfaOptions(o),
 		Directory:           service.DirectoryPolicy{RoleMapping: o.SSOPolicy.RoleMapping},
 		Hooks:               service.Hooks{Invalidate: func(_ context.Context, c service.Changes) { a.drop(c) }},
 		InvalidationChannel: channel})
@@ -212,7 +220,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Web: a.web, Ready: o.Store.Ping, TrustedPeer: trusted,
 		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc,
-		SSOOps: a.svc, SSO: ssoCfg, BaseURL: o.BaseURL, LogoutURL: o.LogoutURL})
+		SSOOps: a.svc, SSO: ssoCfg, MFA: a.svc, BaseURL: o.BaseURL, LogoutURL: o.LogoutURL})
 	a.api.OnUserCreated(a.autoCreateKey)
 	a.api.OnUserCreated(a.inviteNewUser)
 	a.api.OnUserInfo(a.userInfoKeys)
@@ -272,6 +280,7 @@ func (a *App) buildSessions(ctx context.Context, o Options) (*session.Issuer, er
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	a.sealer = sealer
 	kr, err := session.NewKeyring(o.Store, sealer, session.KeyringOptions{Algorithm: o.JWTAlgorithm,
 		RotateEvery: o.SigningKeyRotation, TokenTTL: o.TokenTTL, Now: o.Now})
 	if err != nil {
@@ -286,6 +295,25 @@ func (a *App) buildSessions(ctx context.Context, o Options) (*session.Issuer, er
 		return nil, fmt.Errorf("app: session issuer: %w", err)
 	}
 	return issuer, nil
+}
+
+// mfaOptions configures second factors: TOTP secrets sealed like the
+// signing keys, passkeys bound to the configured base URL's host (off when
+// it has none: browsers refuse an IP address), notices by mail.
+func (a *App) mfaOptions(o Options) service.MFAOptions {
+	mo := service.MFAOptions{RequiredRoles: o.MFARequiredRoles}
+	if a.sealer != nil {
+		mo.Sealer = a.sealer
+	}
+	if rp, err := mfa.NewRP(o.BaseURL, "Keygate"); err == nil {
+		mo.RP = rp
+	} else if a.sealer != nil {
+		o.Logger.Warn("passkeys are off", "reason", err.Error())
+	}
+	if m, ok := o.Mailer.(service.SecurityMailer); ok {
+		mo.Mailer = m
+	}
+	return mo
 }
 
 // trustedPeer returns a test of whether a request's TCP peer is one of

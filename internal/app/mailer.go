@@ -25,6 +25,10 @@ func (a mailer) SendInvitation(ctx context.Context, to, link, invitedBy string, 
 	return a.m.SendInvitation(ctx, mail.Invitation{To: to, Link: link, InvitedBy: invitedBy, ExpiresAt: expires})
 }
 
+func (a mailer) SendSecurityNotice(ctx context.Context, to, what string, at time.Time) error {
+	return a.m.SendSecurityNotice(ctx, mail.SecurityNotice{To: to, What: what, At: at})
+}
+
 func (a mailer) SendPasswordReset(ctx context.Context, to, link string, expires time.Time) error {
 	return a.m.SendPasswordReset(ctx, mail.PasswordReset{To: to, Link: link, ExpiresAt: expires})
 }

@@ -55,7 +55,12 @@ type uiStack struct {
 	root   context.Context // the browser's first tab (the admin's)
 }
 
-func startUIStack(t *testing.T) *uiStack {
+func startUIStack(t *testing.T) *uiStack { return startUIStackAt(t, "") }
+
+// startUIStackAt is startUIStack with Keygate addressed by host name
+// (e.g. localhost, which passkeys need: browsers refuse an IP address as
+// a WebAuthn relying party) instead of 127.0.0.1.
+func startUIStackAt(t *testing.T, host string) *uiStack {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		dbtest.RequireOrSkip(t, "Chromium", "apt-get install -y chromium")
@@ -71,6 +76,9 @@ func startUIStack(t *testing.T) *uiStack {
 	// first and the application is plugged in once it knows its URL.
 	kg := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(kg.Close)
+	if host != "" {
+		kg.URL = strings.Replace(kg.URL, "127.0.0.1", host, 1)
+	}
 	a, err := app.New(context.Background(), app.Options{Store: st, Logger: quietLogger(), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
 		MaxBodyBytes: 1 << 20, Secret: "e2e-browser-secret-0123456789abcdef", Issuer: kg.URL, LogoutURL: bye.URL + "/bye",
 		UIUsername: uiAdminEmail, UIPassword: uiAdminPassword, PasswordParams: &cheap})

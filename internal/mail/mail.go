@@ -218,6 +218,39 @@ func (m *Mailer) SendPasswordReset(ctx context.Context, msg PasswordReset) error
 	return m.send(ctx, kind, to, subject, m.tmpl.resetText, m.tmpl.resetHTML, data)
 }
 
+// SecurityNotice is the input of SendSecurityNotice: a change to how the
+// account signs in (second factors added, removed or reset, a recovery
+// code used), so its owner notices one they did not make.
+type SecurityNotice struct {
+	To   string
+	What string // one or two plain sentences
+	At   time.Time
+}
+
+// SendSecurityNotice mails a security notice. It carries no link: a mail
+// that asks to click something after a security change is what phishing
+// looks like.
+func (m *Mailer) SendSecurityNotice(ctx context.Context, msg SecurityNotice) error {
+	const kind = "security_notice"
+	if !m.Enabled() {
+		return ErrDisabled
+	}
+	if hasControl(msg.To) {
+		return fmt.Errorf("mail: %s: %w: control character in recipient", kind, ErrInvalid)
+	}
+	to, err := netmail.ParseAddress(msg.To)
+	if err != nil {
+		return fmt.Errorf("mail: %s: %w: recipient address: %w", kind, ErrInvalid, err)
+	}
+	what := strings.TrimSpace(msg.What)
+	if what == "" || msg.At.IsZero() {
+		return fmt.Errorf("mail: %s: %w: nothing to tell", kind, ErrInvalid)
+	}
+	data := templateData{ProductName: m.opts.ProductName, Recipient: to.Address, What: what, When: msg.At.UTC().Format(expiryLayout)}
+	subject := "Security notice: your " + m.opts.ProductName + " sign-in settings changed"
+	return m.send(ctx, kind, to, subject, m.tmpl.noticeText, m.tmpl.noticeHTML, data)
+}
+
 // send renders, delivers and logs one message.
 func (m *Mailer) send(ctx context.Context, kind string, to *netmail.Address, subject string,
 	text, html executor, data templateData) error {

@@ -33,8 +33,8 @@ type executor interface {
 // templates holds the parsed bodies; parsed per Mailer rather than in a
 // package variable so that the package keeps no global state.
 type templates struct {
-	invitationText, resetText executor
-	invitationHTML, resetHTML executor
+	invitationText, resetText, noticeText executor
+	invitationHTML, resetHTML, noticeHTML executor
 }
 
 func parseTemplates() (*templates, error) {
@@ -62,6 +62,8 @@ func parseTemplates() (*templates, error) {
 	t.invitationHTML = parseHTML("invitation.html")
 	t.resetText = parseText("password_reset.txt")
 	t.resetHTML = parseHTML("password_reset.html")
+	t.noticeText = parseText("security_notice.txt")
+	t.noticeHTML = parseHTML("security_notice.html")
 	if err != nil {
 		return nil, fmt.Errorf("mail: parse templates: %w", err)
 	}
@@ -75,6 +77,9 @@ type templateData struct {
 	Link        string
 	InvitedBy   string
 	ExpiresAt   string
+	// What and When describe a security notice.
+	What string
+	When string
 }
 
 // expiryLayout renders e.g. "Friday, 4 December 2026 at 13:05 UTC".

@@ -321,5 +321,7 @@ func (s *Service) claimSecret(ctx context.Context, id, userID, password, purpose
 	if err != nil {
 		return LoginResult{}, err
 	}
-	return s.StartSession(ctx, u, "password", "", "")
+	// A link proves the mailbox, not a second factor: a user who has one
+	// (or whose role needs one) still gets the second step.
+	return s.passwordVerified(ctx, u, "", "", "", nil)
 }

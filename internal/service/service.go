@@ -59,6 +59,8 @@ type Options struct {
 	InvalidationChannel string
 	// Directory configures SCIM provisioning.
 	Directory DirectoryPolicy
+	// MFA configures second factors.
+	MFA MFAOptions
 	// Background runs work that must not hold up an answer (the reset
 	// mail, whose timing would tell whether an account exists); nil
 	// runs it on a goroutine. Drain waits for it either way.
@@ -77,6 +79,7 @@ type Service struct {
 	invites   InvitationOptions
 	channel   string
 	directory DirectoryPolicy
+	mfa       MFAOptions
 	// turns gives a client address that is being slowed down one
 	// password check at a time.
 	turns *addrTurns
@@ -90,6 +93,8 @@ func New(o Options) *Service {
 		channel: o.InvalidationChannel}
 	s.invites = o.Invitations
 	s.directory = o.Directory
+	s.mfa = o.MFA
+	s.mfa.defaults()
 	if s.invites.TTL == 0 {
 		s.invites.TTL = 7 * 24 * time.Hour
 	}

@@ -58,6 +58,10 @@ type LoginResult struct {
 type LoginInput struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// OTP, for scripts, is a TOTP or recovery code sent with the password
+	// in one call; without it a user with a second factor gets
+	// MFARequiredError.
+	OTP      string `json:"otp"`
 	ClientIP string `json:"-"`
 }
 
@@ -131,15 +135,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	if !ok || u.Disabled {
 		return LoginResult{}, s.loginFailed(ctx, in.ClientIP, w, u.ID)
 	}
-	if err := s.store.ClearLoginFailures(ctx, account); err != nil {
-		return LoginResult{}, fmt.Errorf("service: clear failures: %w", err)
-	}
 	if rehash {
 		if h, err := s.passwords.Hash(ctx, in.Password); err == nil {
 			_, _ = s.store.UpdateUser(ctx, u.ID, func(x *store.User) error { x.PasswordHash = h; return nil })
 		}
 	}
-	return s.StartSession(ctx, u, "password", "", "")
+	// The window is cleared once the sign-in is complete: at once for a
+	// password-only account, after the second factor otherwise.
+	return s.passwordVerified(ctx, u, account, in.OTP, in.ClientIP, &w)
 }
 
 // loginFailed counts the failure against the client address, audits it,
@@ -161,8 +164,15 @@ func (s *Service) loginFailed(ctx context.Context, ip string, w store.AttemptWin
 }
 
 // StartSession creates a session row for u and mints its first token.
-// Password login, onboarding and SSO all end here.
+// SSO ends here; password sign-ins end in startSession after the second
+// factor (mfa_login.go).
 func (s *Service) StartSession(ctx context.Context, u store.User, method, idToken, ssoSID string) (LoginResult, error) {
+	return s.startSession(ctx, u, method, nil, idToken, ssoSID)
+}
+
+// startSession is StartSession recording how the user proved who they
+// are (amr, RFC 8176).
+func (s *Service) startSession(ctx context.Context, u store.User, method string, amr []string, idToken, ssoSID string) (LoginResult, error) {
 	if err := s.sessionsEnabled(); err != nil {
 		return LoginResult{}, err
 	}
@@ -171,14 +181,14 @@ func (s *Service) StartSession(ctx context.Context, u store.User, method, idToke
 	if _, err := rand.Read(b[:]); err != nil {
 		return LoginResult{}, fmt.Errorf("service: session id: %w", err)
 	}
-	sess := store.Session{ID: hex.EncodeToString(b[:]), UserID: u.ID, Role: u.Role, LoginMethod: method,
+	sess := store.Session{ID: hex.EncodeToString(b[:]), UserID: u.ID, Role: u.Role, LoginMethod: method, AMR: amr,
 		IDToken: idToken, SSOSID: ssoSID, CreatedAt: now, ExpiresAt: now.Add(s.sessions.TTL)}
 	err := s.store.Tx(ctx, func(tx store.Store) error {
 		if err := tx.CreateSession(ctx, &sess); err != nil {
 			return fmt.Errorf("service: create session: %w", err)
 		}
 		return s.audit(ctx, tx, auth.Principal{UserID: u.ID, Role: rbac.Role(u.Role)}, "login.succeeded", "session", sess.ID,
-			nil, map[string]any{"user_id": u.ID, "login_method": method})
+			nil, map[string]any{"user_id": u.ID, "login_method": method, "amr": amr})
 	})
 	if err != nil {
 		return LoginResult{}, err
@@ -200,7 +210,7 @@ func (s *Service) mint(ctx context.Context, sess store.Session, u store.User) (s
 		teams = append(teams, m.TeamID)
 	}
 	tok, exp, err := s.sessions.Tokens.Mint(ctx, session.MintInput{UserID: u.ID, Email: u.Email, Role: u.Role,
-		LoginMethod: sess.LoginMethod, Teams: teams, SessionID: sess.ID, SessionExpiresAt: sess.ExpiresAt})
+		LoginMethod: sess.LoginMethod, AMR: sess.AMR, Teams: teams, SessionID: sess.ID, SessionExpiresAt: sess.ExpiresAt})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("service: mint session token: %w", err)
 	}

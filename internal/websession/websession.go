@@ -46,6 +46,11 @@ const (
 	// FormCookie holds the random half of the pre-session double-submit
 	// token of the sign-in, onboarding and reset forms.
 	FormCookie = "keygate_form"
+	// MFACookie holds the token of a sign-in waiting for its second
+	// factor (or for one to be set up), HttpOnly, for as long as that
+	// token lives: the browser's second step sends it back without page
+	// script ever reading it.
+	MFACookie = "keygate_mfa"
 	// CSRFHeader and CSRFField carry a token on state-changing requests.
 	CSRFHeader = auth.CSRFHeader
 	CSRFField  = auth.CSRFField
@@ -64,6 +69,7 @@ var (
 // layer (*service.Service).
 type Sessions interface {
 	Login(ctx context.Context, in service.LoginInput) (service.LoginResult, error)
+	CompleteMFALogin(ctx context.Context, in service.MFALogin) (service.LoginResult, error)
 	RenewSession(ctx context.Context, p auth.Principal) (service.LoginResult, error)
 	RevokeSessionByID(ctx context.Context, userID, sid string) (store.Session, bool, error)
 }
@@ -347,11 +353,70 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return service.LoginResult{}, apperr.Unavailable("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
 	}
 	res, err := m.o.Sessions.Login(ctx, in)
+	if e, ok := service.AsMFARequired(err); ok {
+		m.PendMFA(w, e)
+	}
 	if err != nil {
 		return service.LoginResult{}, err
 	}
 	m.Start(w, res)
+	if m.MFAToken(r) != "" {
+		m.ClearMFA(w) // an abandoned second step
+	}
 	return res, nil
+}
+
+// PendMFA remembers a sign-in that waits for its second factor (or its
+// setup) in the browser, for the second step's pages and calls.
+func (m *Manager) PendMFA(w http.ResponseWriter, e *service.MFARequiredError) {
+	maxAge := int(e.ExpiresAt.Sub(m.o.Now()).Seconds())
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	http.SetCookie(w, m.cookie(MFACookie, e.Token, maxAge, true))
+}
+
+// ClearMFA forgets a pending sign-in.
+func (m *Manager) ClearMFA(w http.ResponseWriter) {
+	http.SetCookie(w, m.cookie(MFACookie, "", -1, true))
+}
+
+// MFAToken is the pending sign-in's token the browser holds, or "".
+func (m *Manager) MFAToken(r *http.Request) string {
+	if ck, err := r.Cookie(MFACookie); err == nil && len(ck.Value) <= 200 {
+		return ck.Value
+	}
+	return ""
+}
+
+// CompleteMFA finishes a sign-in with its second factor (or a passwordless
+// one with its passkey) and sets the session cookies. The token comes
+// from the request (API clients) or the browser's cookie; a cross-site
+// request is refused, as for the first step.
+func (m *Manager) CompleteMFA(ctx context.Context, w http.ResponseWriter, r *http.Request, in service.MFALogin) (service.LoginResult, error) {
+	if err := m.CheckOrigin(r); err != nil {
+		return service.LoginResult{}, err
+	}
+	if m.o.Sessions == nil {
+		return service.LoginResult{}, apperr.Unavailable("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
+	}
+	if in.Token == "" {
+		in.Token = m.MFAToken(r)
+	}
+	res, err := m.o.Sessions.CompleteMFALogin(ctx, in)
+	if err != nil {
+		return service.LoginResult{}, err
+	}
+	m.Start(w, res)
+	m.ClearMFA(w)
+	return res, nil
+}
+
+// Enrolled signs the browser in after a sign-in held back by the policy
+// set up its factor (the service started the session).
+func (m *Manager) Enrolled(w http.ResponseWriter, res service.LoginResult) {
+	m.Start(w, res)
+	m.ClearMFA(w)
 }
 
 // LoggedIn resolves the session a sign-out would end: the cookie's token,

@@ -26,6 +26,7 @@ func migrations() []migration {
 		{id: "202612010101_key_allowed_routes", up: migrateKeyAllowedRoutes},
 		{id: "202612010301_login_attempts_index", up: migrateLoginAttemptsIndex},
 		{id: "202612010401_scim_directory", up: migrateSCIMDirectory},
+		{id: "202612010701_mfa", up: migrateMFA},
 	}
 }
 

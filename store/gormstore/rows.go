@@ -130,6 +130,7 @@ type sessionRow struct {
 	UserID      string `gorm:"column:user_id"`
 	Role        string
 	LoginMethod string
+	AMR         string    `gorm:"column:amr"`
 	IDToken     string    `gorm:"column:id_token"`
 	SSOSID      string    `gorm:"column:sso_sid"`
 	CreatedAt   time.Time `gorm:"column:created_at;autoCreateTime:false"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -15,7 +16,7 @@ import (
 
 func sessionToRow(x store.Session) sessionRow {
 	return sessionRow{
-		ID: x.ID, UserID: x.UserID, Role: x.Role, LoginMethod: x.LoginMethod, IDToken: x.IDToken,
+		ID: x.ID, UserID: x.UserID, Role: x.Role, LoginMethod: x.LoginMethod, AMR: strings.Join(x.AMR, " "), IDToken: x.IDToken,
 		SSOSID: x.SSOSID, CreatedAt: dbTime(x.CreatedAt), ExpiresAt: dbTime(x.ExpiresAt),
 		RevokedAt: dbTimePtr(x.RevokedAt),
 	}
@@ -23,7 +24,7 @@ func sessionToRow(x store.Session) sessionRow {
 
 func rowToSession(r sessionRow) store.Session {
 	return store.Session{
-		ID: r.ID, UserID: r.UserID, Role: r.Role, LoginMethod: r.LoginMethod, IDToken: r.IDToken,
+		ID: r.ID, UserID: r.UserID, Role: r.Role, LoginMethod: r.LoginMethod, AMR: splitFields(r.AMR), IDToken: r.IDToken,
 		SSOSID: r.SSOSID, CreatedAt: goTime(r.CreatedAt), ExpiresAt: goTime(r.ExpiresAt),
 		RevokedAt: goTimePtr(r.RevokedAt),
 	}
@@ -116,4 +117,13 @@ func (s *Store) revokeWhere(ctx context.Context, at time.Time, scope func(*gorm.
 		return nil, translate(err)
 	}
 	return ids, nil
+}
+
+// splitFields reads a space-separated list; "" reads back as nil, as it
+// was written.
+func splitFields(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Fields(s)
 }

@@ -150,7 +150,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if err := forUpdate(tx).Select("id").Where("id = ?", id).Take(&row).Error; err != nil {
 			return err
 		}
-		for _, child := range []any{&membershipRow{}, &keyRow{}, &invitationRow{}, &sessionRow{}} {
+		for _, child := range []any{&membershipRow{}, &keyRow{}, &invitationRow{}, &sessionRow{}, &totpRow{}, &passkeyRow{},
+			&recoveryCodeRow{}, &challengeRow{}} {
 			if err := tx.Where("user_id = ?", id).Delete(child).Error; err != nil {
 				return err
 			}

@@ -69,6 +69,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Teams/Where", testTeamsWhere},
 		{"Keys/ByType", testKeysByType},
 		{"Audit/ActionPrefix", testAuditPrefix},
+		{"Sessions/AMR", testSessionsAMR},
+		{"MFA/TOTPLifecycle", testTOTPLifecycle},
+		{"MFA/TOTPConcurrentStepOnce", testTOTPConcurrentStepOnce},
+		{"MFA/Passkeys", testPasskeys},
+		{"MFA/RecoveryCodes", testRecoveryCodes},
+		{"MFA/SummariesAndDelete", testMFASummariesAndDelete},
+		{"MFA/Challenges", testMFAChallenges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
