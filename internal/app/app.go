@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keygate/keygate/api"
@@ -109,6 +110,10 @@ type App struct {
 	api      *api.Server
 	metrics  *metrics.Metrics
 
+	// draining is set when shutdown begins: readiness answers 503 from
+	// then on, so load balancers stop sending.
+	draining atomic.Bool
+
 	wg sync.WaitGroup
 }
 
@@ -178,7 +183,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 			return nil, fmt.Errorf("app: bootstrap admin (UI_USERNAME/UI_PASSWORD): %w", err)
 		}
 	}
-	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: o.Store.Ping,
+	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: a.ready,
 		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc,
 		SSOOps: a.svc, SSO: ssoCfg})
 	a.api.OnUserCreated(a.autoCreateKey)
@@ -267,6 +272,18 @@ func derive(secret, purpose string) []byte {
 // quietHotPath keeps successful /auth/verify calls out of the access log:
 // at tens of thousands of requests per second the log would dominate.
 func quietHotPath(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/auth/verify") }
+
+// ready is the readiness check: not while shutting down, else the
+// database must answer.
+func (a *App) ready(ctx context.Context) error {
+	if a.draining.Load() {
+		return api.ErrShuttingDown
+	}
+	return a.opts.Store.Ping(ctx)
+}
+
+// SetDraining makes readiness answer 503 from now on (shutdown has begun).
+func (a *App) SetDraining() { a.draining.Store(true) }
 
 // Handler is the HTTP handler serving everything.
 func (a *App) Handler() http.Handler { return a.handler }
