@@ -49,9 +49,9 @@ type Server struct {
 	ShutdownTimeout time.Duration // graceful-shutdown drain time
 	// ShutdownDelay is how long readiness answers 503 before the listener
 	// closes, so that load balancers stop sending first.
-	ShutdownDelay time.Duration
-	MaxHeaderBytes  int
-	MaxBodyBytes    int64 // limit for management API / UI request bodies
+	ShutdownDelay  time.Duration
+	MaxHeaderBytes int
+	MaxBodyBytes   int64 // limit for management API / UI request bodies
 	// TrustedProxies lists IPs or CIDRs whose X-Forwarded-For is believed.
 	// Empty: none, the client address is the TCP peer.
 	TrustedProxies []string
