@@ -19,8 +19,13 @@ var (
 	// ErrConflict: a uniqueness rule (id, e-mail, key alias, request id)
 	// or a conditional update (invitation already consumed) failed.
 	ErrConflict = errors.New("store: conflict")
-	// ErrUnavailable: the database could not be reached.
+	// ErrUnavailable: the database could not be reached, or did not
+	// answer within the store's bound (a lock held too long, a hung
+	// server). Callers may retry later.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrNotWritable: the database refuses writes (disk full, read-only
+	// file or standby server). Returned together with ErrUnavailable.
+	ErrNotWritable = errors.New("store: not writable")
 )
 
 // Store is every aggregate plus transactions. Handlers never see it whole:

@@ -23,6 +23,7 @@ func migrations() []migration {
 	return []migration{
 		{id: "202611270001_initial", up: migrateInitial},
 		{id: "202611270002_invitation_purpose", up: migrateInvitationPurpose},
+		{id: healthMigration, up: migrateHealth},
 	}
 }
 
@@ -40,8 +41,17 @@ func (migrationRow) TableName() string { return "keygate_migrations" }
 // replicas that start together take turns instead of racing to create the
 // same tables.
 func (s *Store) migrate(ctx context.Context, steps []migration) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// Migrations are not bound by the statement timeout: they may wait
+	// for another replica's migration, and a step may rewrite a big table.
+	ctx = withoutTimeout(ctx)
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		if s.dialect == DialectPostgres {
+			if err := tx.Exec("SET LOCAL statement_timeout = 0").Error; err != nil {
+				return fmt.Errorf("lift statement timeout: %w", err)
+			}
+			if err := tx.Exec("SET LOCAL lock_timeout = 0").Error; err != nil {
+				return fmt.Errorf("lift lock timeout: %w", err)
+			}
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keygate_migrations:' || coalesce(current_schema(), '')))").Error; err != nil {
 				return fmt.Errorf("lock: %w", err)
 			}

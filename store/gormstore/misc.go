@@ -52,7 +52,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *store.SigningKey) error
 // ListSigningKeys returns the keys still verifying at now, newest first.
 func (s *Store) ListSigningKeys(ctx context.Context, now time.Time) ([]store.SigningKey, error) {
 	var rows []signingKeyRow
-	err := s.conn(ctx).Where("verify_until > ?", dbTime(now)).Order("created_at DESC, kid DESC").Find(&rows).Error
+	err := s.read(ctx).Where("verify_until > ?", dbTime(now)).Order("created_at DESC, kid DESC").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: list signing keys: %w", translate(err))
 	}
@@ -112,7 +112,7 @@ func (s *Store) RecordLoginFailure(ctx context.Context, subject string, at time.
 // returns the oldest of them (zero time when none).
 func (s *Store) CountLoginFailures(ctx context.Context, subject string, since time.Time) (int64, time.Time, error) {
 	scope := func() *gorm.DB {
-		return s.conn(ctx).Model(&loginFailureRow{}).Where("subject = ? AND at >= ?", subject, dbTime(since))
+		return s.read(ctx).Model(&loginFailureRow{}).Where("subject = ? AND at >= ?", subject, dbTime(since))
 	}
 	var n int64
 	if err := scope().Count(&n).Error; err != nil {
