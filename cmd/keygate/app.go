@@ -36,6 +36,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(),
 		MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
 		ConnMaxLifetime: cfg.Database.ConnMaxLifetime, Logger: log,
+		Timeout: cfg.Database.Timeout, AcquireTimeout: cfg.Database.AcquireTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)

@@ -38,7 +38,7 @@ func importLiteLLM(ctx context.Context, args []string, e env, stdout io.Writer) 
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	st, err := gormstore.Open(ctx, gormstore.Options{DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(),
-		Logger: newLogger(cfg.Log, stdout)})
+		Logger: newLogger(cfg.Log, stdout), Timeout: cfg.Database.Timeout, AcquireTimeout: cfg.Database.AcquireTimeout})
 	if err != nil {
 		return fmt.Errorf("import-litellm: open Keygate's database: %w", err)
 	}
