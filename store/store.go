@@ -257,6 +257,18 @@ type Spend interface {
 	// transaction. A duplicate RequestID returns ErrConflict and adds
 	// nothing.
 	RecordSpend(ctx context.Context, e SpendEntry) error
+	// RecordSpendBatch records many metered requests in one transaction
+	// (group commit: one insert and one running-total update per key,
+	// user, team and membership, however many entries) and returns the
+	// entries it stored, with the ids they were stored under. It is
+	// idempotent, so a batch whose commit went unanswered may be written
+	// again: an entry whose RequestID is already stored with the same
+	// content (key, user, team, model, tokens, spend, time) is skipped. An
+	// entry whose RequestID is stored with other content is a different
+	// request under a reused id: it is stored under RequestID + "-" + a
+	// digest of its content, which a replay finds again. All or nothing:
+	// on any error nothing is stored.
+	RecordSpendBatch(ctx context.Context, es []SpendEntry) ([]SpendEntry, error)
 	ListSpend(ctx context.Context, f SpendFilter) ([]SpendEntry, int64, error)
 }
 

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Spend/ConcurrentAddsUp", testSpendConcurrent},
 		{"Spend/DuplicateRequestCountedOnce", testSpendDuplicate},
 		{"Spend/List", testSpendList},
+		{"Spend/BatchAddsUpOnce", testSpendBatch},
+		{"Spend/BatchConcurrent", testSpendBatchConcurrent},
 		{"Invitations/CRUD", testInvitationsCRUD},
 		{"Invitations/ConcurrentConsumeOnce", testInvitationsConcurrentConsume},
 		{"Invitations/Expired", testInvitationsExpired},
