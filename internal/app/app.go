@@ -207,7 +207,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	pages.Mount(engine)
-	if err := a.buildForwarding(authn, instrumented); err != nil {
+	if err := a.buildForwarding(authn); err != nil {
 		return nil, err
 	}
 	a.handler = a.route(engine)

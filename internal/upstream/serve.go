@@ -92,6 +92,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, apperr.Forbidden("Cannot tell which model this request uses; this key may use only some models."))
 		return
 	}
+	if p.opts.FailClosed && c.model != "" && !p.rec.healthy() {
+		p.fail(w, r, apperr.Unavailable("Usage cannot be recorded right now (the database is unavailable), so requests are refused; try again shortly."))
+		return
+	}
 	if err := p.limits.admit(pr, p.opts.Now()); err != nil {
 		p.fail(w, r, err)
 		return
