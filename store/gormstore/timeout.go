@@ -22,7 +22,9 @@ const (
 // which may wait for another replica's migration lock).
 type unbounded struct{}
 
-func withoutTimeout(ctx context.Context) context.Context { return context.WithValue(ctx, unbounded{}, true) }
+func withoutTimeout(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unbounded{}, true)
+}
 
 func isUnbounded(ctx context.Context) bool { v, _ := ctx.Value(unbounded{}).(bool); return v }
 
