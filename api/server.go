@@ -63,13 +63,9 @@ type Server struct {
 	sess          SessionConfig
 	log           *slog.Logger
 	extra         []Route
-	userCreated   []UserCreated
 	userInfoHooks []UserInfoHook
 	teamInfoHooks []TeamInfoHook
 }
-
-// OnUserCreated registers a hook that extends /user/new's answer.
-func (s *Server) OnUserCreated(h UserCreated) { s.userCreated = append(s.userCreated, h) }
 
 // OnUserInfo registers a hook that extends /user/info's answer.
 func (s *Server) OnUserInfo(h UserInfoHook) { s.userInfoHooks = append(s.userInfoHooks, h) }

@@ -186,8 +186,6 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Ready: a.ready,
 		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc,
 		SSOOps: a.svc, SSO: ssoCfg})
-	a.api.OnUserCreated(a.autoCreateKey)
-	a.api.OnUserCreated(a.inviteNewUser)
 	a.api.OnUserInfo(a.userInfoKeys)
 	a.api.OnTeamInfo(a.teamInfoKeys)
 	engine, err := api.NewEngine(api.EngineOptions{Logger: o.Logger, TrustedProxies: o.TrustedProxies,

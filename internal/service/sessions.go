@@ -163,23 +163,36 @@ func (s *Service) StartSession(ctx context.Context, u store.User, method, idToke
 	if err := s.sessionsEnabled(); err != nil {
 		return LoginResult{}, err
 	}
+	sess, err := s.openSession(ctx, s.store, u, method, idToken, ssoSID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return s.finishLogin(ctx, sess, u)
+}
+
+// openSession writes u's new session row and its audit event in tx, so a
+// compound login (SSO provisioning or linking) can make it part of its
+// own transaction.
+func (s *Service) openSession(ctx context.Context, tx store.Store, u store.User, method, idToken, ssoSID string) (store.Session, error) {
 	now := s.Now()
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return LoginResult{}, fmt.Errorf("service: session id: %w", err)
+		return store.Session{}, fmt.Errorf("service: session id: %w", err)
 	}
 	sess := store.Session{ID: hex.EncodeToString(b[:]), UserID: u.ID, Role: u.Role, LoginMethod: method,
 		IDToken: idToken, SSOSID: ssoSID, CreatedAt: now, ExpiresAt: now.Add(s.sessions.TTL)}
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := tx.Tx(ctx, func(tx store.Store) error {
 		if err := tx.CreateSession(ctx, &sess); err != nil {
 			return fmt.Errorf("service: create session: %w", err)
 		}
 		return s.audit(ctx, tx, auth.Principal{UserID: u.ID, Role: rbac.Role(u.Role)}, "login.succeeded", "session", sess.ID,
 			nil, map[string]any{"user_id": u.ID, "login_method": method})
 	})
-	if err != nil {
-		return LoginResult{}, err
-	}
+	return sess, err
+}
+
+// finishLogin mints the first token of a committed session.
+func (s *Service) finishLogin(ctx context.Context, sess store.Session, u store.User) (LoginResult, error) {
 	tok, exp, err := s.mint(ctx, sess, u)
 	if err != nil {
 		return LoginResult{}, err
