@@ -19,17 +19,17 @@ const DefaultNewUserRole = rbac.RoleInternalUserViewer
 // NewUser is the input of CreateUser (LiteLLM's /user/new body). Pointer
 // fields distinguish "absent" from zero values.
 type NewUser struct {
-	UserID          *string        `json:"user_id"`
-	UserEmail       *string        `json:"user_email"`
-	UserAlias       *string        `json:"user_alias"`
-	UserRole        *string        `json:"user_role"`
-	Teams           TeamRefs       `json:"teams"`
-	MaxBudget       *float64       `json:"max_budget"`
-	BudgetDuration  *string        `json:"budget_duration"`
-	Models          []string       `json:"models"`
-	TPMLimit        *int64         `json:"tpm_limit"`
-	RPMLimit        *int64         `json:"rpm_limit"`
-	Metadata        map[string]any `json:"metadata"`
+	UserID         *string        `json:"user_id"`
+	UserEmail      *string        `json:"user_email"`
+	UserAlias      *string        `json:"user_alias"`
+	UserRole       *string        `json:"user_role"`
+	Teams          TeamRefs       `json:"teams"`
+	MaxBudget      *float64       `json:"max_budget"`
+	BudgetDuration *string        `json:"budget_duration"`
+	Models         []string       `json:"models"`
+	TPMLimit       *int64         `json:"tpm_limit"`
+	RPMLimit       *int64         `json:"rpm_limit"`
+	Metadata       map[string]any `json:"metadata"`
 	// AutoCreateKey (default true, as in LiteLLM) also creates the user's
 	// first key, returned once in CreatedUser.Key.
 	AutoCreateKey *bool `json:"auto_create_key"`
