@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/config"
+	"github.com/keygate/keygate/internal/ratelog"
 )
 
 // serve runs the HTTP server until ctx is cancelled, then drains
@@ -120,6 +121,7 @@ func drain(log *slog.Logger, sc config.Server, srv *http.Server, a *built) {
 		log.Error("shutdown", "err", err)
 	}
 	log.Info("shut down")
+	ratelog.Flush(context.Background(), log.Handler())
 }
 
 // masterKey returns the configured master key or, when none is configured,
@@ -175,8 +177,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	if w == nil {
 		w = os.Stdout
 	}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// An outage makes every request fail alike: keep repeated warnings and
+	// errors to a few per kind and window, with a count of the rest.
+	return slog.New(ratelog.New(h, ratelog.Options{}))
 }
