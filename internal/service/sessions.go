@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/auth/session"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/rbac"
@@ -103,12 +104,15 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	ok, rehash := false, false
 	if found && u.PasswordHash != "" {
 		ok, rehash, err = s.passwords.Verify(ctx, u.PasswordHash, in.Password)
+		if errors.Is(err, password.ErrBusy) {
+			return LoginResult{}, err // 429; not a failed attempt
+		}
 		if err != nil {
 			s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", err)
 			ok = false
 		}
-	} else {
-		_ = s.passwords.VerifyDummy(ctx, in.Password)
+	} else if err := s.passwords.VerifyDummy(ctx, in.Password); errors.Is(err, password.ErrBusy) {
+		return LoginResult{}, err
 	}
 	if !ok || u.Disabled {
 		return LoginResult{}, s.loginFailed(ctx, subjects, now, u.ID)
