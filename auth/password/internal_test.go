@@ -119,7 +119,7 @@ func TestQueueIsBounded(t *testing.T) {
 	require.Eventually(t, func() bool { return h.waiting.Load() == 3 }, 10*time.Second, time.Millisecond)
 	_, err = h.Hash(context.Background(), "a fine password")
 	require.ErrorIs(t, err, ErrBusy)
-	_, err = h.Verify(context.Background(), h.dummy, "a fine password")
+	_, _, err = h.Verify(context.Background(), h.dummy, "a fine password")
 	require.ErrorIs(t, err, ErrBusy)
 	require.ErrorIs(t, h.VerifyDummy(context.Background(), "a fine password"), ErrBusy)
 
