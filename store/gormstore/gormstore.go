@@ -95,6 +95,11 @@ type Store struct {
 	timeout, acquireTimeout time.Duration
 	// probeTable: the schema has keygate_health for the write probe.
 	probeTable bool
+	// listenPause overrides Listen's reconnection backoff (min, max) in
+	// tests; zero means the defaults.
+	listenPause [2]time.Duration
+	// wake cuts the listener's backoff short when a statement succeeds.
+	wake *listenWake
 }
 
 var _ store.Store = (*Store)(nil)
@@ -143,7 +148,8 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 		return nil, errors.New("gormstore: open: neither DatabaseURL nor SQLitePath is set")
 	}
 
-	db, err := openGorm(dialector, dialect, log, o.Timeout+o.AcquireTimeout)
+	wake := newListenWake()
+	db, err := openGorm(dialector, dialect, log, o.Timeout+o.AcquireTimeout, wake)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +159,7 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	}
 	configurePool(sqlDB, dialect, o)
 
-	s := &Store{db: db, rdb: db, dialect: dialect, log: log, dsn: o.DatabaseURL, timeout: o.Timeout, acquireTimeout: o.AcquireTimeout}
+	s := &Store{db: db, rdb: db, dialect: dialect, log: log, dsn: o.DatabaseURL, timeout: o.Timeout, acquireTimeout: o.AcquireTimeout, wake: wake}
 	if err := s.ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -166,7 +172,7 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	s.probeTable = slices.ContainsFunc(steps, func(m migration) bool { return m.id == healthMigration })
 	if reader != nil {
 		// Opened after migrating, so readers see the final schema.
-		rdb, err := openGorm(reader, dialect, log, o.Timeout+o.AcquireTimeout)
+		rdb, err := openGorm(reader, dialect, log, o.Timeout+o.AcquireTimeout, wake)
 		if err != nil {
 			_ = sqlDB.Close()
 			return nil, err
@@ -192,7 +198,7 @@ const sqliteReaders = 4
 
 func inMemory(path string) bool { return path == ":memory:" || strings.Contains(path, "mode=memory") }
 
-func openGorm(d gorm.Dialector, dialect string, log *slog.Logger, bound time.Duration) (*gorm.DB, error) {
+func openGorm(d gorm.Dialector, dialect string, log *slog.Logger, bound time.Duration, wake *listenWake) (*gorm.DB, error) {
 	db, err := gorm.Open(d, &gorm.Config{
 		TranslateError: true,
 		// Ping ourselves below, with the caller's context.
@@ -203,7 +209,7 @@ func openGorm(d gorm.Dialector, dialect string, log *slog.Logger, bound time.Dur
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: open %s: %w", dialect, translate(err))
 	}
-	if err := boundStatements(db, bound); err != nil {
+	if err := boundStatements(db, bound, wake); err != nil {
 		return nil, fmt.Errorf("gormstore: open %s: %w", dialect, err)
 	}
 	return db, nil
@@ -393,7 +399,7 @@ func (s *Store) Tx(ctx context.Context, fn func(store.Store) error) error {
 // bound returns a Store bound to the transaction tx.
 func (s *Store) bound(tx *gorm.DB) *Store {
 	return &Store{db: tx, rdb: tx, dialect: s.dialect, log: s.log, dsn: s.dsn, inTx: true, timeout: s.timeout,
-		acquireTimeout: s.acquireTimeout, probeTable: s.probeTable}
+		acquireTimeout: s.acquireTimeout, probeTable: s.probeTable, wake: s.wake}
 }
 
 // conn returns the handle for one write, bound to ctx.

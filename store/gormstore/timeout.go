@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -37,7 +38,10 @@ const cancelKey = "keygate:cancel"
 // backstop for a server that does not answer at all). Writes outside a
 // transaction run in GORM's implicit transaction, which is inside the
 // bound too.
-func boundStatements(db *gorm.DB, d time.Duration) error {
+//
+// A statement that succeeds while the notification listener is
+// disconnected also wakes it (w): the database is back.
+func boundStatements(db *gorm.DB, d time.Duration, w *listenWake) error {
 	before := func(tx *gorm.DB) {
 		ctx := tx.Statement.Context
 		if ctx == nil || isUnbounded(ctx) {
@@ -50,6 +54,9 @@ func boundStatements(db *gorm.DB, d time.Duration) error {
 	after := func(tx *gorm.DB) {
 		if c, ok := tx.InstanceGet(cancelKey); ok {
 			c.(context.CancelFunc)()
+		}
+		if tx.Error == nil && w.down.Load() {
+			w.poke()
 		}
 	}
 	cb := db.Callback()
@@ -141,3 +148,19 @@ func (s *Store) bounded(ctx context.Context, cancel context.CancelFunc, op func(
 // errTimeout marks a bound this package imposed running out; translate
 // turns it into store.ErrUnavailable.
 var errTimeout = errors.New("database did not answer in time")
+
+// listenWake lets a successful statement cut the notification listener's
+// reconnection backoff short.
+type listenWake struct {
+	down atomic.Bool // the listener is disconnected
+	ch   chan struct{}
+}
+
+func newListenWake() *listenWake { return &listenWake{ch: make(chan struct{}, 1)} }
+
+func (w *listenWake) poke() {
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
