@@ -43,7 +43,7 @@ cleanup() {
 	for s in "${schemas[@]}"; do
 		psql -q "$BENCH_PG_URL" -c "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true
 	done
-	rm -rf "$work"
+	[ -n "${KEEP_WORK:-}" ] && echo "work dir kept: $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -158,7 +158,9 @@ go build -o "$work/fakellm" ./bench/fakellm
 
 master="sk-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-# start_keygate NAME [ENV=...]: starts the binary; sets kg_pid, kg_url, kg_ready_ms.
+# start_keygate NAME [ENV=...]: starts the binary (with the arguments in
+# kg_args); sets kg_pid, kg_url, kg_ready_ms.
+kg_args=()
 start_keygate() {
 	local name=$1 port
 	shift
@@ -166,7 +168,7 @@ start_keygate() {
 	mkdir -p "$work/data-$name"
 	# Default log level, as deployed: denials are logged, successes not.
 	env LITELLM_MASTER_KEY="$master" KEYGATE_ADDR="127.0.0.1:$port" KEYGATE_DATA_DIR="$work/data-$name" \
-		"$@" "$work/keygate" >"$work/keygate-$name.log" 2>&1 &
+		"$@" "$work/keygate" "${kg_args[@]}" >"$work/keygate-$name.log" 2>&1 &
 	kg_pid=$!
 	pids+=("$kg_pid")
 	kg_url="http://127.0.0.1:$port"
@@ -285,8 +287,8 @@ admin_post() {
 # sql DB QUERY: run QUERY on the run's database (sqlite file or pg URL).
 sql() {
 	case $1 in
-	postgres*) psql -qAt "$1" -c "$2" ;;
-	*) sqlite3 "$1" "$2" ;;
+	postgres*) psql -qAt -F ' ' "$1" -c "$2" ;;
+	*) sqlite3 -separator ' ' "$1" "$2" ;;
 	esac
 }
 
@@ -294,7 +296,9 @@ sql() {
 metered() {
 	local name=$1 db=$2 key before answered want got
 	shift 2
-	start_keygate "$name" KEYGATE_UPSTREAM_URL="http://127.0.0.1:$llm_port" KEYGATE_CONFIG="$work/prices.yaml" "$@"
+	kg_args=(--config "$work/prices.yaml")
+	start_keygate "$name" KEYGATE_UPSTREAM_URL="http://127.0.0.1:$llm_port" "$@"
+	kg_args=()
 	admin_post "$kg_url" '{"team_id":"bench-team"}' /team/new >/dev/null
 	admin_post "$kg_url" '{"user_id":"bench-metered","user_role":"internal_user","auto_create_key":false,"teams":["bench-team"]}' /user/new >/dev/null
 	key=$(admin_post "$kg_url" '{"user_id":"bench-metered","team_id":"bench-team","models":["gpt-4o"]}' /key/generate |
@@ -307,9 +311,9 @@ metered() {
 	stop "$kg_pid"
 	answered=$(($(curl -fsS "http://127.0.0.1:$llm_port/count") - before))
 	want=$(awk -v n="$answered" 'BEGIN {printf "%.10f", n / 1024}')
-	got=$(sql "$db" "SELECT (SELECT count(*) FROM spend_logs) || ' ' || (SELECT sum(spend) FROM spend_logs) * 1024 || ' ' ||
-		(SELECT spend FROM api_keys) * 1024 || ' ' || (SELECT spend FROM users WHERE id = 'bench-metered') * 1024 || ' ' ||
-		(SELECT spend FROM teams WHERE id = 'bench-team') * 1024 || ' ' ||
+	got=$(sql "$db" "SELECT (SELECT count(*) FROM spend_logs), (SELECT sum(spend) FROM spend_logs) * 1024,
+		(SELECT spend FROM api_keys) * 1024, (SELECT spend FROM users WHERE id = 'bench-metered') * 1024,
+		(SELECT spend FROM teams WHERE id = 'bench-team') * 1024,
 		(SELECT spend FROM memberships WHERE team_id = 'bench-team' AND user_id = 'bench-metered') * 1024")
 	read -r rows logsum keysum usersum teamsum membersum <<<"$got"
 	printf '   %-26s %s answers; spend rows %s; sum(rows), key, user, team, membership spend = %s %s %s %s %s × 2^-10 USD\n' \

@@ -70,8 +70,10 @@ type recorder struct {
 	rejects *spool.Spool[spoolEntry]
 	memMu   sync.Mutex
 	mem     []store.SpendEntry
-	// failing: the last write failed for want of a database.
+	// failing: the last write failed for want of a database; lastErr is
+	// why (for the log).
 	failing atomic.Bool
+	lastErr atomic.Pointer[error]
 	wake    chan struct{}
 	// replayStop ends the replayer; replayDone is closed when it has.
 	replayStop chan struct{}
@@ -194,6 +196,7 @@ func (r *recorder) write(ctx context.Context, batch []store.SpendEntry) []store.
 	}
 	if transient(err) || ctx.Err() != nil {
 		r.failing.Store(true)
+		r.lastErr.Store(&err)
 		return batch
 	}
 	if len(batch) == 1 {
@@ -273,7 +276,11 @@ func (r *recorder) warnParked(n int) {
 		if r.backlog != nil {
 			where = r.backlog.Dir()
 		}
-		r.log.Warn("upstream: the database is unavailable; spend is kept until it is back", "entries", n, "kept_in", where)
+		var why error
+		if e := r.lastErr.Load(); e != nil {
+			why = *e
+		}
+		r.log.Warn("upstream: the database is unavailable; spend is kept until it is back", "entries", n, "kept_in", where, "err", why)
 	}
 }
 

@@ -31,6 +31,12 @@ func isUnbounded(ctx context.Context) bool { v, _ := ctx.Value(unbounded{}).(boo
 
 const cancelKey = "keygate:cancel"
 
+// boundCtx is what the before callback leaves for the after callback.
+type boundCtx struct {
+	parent context.Context
+	cancel context.CancelFunc
+}
+
 // boundStatements gives every statement GORM runs on db a client-side
 // deadline of acquire + statement timeout: waiting for a pooled connection
 // and running the statement (on PostgreSQL the server enforces the
@@ -47,13 +53,19 @@ func boundStatements(db *gorm.DB, d time.Duration, w *listenWake) error {
 		if ctx == nil || isUnbounded(ctx) {
 			return
 		}
-		ctx, cancel := context.WithTimeout(ctx, d)
-		tx.Statement.Context = ctx
-		tx.InstanceSet(cancelKey, cancel)
+		bctx, cancel := context.WithTimeout(ctx, d)
+		tx.Statement.Context = bctx
+		tx.InstanceSet(cancelKey, boundCtx{parent: ctx, cancel: cancel})
 	}
 	after := func(tx *gorm.DB) {
-		if c, ok := tx.InstanceGet(cancelKey); ok {
-			c.(context.CancelFunc)()
+		v, _ := tx.InstanceGet(cancelKey)
+		if b, ok := v.(boundCtx); ok {
+			// Put the caller's context back: GORM reuses the statement
+			// for the next batch of CreateInBatches, which must not
+			// inherit this one's finished deadline.
+			b.cancel()
+			tx.Statement.Context = b.parent
+			tx.InstanceSet(cancelKey, nil)
 		}
 		if tx.Error == nil && w.down.Load() {
 			w.poke()

@@ -214,6 +214,18 @@ func testSpendBatch(t *testing.T, s store.Store) {
 	done, err = s.RecordSpendBatch(ctx, nil)
 	require.NoError(t, err)
 	require.Empty(t, done)
+
+	// A batch larger than one insert statement takes (the store splits
+	// it) is still one transaction that adds up.
+	var big []store.SpendEntry
+	for i := range 450 {
+		big = append(big, store.SpendEntry{RequestID: fmt.Sprintf("big-%03d", i), KeyHash: "k", UserID: "u", TeamID: "t",
+			Spend: 0.125, CreatedAt: at(9)})
+	}
+	done, err = s.RecordSpendBatch(ctx, big)
+	require.NoError(t, err)
+	require.Len(t, done, len(big))
+	requireTotals(t, s, 11.875+56.25, 11.875+56.25, 15.875+56.25, 11.875+56.25)
 }
 
 // testSpendBatchConcurrent: batches on many connections (replicas) add
