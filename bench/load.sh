@@ -12,7 +12,7 @@
 #                  (default: postgres://postgres@127.0.0.1:5432/test?sslmode=disable;
 #                   set to "skip" to leave PostgreSQL out)
 #   BENCH_ONLY     "metered" runs only the metered-forwarding figures
-#   KEYGATE_BIN    a keygate binary to measure instead of building ./cmd/keygate
+#   BENCH_KEYGATE_BIN    a keygate binary to measure instead of building ./cmd/keygate
 #                  (e.g. an older build, for before/after figures)
 #
 # Every process it starts is stopped on exit, however it exits.
@@ -118,7 +118,7 @@ measure() {
 	shift 3
 	local out="$work/wrk-$name.txt" peakf="$work/peak-$name" sampler
 	# shellcheck disable=SC2086
-	wrk -t2 -c50 -d2s "$@" "$url" >/dev/null
+	wrk -t2 -c50 -d2s "$@" "$url" >"$work/warm-$name.txt"
 	echo 0 >"$peakf"
 	sample_rss "$pid" "$peakf" &
 	sampler=$!
@@ -143,12 +143,14 @@ measure() {
 	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
 	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99" "$(cat "$peakf")" "$cpu" >>"$results"
+	# Responses wrk read to the end, warm-up included.
+	echo $(($(awk '/ requests in / {print $1}' "$work/warm-$name.txt") + n)) >"$work/completed-$name"
 	printf '   %-26s %9s req/s  p50 %7s ms  p99 %8s ms  server CPU %6s us/req\n' "$name" "$rps" "$p50" "$p99" "$cpu" >&2
 }
 
 log "building"
-if [ -n "${KEYGATE_BIN:-}" ]; then
-	cp "$KEYGATE_BIN" "$work/keygate"
+if [ -n "${BENCH_KEYGATE_BIN:-}" ]; then
+	cp "$BENCH_KEYGATE_BIN" "$work/keygate"
 else
 	go build -o "$work/keygate" ./cmd/keygate
 fi
@@ -284,17 +286,18 @@ admin_post() {
 	curl -fsS -H "Authorization: Bearer $master" -H 'Content-Type: application/json' -d "$2" "$1$3"
 }
 
-# sql DB QUERY: run QUERY on the run's database (sqlite file or pg URL).
+# sql DB QUERY: run QUERY on the run's database: an SQLite file, or
+# "pg:SCHEMA" on BENCH_PG_URL (psql takes no search_path in a URL).
 sql() {
 	case $1 in
-	postgres*) psql -qAt -F ' ' "$1" -c "$2" ;;
+	pg:*) PGOPTIONS="-c search_path=${1#pg:}" psql -qAt -F ' ' "$BENCH_PG_URL" -c "$2" ;;
 	*) sqlite3 -separator ' ' "$1" "$2" ;;
 	esac
 }
 
 # metered NAME DB [ENV=...]: one metered-forwarding run and its accounting.
 metered() {
-	local name=$1 db=$2 key before answered want got
+	local name=$1 db=$2 key before answered completed want got
 	shift 2
 	kg_args=(--config "$work/prices.yaml")
 	start_keygate "$name" KEYGATE_UPSTREAM_URL="http://127.0.0.1:$llm_port" "$@"
@@ -310,22 +313,31 @@ metered() {
 	# check the books in the database itself.
 	stop "$kg_pid"
 	answered=$(($(curl -fsS "http://127.0.0.1:$llm_port/count") - before))
-	want=$(awk -v n="$answered" 'BEGIN {printf "%.10f", n / 1024}')
+	completed=$(cat "$work/completed-$name")
 	got=$(sql "$db" "SELECT (SELECT count(*) FROM spend_logs), (SELECT sum(spend) FROM spend_logs) * 1024,
 		(SELECT spend FROM api_keys) * 1024, (SELECT spend FROM users WHERE id = 'bench-metered') * 1024,
 		(SELECT spend FROM teams WHERE id = 'bench-team') * 1024,
 		(SELECT spend FROM memberships WHERE team_id = 'bench-team' AND user_id = 'bench-metered') * 1024")
 	read -r rows logsum keysum usersum teamsum membersum <<<"$got"
-	printf '   %-26s %s answers; spend rows %s; sum(rows), key, user, team, membership spend = %s %s %s %s %s × 2^-10 USD\n' \
-		"$name" "$answered" "$rows" "$logsum" "$keysum" "$usersum" "$teamsum" "$membersum" >&2
+	printf '   %-26s %s answers read by wrk, %s sent by the upstream; %s spend rows; sum(rows), key, user, team, membership spend = %s %s %s %s %s × 2^-10 USD\n' \
+		"$name" "$completed" "$answered" "$rows" "$logsum" "$keysum" "$usersum" "$teamsum" "$membersum" >&2
+	# Every answer a client read is billed, none twice (wrk cuts the
+	# requests in flight when it stops: the upstream may have answered
+	# those, the client never got them, and they may or may not be
+	# billed), and the totals add up to the rows, exactly.
+	if [ "$rows" -lt "$completed" ] || [ "$rows" -gt "$answered" ]; then
+		echo "load.sh: $name: $rows spend rows for $completed answers read ($answered sent)" >&2
+		exit 1
+	fi
 	local v
-	for v in "$rows" "$logsum" "$keysum" "$usersum" "$teamsum" "$membersum"; do
-		if ! awk -v a="$v" -v b="$answered" 'BEGIN {exit !(a + 0 == b + 0)}'; then
-			echo "load.sh: $name: accounting is off: $answered answers (\$$want) but $got" >&2
+	for v in "$logsum" "$keysum" "$usersum" "$teamsum" "$membersum"; do
+		if ! awk -v a="$v" -v b="$rows" 'BEGIN {exit !(a + 0 == b + 0)}'; then
+			echo "load.sh: $name: accounting is off: $rows rows of 2^-10 USD but $got" >&2
 			exit 1
 		fi
 	done
-	printf '%s\t%s\t%s\n' "$name" "$answered" "$want" >>"$work/accounting.tsv"
+	want=$(awk -v n="$rows" 'BEGIN {printf "%.10f", n / 1024}')
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$completed" "$rows" "$answered" "$want" >>"$work/accounting.tsv"
 }
 
 log "Metered forwarding on SQLite"
@@ -333,7 +345,7 @@ metered metered-sqlite "$work/data-metered-sqlite/keygate.db"
 if pg_reachable; then
 	log "Metered forwarding on PostgreSQL"
 	new_schema
-	metered metered-pg "$pg_url" DATABASE_URL="$pg_url"
+	metered metered-pg "pg:$schema" DATABASE_URL="$pg_url"
 fi
 
 echo
@@ -342,7 +354,7 @@ echo "|---|---:|---:|---:|---:|---:|"
 awk -F'\t' '{printf "| %s | %.0f | %s | %s | %s | %.1f |\n", $1, $2, $3, $4, $6, $5 / 1024}' "$results"
 echo
 if [ -f "$work/accounting.tsv" ]; then
-	awk -F'\t' '{printf "%s: accounting exact: %d answers = %d spend rows = key = user = team = membership spend = %s USD\n", $1, $2, $2, $3}' "$work/accounting.tsv"
+	awk -F'\t' '{printf "%s: accounting exact: %d spend rows (%d answers read by wrk, %d sent upstream) = sum(rows) = key = user = team = membership spend = %s USD\n", $1, $3, $2, $4, $5}' "$work/accounting.tsv"
 fi
 if [ "$BENCH_ONLY" != all ]; then
 	log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
