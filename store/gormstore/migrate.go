@@ -55,6 +55,12 @@ func (s *Store) migrate(ctx context.Context, steps []migration) error {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keygate_migrations:' || coalesce(current_schema(), '')))").Error; err != nil {
 				return fmt.Errorf("lock: %w", err)
 			}
+		} else {
+			// Wait as long as another process needs (it may be migrating);
+			// the bound is restored below.
+			if err := tx.Exec("PRAGMA busy_timeout = 600000").Error; err != nil {
+				return fmt.Errorf("lift busy timeout: %w", err)
+			}
 		}
 		if !tx.Migrator().HasTable(&migrationRow{}) {
 			if err := tx.Migrator().CreateTable(&migrationRow{}); err != nil {
@@ -83,6 +89,13 @@ func (s *Store) migrate(ctx context.Context, steps []migration) error {
 		}
 		return nil
 	})
+	if s.dialect == DialectSQLite {
+		// The writer is SQLite's only connection: the pragma set above
+		// stays on it unless put back.
+		if rerr := s.db.WithContext(ctx).Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", s.timeout.Milliseconds())).Error; rerr != nil && err == nil {
+			err = rerr
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("gormstore: migrate %s: %w", s.dialect, translate(err))
 	}
