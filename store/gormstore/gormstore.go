@@ -149,7 +149,7 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	}
 
 	wake := newListenWake()
-	db, err := openGorm(dialector, dialect, log, o.Timeout+o.AcquireTimeout, wake, false)
+	db, err := openGorm(dialector, dialect, log, o.Timeout+o.AcquireTimeout, wake)
 	if err != nil {
 		return nil, err
 	}
@@ -172,9 +172,7 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	s.probeTable = slices.ContainsFunc(steps, func(m migration) bool { return m.id == healthMigration })
 	if reader != nil {
 		// Opened after migrating, so readers see the final schema.
-		// Reads repeat a handful of statements: SQLite's parser is a
-		// large share of a cache miss, so each reader keeps them prepared.
-		rdb, err := openGorm(reader, dialect, log, o.Timeout+o.AcquireTimeout, wake, true)
+		rdb, err := openGorm(reader, dialect, log, o.Timeout+o.AcquireTimeout, wake)
 		if err != nil {
 			_ = sqlDB.Close()
 			return nil, err
@@ -200,9 +198,8 @@ const sqliteReaders = 4
 
 func inMemory(path string) bool { return path == ":memory:" || strings.Contains(path, "mode=memory") }
 
-func openGorm(d gorm.Dialector, dialect string, log *slog.Logger, bound time.Duration, wake *listenWake, prepare bool) (*gorm.DB, error) {
+func openGorm(d gorm.Dialector, dialect string, log *slog.Logger, bound time.Duration, wake *listenWake) (*gorm.DB, error) {
 	db, err := gorm.Open(d, &gorm.Config{
-		PrepareStmt:    prepare,
 		TranslateError: true,
 		// Ping ourselves below, with the caller's context.
 		DisableAutomaticPing: true,
