@@ -86,7 +86,10 @@ func TestLockoutBurst(t *testing.T) {
 		close(start)
 		wg.Wait()
 		for i, c := range codes {
-			require.Contains(t, []int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusOK}, c, "guess %d", i)
+			// 503: on a loaded machine some of 200 simultaneous logins
+			// queue longer than KEYGATE_DB_ACQUIRE_TIMEOUT and fail fast,
+			// which is the bounded-database rule at work (never a 500).
+			require.Contains(t, []int{http.StatusUnauthorized, http.StatusTooManyRequests, http.StatusOK, http.StatusServiceUnavailable}, c, "guess %d", i)
 		}
 		// every evaluated guess leaves an audit event, failed or not
 		evaluated := 0

@@ -96,6 +96,11 @@ func TestEveryDecisionInputInvalidatesOnEveryReplica(t *testing.T) {
 		}, model("gpt-4o"), func(_, key string) {
 			a.mustOK(a.do("POST", "/key/update", masterKey, map[string]any{"key": key, "models": []string{"o3"}}))
 		}, http.StatusForbidden},
+		{"spend recorded on another replica", func(p string) string {
+			return a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"max_budget": 1}))["key"].(string)
+		}, "", func(p, key string) {
+			a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": p + "r", "api_key": key, "spend": 2}))
+		}, http.StatusTooManyRequests},
 		{"key budget lowered", func(p string) string {
 			k := a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{}))["key"].(string)
 			a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": p + "r", "api_key": k, "spend": 3}))
@@ -132,4 +137,18 @@ func TestEveryDecisionInputInvalidatesOnEveryReplica(t *testing.T) {
 			t.Logf("%s: replica B changed its answer after %v", c.name, time.Since(start))
 		})
 	}
+}
+
+// TestSpendCountedOnceOnItsOwnReplica: the replica that records spend
+// raises its cached figures once, though PostgreSQL also delivers its own
+// notification back to it.
+func TestSpendCountedOnceOnItsOwnReplica(t *testing.T) {
+	a := newEnvWithNotifier(t, dbtestPostgres(t))
+	key := a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"max_budget": 1}))["key"].(string)
+	require.Equal(t, http.StatusOK, a.verifyAs("GET", "/auth/verify", key, nil, "").Code) // cached
+	a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": "once", "api_key": key, "spend": 0.6}))
+	time.Sleep(200 * time.Millisecond) // let the echo of the notification arrive
+	require.Equal(t, http.StatusOK, a.verifyAs("GET", "/auth/verify", key, nil, "").Code, "0.6 of 1 spent: counted twice?")
+	a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": "twice", "api_key": key, "spend": 0.6}))
+	require.Equal(t, http.StatusTooManyRequests, a.verifyAs("GET", "/auth/verify", key, nil, "").Code)
 }

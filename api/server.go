@@ -78,13 +78,9 @@ type Server struct {
 	sess          SessionConfig
 	log           *slog.Logger
 	extra         []Route
-	userCreated   []UserCreated
 	userInfoHooks []UserInfoHook
 	teamInfoHooks []TeamInfoHook
 }
-
-// OnUserCreated registers a hook that extends /user/new's answer.
-func (s *Server) OnUserCreated(h UserCreated) { s.userCreated = append(s.userCreated, h) }
 
 // OnUserInfo registers a hook that extends /user/info's answer.
 func (s *Server) OnUserInfo(h UserInfoHook) { s.userInfoHooks = append(s.userInfoHooks, h) }
@@ -174,11 +170,17 @@ func (s *Server) health(c *gin.Context) error {
 	return nil
 }
 
+// ErrShuttingDown is what Options.Ready returns once shutdown has begun.
+var ErrShuttingDown = errors.New("shutting down")
+
 func (s *Server) readiness(c *gin.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if s.opts.Ready != nil {
-		if err := s.opts.Ready(ctx); err != nil {
+		if err := s.opts.Ready(ctx); errors.Is(err, ErrShuttingDown) {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "shutting_down"})
+			return nil
+		} else if err != nil {
 			httperr.Logger(c).Warn("readiness check failed", "err", err)
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unhealthy", "db": "disconnected"})
 			return nil

@@ -15,16 +15,12 @@ import (
 
 // UserOps is what the user routes need from the service layer.
 type UserOps interface {
-	CreateUser(ctx context.Context, p auth.Principal, in service.NewUser) (service.UserDetail, error)
+	CreateUser(ctx context.Context, p auth.Principal, in service.NewUser) (service.CreatedUser, error)
 	GetUser(ctx context.Context, p auth.Principal, id string) (service.UserDetail, error)
 	UpdateUser(ctx context.Context, p auth.Principal, in service.UserUpdate) (service.UserDetail, error)
 	DeleteUsers(ctx context.Context, p auth.Principal, ids []string) ([]string, error)
 	ListUsers(ctx context.Context, p auth.Principal, in service.UserListInput) ([]service.UserListItem, int64, error)
 }
-
-// UserCreated is a hook that may extend /user/new's answer (the keys
-// feature adds the auto-created key, invitations the invitation link).
-type UserCreated func(ctx context.Context, p auth.Principal, in service.NewUser, d service.UserDetail, out map[string]any) error
 
 func ctxOf(c *gin.Context) context.Context {
 	return service.WithRequestMeta(c.Request.Context(), service.RequestMeta{ClientIP: c.ClientIP(), RequestID: httperr.RequestID(c)})
@@ -35,19 +31,22 @@ func (s *Server) userNew(c *gin.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	p := PrincipalOf(c)
-	d, err := s.opts.Users.CreateUser(ctxOf(c), p, in)
+	// One service call: the user, its first key (auto_create_key, by
+	// default) and its invitation (send_invite_email) are one transaction.
+	d, err := s.opts.Users.CreateUser(ctxOf(c), PrincipalOf(c), in)
 	if err != nil {
 		return err
 	}
-	out := structToMap(userView(d))
-	for _, hook := range s.userCreated {
-		if err := hook(ctxOf(c), p, in, d, out); err != nil {
-			return err
-		}
-	}
-	if _, ok := out["key"]; ok {
+	out := structToMap(userView(d.UserDetail))
+	if k := d.Key; k != nil {
+		out["key"], out["key_name"], out["token"], out["expires"] = k.Raw, k.Key.KeyName, k.Key.Hash, k.Key.ExpiresAt
 		noStore(c)
+	}
+	if iss := d.Invitation; iss != nil {
+		out["invitation_id"], out["invitation_link"], out["email_sent"] = iss.ID, iss.Link, iss.MailSent
+		if iss.MailError != "" {
+			out["email_error"] = iss.MailError
+		}
 	}
 	c.JSON(http.StatusOK, out)
 	return nil

@@ -11,6 +11,9 @@
 #   BENCH_PG_URL   PostgreSQL server; a fresh schema is made and dropped
 #                  (default: postgres://postgres@127.0.0.1:5432/test?sslmode=disable;
 #                   set to "skip" to leave PostgreSQL out)
+#   BENCH_ONLY     "metered" runs only the metered-forwarding figures
+#   BENCH_KEYGATE_BIN    a keygate binary to measure instead of building ./cmd/keygate
+#                  (e.g. an older build, for before/after figures)
 #
 # Every process it starts is stopped on exit, however it exits.
 set -euo pipefail
@@ -18,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WRK_ARGS=${WRK_ARGS:--t2 -c50 -d10s}
 ROUNDS=${ROUNDS:-2}
+BENCH_ONLY=${BENCH_ONLY:-all}
 BENCH_PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 
 if ! command -v wrk >/dev/null; then
@@ -31,15 +35,15 @@ fi
 
 work=$(mktemp -d)
 pids=()
-schema=""
+schemas=()
 cleanup() {
-	local p
+	local p s
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ -n "$schema" ]; then
-		psql -q "$BENCH_PG_URL" -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
-	fi
-	rm -rf "$work"
+	for s in "${schemas[@]}"; do
+		psql -q "$BENCH_PG_URL" -c "DROP SCHEMA IF EXISTS $s CASCADE" >/dev/null 2>&1 || true
+	done
+	[ -n "${KEEP_WORK:-}" ] && echo "work dir kept: $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -114,7 +118,7 @@ measure() {
 	shift 3
 	local out="$work/wrk-$name.txt" peakf="$work/peak-$name" sampler
 	# shellcheck disable=SC2086
-	wrk -t2 -c50 -d2s "$@" "$url" >/dev/null
+	wrk -t2 -c50 -d2s "$@" "$url" >"$work/warm-$name.txt"
 	echo 0 >"$peakf"
 	sample_rss "$pid" "$peakf" &
 	sampler=$!
@@ -139,17 +143,26 @@ measure() {
 	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
 	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99" "$(cat "$peakf")" "$cpu" >>"$results"
+	# Responses wrk read to the end, warm-up included.
+	echo $(($(awk '/ requests in / {print $1}' "$work/warm-$name.txt") + n)) >"$work/completed-$name"
 	printf '   %-26s %9s req/s  p50 %7s ms  p99 %8s ms  server CPU %6s us/req\n' "$name" "$rps" "$p50" "$p99" "$cpu" >&2
 }
 
 log "building"
-go build -o "$work/keygate" ./cmd/keygate
+if [ -n "${BENCH_KEYGATE_BIN:-}" ]; then
+	cp "$BENCH_KEYGATE_BIN" "$work/keygate"
+else
+	go build -o "$work/keygate" ./cmd/keygate
+fi
 go build -o "$work/bare" ./bench/bare
 go build -o "$work/keygate-nocache" ./bench/keygate-nocache
+go build -o "$work/fakellm" ./bench/fakellm
 
 master="sk-bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-# start_keygate NAME [ENV=...]: starts the binary; sets kg_pid, kg_url, kg_ready_ms.
+# start_keygate NAME [ENV=...]: starts the binary (with the arguments in
+# kg_args); sets kg_pid, kg_url, kg_ready_ms.
+kg_args=()
 start_keygate() {
 	local name=$1 port
 	shift
@@ -157,7 +170,7 @@ start_keygate() {
 	mkdir -p "$work/data-$name"
 	# Default log level, as deployed: denials are logged, successes not.
 	env LITELLM_MASTER_KEY="$master" KEYGATE_ADDR="127.0.0.1:$port" KEYGATE_DATA_DIR="$work/data-$name" \
-		"$@" "$work/keygate" >"$work/keygate-$name.log" 2>&1 &
+		"$@" "$work/keygate" "${kg_args[@]}" >"$work/keygate-$name.log" 2>&1 &
 	kg_pid=$!
 	pids+=("$kg_pid")
 	kg_url="http://127.0.0.1:$port"
@@ -181,6 +194,19 @@ log "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 C1="-t1 -c1 -d5s" # one connection: latency without queueing
 
+pg_reachable() {
+	[ "$BENCH_PG_URL" != skip ] && command -v psql >/dev/null && psql -q "$BENCH_PG_URL" -c 'SELECT 1' >/dev/null 2>&1
+}
+
+# new_schema: a fresh schema on BENCH_PG_URL (dropped at exit); sets pg_url.
+new_schema() {
+	schema="kgbench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+	schemas+=("$schema")
+	psql -q "$BENCH_PG_URL" -c "CREATE SCHEMA $schema" >/dev/null
+	case $BENCH_PG_URL in *\?*) pg_url="$BENCH_PG_URL&search_path=$schema" ;; *) pg_url="$BENCH_PG_URL?search_path=$schema" ;; esac
+}
+
+if [ "$BENCH_ONLY" = all ]; then
 bare_port=$(free_port)
 "$work/bare" "$bare_port" &
 bare_pid=$!
@@ -249,10 +275,8 @@ LUA
 fi
 stop "$kg_pid"
 
-if [ "$BENCH_PG_URL" != skip ] && command -v psql >/dev/null && psql -q "$BENCH_PG_URL" -c 'SELECT 1' >/dev/null 2>&1; then
-	schema="kgbench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-	psql -q "$BENCH_PG_URL" -c "CREATE SCHEMA $schema" >/dev/null
-	case $BENCH_PG_URL in *\?*) pg_url="$BENCH_PG_URL&search_path=$schema" ;; *) pg_url="$BENCH_PG_URL?search_path=$schema" ;; esac
+if pg_reachable; then
+	new_schema
 
 	log "Keygate on PostgreSQL (schema $schema)"
 	start_keygate pg DATABASE_URL="$pg_url"
@@ -278,11 +302,107 @@ else
 	log "PostgreSQL at BENCH_PG_URL not reachable (or skipped): no PostgreSQL figures"
 fi
 
+fi # BENCH_ONLY=all
+
+# ---- Metered forwarding -------------------------------------------------
+# Keygate in front of bench/fakellm, every request priced and recorded
+# (spend row plus key, user, team and membership totals). One answer costs
+# 20 completion tokens × 48.828125 USD per million = 2^-10 USD exactly, so
+# the totals must equal the number of answers × 2^-10 to the last bit.
+
+llm_port=$(free_port)
+"$work/fakellm" "$llm_port" &
+llm_pid=$!
+pids+=("$llm_pid")
+wait_up "http://127.0.0.1:$llm_port/count" >/dev/null
+cat >"$work/prices.yaml" <<'YAML'
+model_prices:
+  gpt-4o: {input_per_million: 0, output_per_million: 48.828125}
+YAML
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+admin_post() {
+	curl -fsS -H "Authorization: Bearer $master" -H 'Content-Type: application/json' -d "$2" "$1$3"
+}
+
+# sql DB QUERY: run QUERY on the run's database: an SQLite file, or
+# "pg:SCHEMA" on BENCH_PG_URL (psql takes no search_path in a URL).
+sql() {
+	case $1 in
+	pg:*) PGOPTIONS="-c search_path=${1#pg:}" psql -qAt -F ' ' "$BENCH_PG_URL" -c "$2" ;;
+	*) sqlite3 -separator ' ' "$1" "$2" ;;
+	esac
+}
+
+# metered NAME DB [ENV=...]: one metered-forwarding run and its accounting.
+metered() {
+	local name=$1 db=$2 key before answered completed want got
+	shift 2
+	kg_args=(--config "$work/prices.yaml")
+	start_keygate "$name" KEYGATE_UPSTREAM_URL="http://127.0.0.1:$llm_port" "$@"
+	kg_args=()
+	admin_post "$kg_url" '{"team_id":"bench-team"}' /team/new >/dev/null
+	admin_post "$kg_url" '{"user_id":"bench-metered","user_role":"internal_user","auto_create_key":false,"teams":["bench-team"]}' /user/new >/dev/null
+	key=$(admin_post "$kg_url" '{"user_id":"bench-metered","team_id":"bench-team","models":["gpt-4o"]}' /key/generate |
+		grep -o '"key":"sk-[^"]*"' | cut -d'"' -f4)
+	[ -n "$key" ] || { echo "load.sh: $name: could not create a key" >&2; exit 1; }
+	before=$(curl -fsS "http://127.0.0.1:$llm_port/count")
+	measure "$name" "$kg_url/v1/chat/completions" "$kg_pid" -s "$work/post.lua" -H "Authorization: Bearer $key"
+	# Stop Keygate (SIGTERM drains and flushes the spend queue), then
+	# check the books in the database itself.
+	stop "$kg_pid"
+	answered=$(($(curl -fsS "http://127.0.0.1:$llm_port/count") - before))
+	completed=$(cat "$work/completed-$name")
+	got=$(sql "$db" "SELECT (SELECT count(*) FROM spend_logs), (SELECT sum(spend) FROM spend_logs) * 1024,
+		(SELECT spend FROM api_keys) * 1024, (SELECT spend FROM users WHERE id = 'bench-metered') * 1024,
+		(SELECT spend FROM teams WHERE id = 'bench-team') * 1024,
+		(SELECT spend FROM memberships WHERE team_id = 'bench-team' AND user_id = 'bench-metered') * 1024")
+	read -r rows logsum keysum usersum teamsum membersum <<<"$got"
+	printf '   %-26s %s answers read by wrk, %s sent by the upstream; %s spend rows; sum(rows), key, user, team, membership spend = %s %s %s %s %s × 2^-10 USD\n' \
+		"$name" "$completed" "$answered" "$rows" "$logsum" "$keysum" "$usersum" "$teamsum" "$membersum" >&2
+	# Every answer a client read is billed, none twice (wrk cuts the
+	# requests in flight when it stops: the upstream may have answered
+	# those, the client never got them, and they may or may not be
+	# billed), and the totals add up to the rows, exactly.
+	if [ "$rows" -lt "$completed" ] || [ "$rows" -gt "$answered" ]; then
+		echo "load.sh: $name: $rows spend rows for $completed answers read ($answered sent)" >&2
+		exit 1
+	fi
+	local v
+	for v in "$logsum" "$keysum" "$usersum" "$teamsum" "$membersum"; do
+		if ! awk -v a="$v" -v b="$rows" 'BEGIN {exit !(a + 0 == b + 0)}'; then
+			echo "load.sh: $name: accounting is off: $rows rows of 2^-10 USD but $got" >&2
+			exit 1
+		fi
+	done
+	want=$(awk -v n="$rows" 'BEGIN {printf "%.10f", n / 1024}')
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$completed" "$rows" "$answered" "$want" >>"$work/accounting.tsv"
+}
+
+log "Metered forwarding on SQLite"
+metered metered-sqlite "$work/data-metered-sqlite/keygate.db"
+if pg_reachable; then
+	log "Metered forwarding on PostgreSQL"
+	new_schema
+	metered metered-pg "pg:$schema" DATABASE_URL="$pg_url"
+fi
+
 echo
 echo "| run | req/s | p50 ms | p99 ms | server CPU µs/req | peak RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|"
 awk -F'\t' '{printf "| %s | %.0f | %s | %s | %s | %.1f |\n", $1, $2, $3, $4, $6, $5 / 1024}' "$results"
 echo
+if [ -f "$work/accounting.tsv" ]; then
+	awk -F'\t' '{printf "%s: accounting exact: %d spend rows (%d answers read by wrk, %d sent upstream) = sum(rows) = key = user = team = membership spend = %s USD\n", $1, $3, $2, $4, $5}' "$work/accounting.tsv"
+fi
+if [ "$BENCH_ONLY" != all ]; then
+	log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+	exit 0
+fi
 for r in $(seq 1 "$ROUNDS"); do
 	awk -F'\t' -v r="$r" '
 		$1 == "bare#" r {b = $2; bc = $6}

@@ -47,8 +47,11 @@ type Server struct {
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
 	ShutdownTimeout time.Duration // graceful-shutdown drain time
-	MaxHeaderBytes  int
-	MaxBodyBytes    int64 // limit for management API / UI request bodies
+	// ShutdownDelay is how long readiness answers 503 before the listener
+	// closes, so that load balancers stop sending first.
+	ShutdownDelay  time.Duration
+	MaxHeaderBytes int
+	MaxBodyBytes   int64 // limit for management API / UI request bodies
 	// TrustedProxies lists IPs or CIDRs whose X-Forwarded-For is believed.
 	// Empty: none, the client address is the TCP peer.
 	TrustedProxies []string
@@ -61,6 +64,12 @@ type Database struct {
 	MaxOpenConns    int
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
+	// Timeout bounds every database statement (server-side statement and
+	// lock timeouts on PostgreSQL, the busy timeout on SQLite, and a
+	// client-side deadline either way); AcquireTimeout bounds the wait for
+	// a connection from the pool.
+	Timeout        time.Duration
+	AcquireTimeout time.Duration
 }
 
 // Auth holds credentials and token lifetimes.
@@ -213,6 +222,9 @@ type Upstream struct {
 	Key     string // sent upstream instead of the client's key
 	Timeout time.Duration
 	Paths   []string // path prefixes forwarded upstream
+	// FailClosed refuses metered forwarding (503) while spend cannot be
+	// written to the database, instead of spooling it to disk.
+	FailClosed bool
 }
 
 // Log configures the process logger.

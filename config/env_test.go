@@ -21,6 +21,7 @@ func TestDefaultsWithEmptyEnv(t *testing.T) {
 	require.Equal(t, 10*time.Minute, c.Server.WriteTimeout)
 	require.Equal(t, 120*time.Second, c.Server.IdleTimeout)
 	require.Equal(t, 30*time.Second, c.Server.ShutdownTimeout)
+	require.Equal(t, 5*time.Second, c.Server.ShutdownDelay)
 	require.Equal(t, 64<<10, c.Server.MaxHeaderBytes)
 	require.Equal(t, int64(1<<20), c.Server.MaxBodyBytes)
 	require.Empty(t, c.Server.TrustedProxies)
@@ -32,6 +33,8 @@ func TestDefaultsWithEmptyEnv(t *testing.T) {
 	require.Equal(t, 20, c.Database.MaxOpenConns)
 	require.Equal(t, 10, c.Database.MaxIdleConns)
 	require.Equal(t, 30*time.Minute, c.Database.ConnMaxLifetime)
+	require.Equal(t, 2*time.Second, c.Database.Timeout)
+	require.Equal(t, 2*time.Second, c.Database.AcquireTimeout)
 
 	require.Empty(t, c.Auth.MasterKey)
 	require.Empty(t, c.Auth.Secret)
@@ -137,6 +140,10 @@ func allEnv() map[string]string {
 		"KEYGATE_LOG_LEVEL":                   "DEBUG",
 		"KEYGATE_LOG_FORMAT":                  "json",
 		"KEYGATE_METRICS_TOKEN":               "metrics-token-123",
+		"KEYGATE_SHUTDOWN_DELAY":              "3s",
+		"KEYGATE_DB_TIMEOUT":                  "1500ms",
+		"KEYGATE_DB_ACQUIRE_TIMEOUT":          "4s",
+		"KEYGATE_FAIL_CLOSED":                 "true",
 	}
 }
 
@@ -154,13 +161,14 @@ func TestEveryEnvVarParsed(t *testing.T) {
 	want.Server = Server{
 		Addr: "127.0.0.1:8080", TLSCertFile: "/tls/cert.pem", TLSKeyFile: "/tls/key.pem",
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 0,
-		IdleTimeout: 90 * time.Second, ShutdownTimeout: 45 * time.Second,
+		IdleTimeout: 90 * time.Second, ShutdownTimeout: 45 * time.Second, ShutdownDelay: 3 * time.Second,
 		MaxHeaderBytes: 32 << 10, MaxBodyBytes: 2 << 20,
 		TrustedProxies: []string{"10.0.0.0/8", "192.168.1.1"},
 	}
 	want.Database = Database{
 		URL:     "postgres://kg:pw@db:5432/keygate?sslmode=disable",
 		DataDir: "/var/lib/keygate", MaxOpenConns: 50, MaxIdleConns: 5, ConnMaxLifetime: time.Hour,
+		Timeout: 1500 * time.Millisecond, AcquireTimeout: 4 * time.Second,
 	}
 	want.Auth = Auth{
 		MasterKey: "sk-master-1234", Secret: "0123456789abcdef0123",
@@ -193,7 +201,7 @@ func TestEveryEnvVarParsed(t *testing.T) {
 	}
 	want.Upstream = Upstream{
 		URL: mustURL(t, "http://litellm:4000"), Key: "sk-upstream", Timeout: 5 * time.Minute,
-		Paths: []string{"/v1/", "/chat/completions"},
+		Paths: []string{"/v1/", "/chat/completions"}, FailClosed: true,
 	}
 	want.Log = Log{Level: "debug", Format: "json"}
 	want.Metrics = Metrics{Token: "metrics-token-123"}

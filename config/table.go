@@ -44,6 +44,8 @@ func settingTable() []setting {
 			func(c *Config) *time.Duration { return &c.Server.IdleTimeout }),
 		durationVar(def("KEYGATE_SHUTDOWN_TIMEOUT", "server.shutdown_timeout", "30s", "grace period for in-flight requests on shutdown"),
 			func(c *Config) *time.Duration { return &c.Server.ShutdownTimeout }),
+		durationVar(def("KEYGATE_SHUTDOWN_DELAY", "server.shutdown_delay", "5s", "on shutdown, time readiness answers 503 before the listener closes (load balancers stop sending); 0 = none"),
+			func(c *Config) *time.Duration { return &c.Server.ShutdownDelay }),
 		bytesVar(def("KEYGATE_MAX_HEADER_BYTES", "server.max_header_bytes", "64KiB", "largest request header block"),
 			func(c *Config) *int { return &c.Server.MaxHeaderBytes }),
 		bytesVar(def("KEYGATE_MAX_BODY_BYTES", "server.max_body_bytes", "1MiB", "largest management/UI request body"),
@@ -62,6 +64,10 @@ func settingTable() []setting {
 			func(c *Config) *int { return &c.Database.MaxIdleConns }),
 		durationVar(def("KEYGATE_DB_CONN_MAX_LIFETIME", "database.conn_max_lifetime", "30m", "connection recycle age; 0 = forever"),
 			func(c *Config) *time.Duration { return &c.Database.ConnMaxLifetime }),
+		durationVar(def("KEYGATE_DB_TIMEOUT", "database.timeout", "2s", "bound on every database statement (lock waits included); past it the request answers 503"),
+			func(c *Config) *time.Duration { return &c.Database.Timeout }),
+		durationVar(def("KEYGATE_DB_ACQUIRE_TIMEOUT", "database.acquire_timeout", "2s", "bound on waiting for a pooled database connection; past it the request answers 503"),
+			func(c *Config) *time.Duration { return &c.Database.AcquireTimeout }),
 
 		// Auth.
 		stringVar(def("LITELLM_MASTER_KEY", "auth.master_key", "", `admin API key; must start with "sk-"`),
@@ -163,6 +169,8 @@ func settingTable() []setting {
 			func(c *Config) *time.Duration { return &c.Upstream.Timeout }),
 		listVar(def("KEYGATE_UPSTREAM_PATHS", "upstream.paths", "/v1/,/chat/completions,/completions,/embeddings,/models", "comma-separated path prefixes forwarded upstream (with KEYGATE_UPSTREAM_URL)"),
 			func(c *Config) *[]string { return &c.Upstream.Paths }, nil),
+		boolVar(def("KEYGATE_FAIL_CLOSED", "upstream.fail_closed", "false", "refuse metered forwarding (503) while spend cannot be written to the database; false = spool it to the data dir and replay it"),
+			func(c *Config) *bool { return &c.Upstream.FailClosed }),
 
 		// Logging and metrics.
 		stringVarNorm(def("KEYGATE_LOG_LEVEL", "log.level", "info", "debug, info, warn or error"),

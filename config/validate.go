@@ -91,6 +91,7 @@ func (c *Config) checkServer(v *checker) {
 	v.notNegative("KEYGATE_WRITE_TIMEOUT", s.WriteTimeout)
 	v.notNegative("KEYGATE_IDLE_TIMEOUT", s.IdleTimeout)
 	v.notNegative("KEYGATE_SHUTDOWN_TIMEOUT", s.ShutdownTimeout)
+	v.notNegative("KEYGATE_SHUTDOWN_DELAY", s.ShutdownDelay)
 	if s.MaxHeaderBytes <= 0 {
 		v.addf("KEYGATE_MAX_HEADER_BYTES", "must be positive")
 	}
@@ -127,6 +128,12 @@ func (c *Config) checkDatabase(v *checker) {
 		v.addf("KEYGATE_DB_MAX_IDLE_CONNS", "must not be negative")
 	}
 	v.notNegative("KEYGATE_DB_CONN_MAX_LIFETIME", d.ConnMaxLifetime)
+	if d.Timeout <= 0 {
+		v.addf("KEYGATE_DB_TIMEOUT", "must be positive (a database call without a bound can hang every request)")
+	}
+	if d.AcquireTimeout <= 0 {
+		v.addf("KEYGATE_DB_ACQUIRE_TIMEOUT", "must be positive (a database call without a bound can hang every request)")
+	}
 }
 
 func (c *Config) checkAuth(v *checker) {

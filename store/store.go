@@ -19,8 +19,13 @@ var (
 	// ErrConflict: a uniqueness rule (id, e-mail, key alias, request id)
 	// or a conditional update (invitation already consumed) failed.
 	ErrConflict = errors.New("store: conflict")
-	// ErrUnavailable: the database could not be reached.
+	// ErrUnavailable: the database could not be reached, or did not
+	// answer within the store's bound (a lock held too long, a hung
+	// server). Callers may retry later.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrNotWritable: the database refuses writes (disk full, read-only
+	// file or standby server). Returned together with ErrUnavailable.
+	ErrNotWritable = errors.New("store: not writable")
 )
 
 // Store is every aggregate plus transactions. Handlers never see it whole:
@@ -313,6 +318,18 @@ type Spend interface {
 	// totals already hold (imported history): no total moves. A duplicate
 	// RequestID returns ErrConflict.
 	InsertSpendHistory(ctx context.Context, e SpendEntry) error
+	// RecordSpendBatch records many metered requests in one transaction
+	// (group commit: one insert and one running-total update per key,
+	// user, team and membership, however many entries) and returns the
+	// entries it stored, with the ids they were stored under. It is
+	// idempotent, so a batch whose commit went unanswered may be written
+	// again: an entry whose RequestID is already stored with the same
+	// content (key, user, team, model, tokens, spend, time) is skipped. An
+	// entry whose RequestID is stored with other content is a different
+	// request under a reused id: it is stored under RequestID + "-" + a
+	// digest of its content, which a replay finds again. All or nothing:
+	// on any error nothing is stored.
+	RecordSpendBatch(ctx context.Context, es []SpendEntry) ([]SpendEntry, error)
 	ListSpend(ctx context.Context, f SpendFilter) ([]SpendEntry, int64, error)
 }
 

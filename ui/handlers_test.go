@@ -221,7 +221,7 @@ func TestUIViewerCannotWrite(t *testing.T) {
 func TestUIOnboarding(t *testing.T) {
 	e := newEnv(t)
 	email, role := "new@example.com", string(rbac.RoleInternalUser)
-	d, err := e.app.Service().CreateUser(context.Background(), master(), service.NewUser{UserEmail: &email, UserRole: &role})
+	d, err := e.app.Service().CreateUser(context.Background(), master(), service.NewUser{UserEmail: &email, UserRole: &role, AutoCreateKey: new(bool)})
 	require.NoError(t, err)
 	inv, err := e.app.Service().CreateInvitation(context.Background(), master(), service.NewInvitation{UserID: d.User.ID})
 	require.NoError(t, err)

@@ -85,7 +85,7 @@ func master() auth.Principal {
 func (e *env) user(email string, role rbac.Role) {
 	e.t.Helper()
 	r, pw := string(role), "password-of-"+email
-	_, err := e.app.Service().CreateUser(context.Background(), master(), service.NewUser{UserEmail: &email, UserRole: &r, Password: &pw})
+	_, err := e.app.Service().CreateUser(context.Background(), master(), service.NewUser{UserEmail: &email, UserRole: &r, Password: &pw, AutoCreateKey: new(bool)})
 	require.NoError(e.t, err)
 }
 

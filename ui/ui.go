@@ -44,7 +44,7 @@ type KeyOps interface {
 
 // UserOps is what the users page needs.
 type UserOps interface {
-	CreateUser(ctx context.Context, p auth.Principal, in service.NewUser) (service.UserDetail, error)
+	CreateUser(ctx context.Context, p auth.Principal, in service.NewUser) (service.CreatedUser, error)
 	GetUser(ctx context.Context, p auth.Principal, userID string) (service.UserDetail, error)
 	ListUsers(ctx context.Context, p auth.Principal, in service.UserListInput) ([]service.UserListItem, int64, error)
 	DeleteUsers(ctx context.Context, p auth.Principal, ids []string) ([]string, error)

@@ -73,13 +73,16 @@ func (u *UI) users(c *gin.Context) error {
 	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.users(w, d) })
 }
 
-// createUser creates the user and, in the same step, an invitation whose
-// link is shown once (the admin passes it on, or it is mailed).
+// createUser creates the user and, in the same transaction, an invitation
+// whose link is shown once (the admin passes it on, or it is mailed). No
+// key: the user makes their own after signing in.
 func (u *UI) createUser(c *gin.Context) error {
 	p := principalOf(c)
 	form := userForm{Email: strings.TrimSpace(c.PostForm("email")), Alias: strings.TrimSpace(c.PostForm("alias")),
 		Role: c.PostForm("role"), Mail: c.PostForm("send_email") == "on"}
-	in := service.NewUser{UserEmail: &form.Email, UserRole: &form.Role}
+	noKey, canInvite := false, p.Can(rbac.PermInvitationWrite)
+	mail := form.Mail && canInvite
+	in := service.NewUser{UserEmail: &form.Email, UserRole: &form.Role, AutoCreateKey: &noKey, Invite: canInvite, SendInviteEmail: &mail}
 	if form.Alias != "" {
 		in.UserAlias = &form.Alias
 	}
@@ -91,12 +94,8 @@ func (u *UI) createUser(c *gin.Context) error {
 		return u.userFormError(c, form, err)
 	}
 	d := inviteLinkPage{page: u.pageFor(c, "User created", "/ui/users"), Created: true, Email: det.User.Email, UserID: det.User.ID}
-	if p.Can(rbac.PermInvitationWrite) {
-		iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: det.User.ID, SendEmail: &form.Mail})
-		if err != nil {
-			return err
-		}
-		fillInvite(&d, iss)
+	if det.Invitation != nil {
+		fillInvite(&d, *det.Invitation)
 	}
 	noStore(c)
 	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.inviteLink(w, d) })

@@ -103,3 +103,29 @@ func FuzzVerify(f *testing.F) {
 		require.False(t, rehash && !ok)
 	})
 }
+
+// TestQueueIsBounded: with every slot taken and the queue full, the next
+// caller gets ErrBusy at once instead of waiting behind the others; the
+// queued ones still finish once slots free up.
+func TestQueueIsBounded(t *testing.T) {
+	h, err := New(cheapParams(), 1)
+	require.NoError(t, err)
+	h.LimitQueue(3)
+	h.sem <- struct{}{} // the only slot is busy
+	done := make(chan error, 3)
+	for range 3 {
+		go func() { _, err := h.Hash(context.Background(), "a fine password"); done <- err }()
+	}
+	require.Eventually(t, func() bool { return h.waiting.Load() == 3 }, 10*time.Second, time.Millisecond)
+	_, err = h.Hash(context.Background(), "a fine password")
+	require.ErrorIs(t, err, ErrBusy)
+	_, _, err = h.Verify(context.Background(), h.dummy, "a fine password")
+	require.ErrorIs(t, err, ErrBusy)
+	require.ErrorIs(t, h.VerifyDummy(context.Background(), "a fine password"), ErrBusy)
+
+	<-h.sem
+	for range 3 {
+		require.NoError(t, <-done)
+	}
+	require.Zero(t, h.waiting.Load())
+}

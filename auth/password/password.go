@@ -50,6 +50,9 @@ var (
 	ErrInvalidHash = errors.New("password: invalid stored hash")
 	// ErrInvalidParams: New was given unusable parameters.
 	ErrInvalidParams = errors.New("password: invalid parameters")
+	// ErrBusy: every hashing slot is taken and the queue for them is
+	// full; the caller should answer "try again shortly" (429).
+	ErrBusy = errors.New("password: too many password checks waiting")
 )
 
 // Params are the argon2id cost parameters for new hashes.
@@ -141,7 +144,16 @@ type Hasher struct {
 	// in New, that VerifyDummy checks against.
 	dummy   string
 	dummies atomic.Uint64
+	// waiting counts callers waiting for a slot; past maxQueued a caller
+	// gets ErrBusy at once. An unbounded queue lets a burst of bad logins
+	// make every legitimate one wait behind it.
+	waiting   atomic.Int64
+	maxQueued int64
 }
+
+// DefaultQueuePerSlot is how many callers may wait per hashing slot
+// (with 2 slots and ~25 ms per hash, a wait of at most ~0.1 s).
+const DefaultQueuePerSlot = 4
 
 // New returns a Hasher producing hashes with params and running at most
 // maxConcurrent argon2 computations at once (runtime.NumCPU() when
@@ -154,7 +166,7 @@ func New(params Params, maxConcurrent int) (*Hasher, error) {
 	if maxConcurrent <= 0 {
 		maxConcurrent = runtime.NumCPU()
 	}
-	h := &Hasher{params: params, sem: make(chan struct{}, maxConcurrent)}
+	h := &Hasher{params: params, sem: make(chan struct{}, maxConcurrent), maxQueued: int64(DefaultQueuePerSlot * maxConcurrent)}
 	// The dummy needs no KDF run to make: a random salt and a random
 	// "derived key" form a PHC string no password can match, and
 	// verifying against it costs exactly one argon2id computation with
@@ -168,6 +180,12 @@ func New(params Params, maxConcurrent int) (*Hasher, error) {
 	dummy := encode(params, salt, key)
 	h.dummy = dummy
 	return h, nil
+}
+
+// LimitQueue sets how many callers may wait for a slot (default
+// DefaultQueuePerSlot per slot); 0 allows none to wait. Call it before use.
+func (h *Hasher) LimitQueue(n int) {
+	h.maxQueued = int64(max(n, 0))
 }
 
 // Params returns the parameters new hashes are made with.
@@ -250,12 +268,23 @@ func (h *Hasher) check(ctx context.Context, d decoded, password string) (bool, e
 	return subtle.ConstantTimeCompare(key, d.key) == 1, nil
 }
 
-// acquire takes a computation slot or gives up when ctx ends. ctx is
-// checked first because select picks at random among ready cases.
+// acquire takes a computation slot, gives up when ctx ends, or refuses
+// with ErrBusy when the queue of waiters is full. ctx is checked first
+// because select picks at random among ready cases.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("password: %w", err)
 	}
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	if h.waiting.Add(1) > h.maxQueued {
+		h.waiting.Add(-1)
+		return ErrBusy
+	}
+	defer h.waiting.Add(-1)
 	select {
 	case h.sem <- struct{}{}:
 		return nil

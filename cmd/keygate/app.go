@@ -41,6 +41,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(),
 		MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
 		ConnMaxLifetime: cfg.Database.ConnMaxLifetime, Logger: log,
+		Timeout: cfg.Database.Timeout, AcquireTimeout: cfg.Database.AcquireTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -164,7 +165,7 @@ func urlString(u *url.URL) string {
 // forwarding maps KEYGATE_UPSTREAM_* and model_prices onto the app.
 func forwarding(cfg *config.Config) app.Forwarding {
 	f := app.Forwarding{URL: cfg.Upstream.URL, Key: cfg.Upstream.Key, Timeout: cfg.Upstream.Timeout, Paths: cfg.Upstream.Paths,
-		Prices: map[string]upstream.Price{}}
+		Prices: map[string]upstream.Price{}, SpoolDir: cfg.Database.DataDir, FailClosed: cfg.Upstream.FailClosed}
 	for model, p := range cfg.ModelPrices {
 		f.Prices[model] = upstream.Price{InputPerMillion: p.InputPerMillion, OutputPerMillion: p.OutputPerMillion}
 	}

@@ -49,7 +49,8 @@ func importLiteLLM(ctx context.Context, args []string, e env, stdout io.Writer) 
 		return fmt.Errorf("import-litellm: %w", err)
 	}
 	log := newLogger(cfg.Log, stdout)
-	opts := gormstore.Options{DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(), Logger: log}
+	opts := gormstore.Options{DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(), Logger: log,
+		Timeout: cfg.Database.Timeout, AcquireTimeout: cfg.Database.AcquireTimeout}
 	imp := litellmimport.Options{DryRun: *dry, SSOIssuer: *issuer, StrictRoles: *strict}
 	var rep litellmimport.Report
 	apply := func(st store.Store) error {

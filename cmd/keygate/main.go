@@ -18,6 +18,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal the default action is back: a second
+		// Ctrl-C or SIGTERM ends the process without waiting for the drain.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Environ(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "keygate:", err)
 		stop()

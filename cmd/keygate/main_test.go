@@ -37,6 +37,9 @@ func startServer(t *testing.T, vars map[string]string) (string, *syncbuf.Buffer,
 	if vars["KEYGATE_ADDR"] == "" {
 		vars["KEYGATE_ADDR"] = "127.0.0.1:0"
 	}
+	if vars["KEYGATE_SHUTDOWN_DELAY"] == "" {
+		vars["KEYGATE_SHUTDOWN_DELAY"] = "0s" // nobody balances load in tests
+	}
 	lookup, environ := envOf(vars)
 	cfg, err := loadConfig("serve", nil, env{lookup: lookup, environ: environ})
 	require.NoError(t, err)
@@ -210,7 +213,7 @@ func TestForwardingModeWired(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "keygate.yaml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte("model_prices:\n  gpt-4o:\n    input_per_million: 2.5\n    output_per_million: 10\n"), 0o600))
 	vars := map[string]string{"KEYGATE_DATA_DIR": t.TempDir(), "LITELLM_MASTER_KEY": "sk-master-forwarding-1", "KEYGATE_ADDR": "127.0.0.1:0",
-		"KEYGATE_UPSTREAM_URL": up.URL, "KEYGATE_UPSTREAM_KEY": "sk-upstream-secret", "KEYGATE_CONFIG": cfgFile}
+		"KEYGATE_UPSTREAM_URL": up.URL, "KEYGATE_UPSTREAM_KEY": "sk-upstream-secret", "KEYGATE_CONFIG": cfgFile, "KEYGATE_SHUTDOWN_DELAY": "0s"}
 	lookup, environ := envOf(vars)
 	cfg, err := loadConfig("serve", []string{"--config", cfgFile}, env{lookup: lookup, environ: environ})
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/config"
+	"github.com/keygate/keygate/internal/ratelog"
 )
 
 // serve runs the HTTP server until ctx is cancelled, then drains
@@ -62,7 +63,10 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 		IdleTimeout:       cfg.Server.IdleTimeout,
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Requests must outlive the shutdown signal: they are drained, not
+		// cancelled (a cancelled context would cut every stream and spend
+		// write in flight).
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	scheme := "http"
 	if cfg.TLSEnabled() {
@@ -99,19 +103,40 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "drain", cfg.Server.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := a.Shutdown(sctx); err != nil {
-		log.Error("shutdown", "err", err)
-	}
+	drain(log, cfg.Server, srv, a)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// drain shuts the server down in the order a load balancer needs:
+// readiness answers 503 (and keep-alive ends) for ShutdownDelay while
+// everything is still served, then the listener closes and in-flight
+// requests and streams get up to ShutdownTimeout to finish, then work
+// that outlives requests (the spend queue) is flushed.
+func drain(log *slog.Logger, sc config.Server, srv *http.Server, a *built) {
+	log.Info("shutting down: readiness is now false", "delay", sc.ShutdownDelay.String(), "drain", sc.ShutdownTimeout.String())
+	a.SetDraining()
+	srv.SetKeepAlivesEnabled(false)
+	time.Sleep(sc.ShutdownDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown: in-flight requests did not finish in time; closing their connections",
+			"timeout", sc.ShutdownTimeout.String(), "err", err)
+		_ = srv.Close()
+	}
+	// The queue holds at most a few seconds of writes, and entries that
+	// cannot be written go to the spool; give it its own bound so a slow
+	// drain above does not leave it no time at all.
+	fctx, fcancel := context.WithTimeout(context.Background(), max(sc.ShutdownTimeout, 10*time.Second))
+	defer fcancel()
+	if err := a.Shutdown(fctx); err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	log.Info("shut down")
+	ratelog.Flush(context.Background(), log.Handler())
 }
 
 // masterKey returns the configured master key or, when none is configured,
@@ -167,8 +192,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	if w == nil {
 		w = os.Stdout
 	}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	// An outage makes every request fail alike: keep repeated warnings and
+	// errors to a few per kind and window, with a count of the rest.
+	return slog.New(ratelog.New(h, ratelog.Options{}))
 }

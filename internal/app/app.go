@@ -10,11 +10,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"github.com/google/uuid"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keygate/keygate/api"
@@ -127,7 +129,13 @@ type App struct {
 	authn    auth.Authenticator
 	metrics  *metrics.Metrics
 
+	// draining is set when shutdown begins: readiness answers 503 from
+	// then on, so load balancers stop sending.
+	draining atomic.Bool
+
 	wg sync.WaitGroup
+	// instance tells this replica's own notifications from others'.
+	instance string
 }
 
 // invalidationChannel is the NOTIFY channel for cache invalidations.
@@ -147,7 +155,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.MaxConcurrentHashes == 0 {
 		o.MaxConcurrentHashes = 2
 	}
-	a := &App{opts: o, log: o.Logger}
+	a := &App{opts: o, log: o.Logger, instance: uuid.NewString()}
 	a.keyAuth = auth.NewKeyAuthenticator(auth.KeyAuthOptions{Store: o.Store, Now: o.Now, Logger: o.Logger, TTL: o.CacheTTL})
 	params := password.DefaultParams()
 	if o.PasswordParams != nil {
@@ -188,7 +196,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		MFA:                 a.mfaOptions(o),
 		Directory:           service.DirectoryPolicy{RoleMapping: o.SSOPolicy.RoleMapping},
 		Hooks:               service.Hooks{Invalidate: func(_ context.Context, c service.Changes) { a.drop(c) }},
-		InvalidationChannel: channel})
+		InvalidationChannel: channel, InstanceID: a.instance})
 	ssoCfg := api.SSOConfig{Providers: o.SSOProviders, Policy: o.SSOPolicy, Now: o.Now}
 	if len(o.SSOProviders) > 0 {
 		if o.Secret == "" {
@@ -218,11 +226,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if a.web, err = websession.New(wo); err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Web: a.web, Ready: o.Store.Ping, TrustedPeer: trusted,
+	a.api = api.New(api.Options{Logger: o.Logger, Authenticator: authn, Web: a.web, Ready: a.ready, TrustedPeer: trusted,
 		Users: a.svc, Teams: a.svc, Keys: a.svc, Spend: a.svc, Sessions: a.svc, Session: sessCfg, Invitations: a.svc, Audit: a.svc,
 		SSOOps: a.svc, SSO: ssoCfg, MFA: a.svc, BaseURL: o.BaseURL, LogoutURL: o.LogoutURL})
-	a.api.OnUserCreated(a.autoCreateKey)
-	a.api.OnUserCreated(a.inviteNewUser)
 	a.api.OnUserInfo(a.userInfoKeys)
 	a.api.OnTeamInfo(a.teamInfoKeys)
 	engine, err := api.NewEngine(api.EngineOptions{Logger: o.Logger, TrustedProxies: o.TrustedProxies,
@@ -244,7 +250,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	pages.Mount(engine)
 	a.ui = pages
-	if err := a.buildForwarding(authn, instrumented); err != nil {
+	if err := a.buildForwarding(authn); err != nil {
 		return nil, err
 	}
 	a.handler = a.route(engine)
@@ -364,6 +370,18 @@ func derive(secret, purpose string) []byte {
 // at tens of thousands of requests per second the log would dominate.
 func quietHotPath(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/auth/verify") }
 
+// ready is the readiness check: not while shutting down, else the
+// database must answer.
+func (a *App) ready(ctx context.Context) error {
+	if a.draining.Load() {
+		return api.ErrShuttingDown
+	}
+	return a.opts.Store.Ping(ctx)
+}
+
+// SetDraining makes readiness answer 503 from now on (shutdown has begun).
+func (a *App) SetDraining() { a.draining.Store(true) }
+
 // Handler is the HTTP handler serving everything.
 func (a *App) Handler() http.Handler { return a.handler }
 
@@ -437,29 +455,6 @@ func (a *App) RotateSigningKey(ctx context.Context) error {
 // Wait blocks until the background work started by Run has stopped.
 func (a *App) Wait() { a.wg.Wait() }
 
-func (a *App) keysChanged(ctx context.Context, hashes ...string) {
-	a.changed(ctx, service.Changes{Keys: hashes})
-}
-
-func (a *App) userChanged(ctx context.Context, userID string) {
-	a.changed(ctx, service.Changes{Users: []string{userID}})
-}
-
-// changed drops this replica's answers and tells the others, for changes
-// made outside the service layer's transactions (recorded spend).
-func (a *App) changed(ctx context.Context, c service.Changes) {
-	a.drop(c)
-	if a.opts.Notifier == nil {
-		return
-	}
-	for _, payload := range c.Encode(7800) {
-		if err := a.opts.Notifier.Notify(context.WithoutCancel(ctx), invalidationChannel, payload); err != nil {
-			// The TTL still bounds staleness; say so loudly.
-			a.log.Error("publish cache invalidation", "err", err)
-		}
-	}
-}
-
 // drop removes cached answers about what changed from this replica.
 func (a *App) drop(c service.Changes) {
 	kc := a.keyAuth.Cache()
@@ -470,6 +465,9 @@ func (a *App) drop(c service.Changes) {
 	for _, t := range c.Teams {
 		kc.InvalidateTeam(t)
 	}
+	for _, sp := range c.Spent {
+		kc.AddSpend(sp)
+	}
 	if a.sessAuth == nil {
 		return
 	}
@@ -478,12 +476,20 @@ func (a *App) drop(c service.Changes) {
 	for _, u := range c.Users {
 		sc.InvalidateUser(u)
 	}
+	for _, sp := range c.Spent {
+		sc.AddSpend(sp)
+	}
 }
 
 // applyInvalidation handles an invalidation published by any replica
 // (this one included: PostgreSQL delivers a replica's own notifications).
+// Recorded spend from this replica was applied at commit already: raising
+// the figures again would count it twice.
 func (a *App) applyInvalidation(payload string) {
 	c, all := service.DecodeChanges(payload)
+	if c.Origin == a.instance {
+		c.Spent = nil
+	}
 	if all {
 		// The listener reconnected and may have missed notifications.
 		a.keyAuth.Cache().Clear()

@@ -26,30 +26,38 @@ type Forwarding struct {
 	Paths []string
 	// Prices per model, USD per million tokens.
 	Prices map[string]upstream.Price
+	// SpoolDir keeps spend on disk while the database cannot take it
+	// (the data dir); empty keeps it in memory.
+	SpoolDir string
+	// FailClosed refuses metered requests while spend is not recorded.
+	FailClosed bool
 }
 
 // buildForwarding creates the forwarding proxy when configured. It uses
-// the same authenticators, the same access rules as /auth/verify, and the
-// (instrumented) store for spend, and drops cached answers after each
-// recorded request so budgets bite at once.
-func (a *App) buildForwarding(authn auth.Authenticator, spend store.Spend) error {
+// the same authenticators and the same access rules as /auth/verify, and
+// records spend through the service layer (one transaction per batch with
+// the budget totals; the service drops cached answers whose spend moved,
+// so budgets bite at once).
+func (a *App) buildForwarding(authn auth.Authenticator) error {
 	f := a.opts.Forwarding
 	if f.URL == nil {
 		return nil
 	}
 	p, err := upstream.New(upstream.Options{Target: f.URL, UpstreamKey: f.Key, Timeout: f.Timeout, Paths: f.Paths,
-		Authenticator: authn, Decide: service.Decide, Spend: spend, Prices: f.Prices, Logger: a.log, Now: a.opts.Now,
-		SessionCookie: auth.DefaultSessionCookie, OnSpend: func(ctx context.Context, keyHash, userID string) {
-			a.keysChanged(ctx, keyHash)
-			if userID != "" {
-				a.userChanged(ctx, userID)
-			}
-		}})
+		Authenticator: authn, Decide: service.Decide, Spend: usageRecorder{a.svc}, Prices: f.Prices, Logger: a.log, Now: a.opts.Now,
+		SessionCookie: auth.DefaultSessionCookie, SpoolDir: f.SpoolDir, FailClosed: f.FailClosed})
 	if err != nil {
 		return fmt.Errorf("app: forwarding (KEYGATE_UPSTREAM_URL): %w", err)
 	}
 	a.forward = p
 	return nil
+}
+
+// usageRecorder lets the proxy record through the service layer.
+type usageRecorder struct{ svc *service.Service }
+
+func (u usageRecorder) RecordSpendBatch(ctx context.Context, es []store.SpendEntry) ([]store.SpendEntry, error) {
+	return u.svc.RecordUsage(ctx, es)
 }
 
 // route sends forwarded paths to the upstream proxy and everything else

@@ -168,7 +168,7 @@ func TestBrowserViewerCannotCreate(t *testing.T) {
 	ctx := context.Background()
 	email, role, pw := "viewer@example.com", string(rbac.RoleInternalUserViewer), "viewer-password"
 	_, err := s.app.Service().CreateUser(ctx, auth.Principal{Method: auth.MethodMasterKey, Role: rbac.RoleProxyAdmin},
-		service.NewUser{UserEmail: &email, UserRole: &role, Password: &pw})
+		service.NewUser{UserEmail: &email, UserRole: &role, Password: &pw, AutoCreateKey: new(bool)})
 	require.NoError(t, err)
 
 	viewer := s.tab()

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/store"
 )
@@ -68,6 +69,12 @@ func Resolve(err error) (status int, typ, msg, param string, retryAfter int) {
 		return http.StatusUnauthorized, "auth_error", "Authentication Error, the key or its owner is blocked.", "", 0
 	case errors.Is(err, auth.ErrInvalid):
 		return http.StatusUnauthorized, "auth_error", "Authentication Error, invalid API key or session.", "", 0
+	case errors.Is(err, password.ErrBusy):
+		return http.StatusTooManyRequests, "rate_limit_error",
+			"Too many sign-ins are being checked right now; try again in a moment.", "", 1
+	case errors.Is(err, store.ErrNotWritable):
+		return http.StatusServiceUnavailable, "service_unavailable",
+			"The database cannot be written (disk full or read-only); nothing was changed. Try again once it is fixed.", "", 5
 	case errors.Is(err, auth.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable, "service_unavailable", "The database is unavailable; try again.", "", 1
 	case errors.Is(err, store.ErrNotFound):

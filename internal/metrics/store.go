@@ -70,6 +70,25 @@ func (i *instrumented) RecordSpend(ctx context.Context, e store.SpendEntry) erro
 	return nil
 }
 
+func (i *instrumented) RecordSpendBatch(ctx context.Context, es []store.SpendEntry) ([]store.SpendEntry, error) {
+	done, err := i.Store.RecordSpendBatch(ctx, es)
+	if err != nil {
+		return nil, err
+	}
+	if i.pending == nil {
+		for _, e := range done {
+			i.m.ObserveSpend(e.Spend)
+		}
+		return done, nil
+	}
+	i.pending.mu.Lock()
+	for _, e := range done {
+		i.pending.spends = append(i.pending.spends, e.Spend)
+	}
+	i.pending.mu.Unlock()
+	return done, nil
+}
+
 // Tx wraps the transaction-bound store the same way. A nested Tx joins
 // the outer transaction (as store.Store specifies) and so shares its
 // pending events; only the outermost Tx flushes them, after commit.

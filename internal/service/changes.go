@@ -1,8 +1,12 @@
 package service
 
 import (
+	"math"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/keygate/keygate/auth"
 )
 
 // Changes names the records a write changed that cached access answers
@@ -16,6 +20,14 @@ type Changes struct {
 	Users    []string
 	Teams    []string
 	Sessions []string
+	// Spent is recorded usage: cached budget figures are raised in place
+	// rather than dropped (spend moves on every metered request, and
+	// dropping would send every following request to the database).
+	Spent []auth.Spent
+	// Origin names the replica that made the change (set by Encode's
+	// caller, read back by DecodeChanges): a replica must not raise its
+	// figures twice for its own recorded spend.
+	Origin string
 }
 
 // Key records changed keys.
@@ -30,9 +42,23 @@ func (c *Changes) Team(ids ...string) { c.Teams = append(c.Teams, ids...) }
 // Session records changed sessions.
 func (c *Changes) Session(ids ...string) { c.Sessions = append(c.Sessions, ids...) }
 
+// Spend records usage against a key (and its owner, team, membership).
+func (c *Changes) Spend(s auth.Spent) {
+	if s.Amount == 0 {
+		return
+	}
+	for i, x := range c.Spent {
+		if x.KeyHash == s.KeyHash && x.UserID == s.UserID && x.TeamID == s.TeamID {
+			c.Spent[i].Amount += s.Amount
+			return
+		}
+	}
+	c.Spent = append(c.Spent, s)
+}
+
 // Empty reports whether nothing was recorded.
 func (c Changes) Empty() bool {
-	return len(c.Keys)+len(c.Users)+len(c.Teams)+len(c.Sessions) == 0
+	return len(c.Keys)+len(c.Users)+len(c.Teams)+len(c.Sessions)+len(c.Spent) == 0
 }
 
 // Change prefixes in notification payloads.
@@ -41,6 +67,8 @@ const (
 	prefixUser    = "u:"
 	prefixTeam    = "t:"
 	prefixSession = "s:"
+	prefixSpent   = "p:"
+	prefixOrigin  = "o:"
 )
 
 // Encode renders the changes as notification payloads of at most max
@@ -48,12 +76,18 @@ const (
 func (c Changes) Encode(max int) []string {
 	var out []string
 	var b strings.Builder
+	origin := ""
+	if c.Origin != "" {
+		origin = prefixOrigin + c.Origin
+		b.WriteString(origin)
+	}
 	add := func(prefix string, ids []string) {
 		for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
 			line := prefix + id
 			if b.Len() > 0 && b.Len()+1+len(line) > max {
 				out = append(out, b.String())
 				b.Reset()
+				b.WriteString(origin) // every payload says where it comes from
 			}
 			if b.Len() > 0 {
 				b.WriteByte('\n')
@@ -65,6 +99,13 @@ func (c Changes) Encode(max int) []string {
 	add(prefixUser, c.Users)
 	add(prefixTeam, c.Teams)
 	add(prefixSession, c.Sessions)
+	var spent []string
+	for _, x := range c.Spent {
+		// Ids never hold '|' (keys are hex, users and teams are validated
+		// ids), so the fields split cleanly.
+		spent = append(spent, x.KeyHash+"|"+x.UserID+"|"+x.TeamID+"|"+strconv.FormatFloat(x.Amount, 'g', -1, 64))
+	}
+	add(prefixSpent, spent)
 	if b.Len() > 0 {
 		out = append(out, b.String())
 	}
@@ -88,6 +129,18 @@ func DecodeChanges(payload string) (c Changes, all bool) {
 			c.Team(line[len(prefixTeam):])
 		case strings.HasPrefix(line, prefixSession):
 			c.Session(line[len(prefixSession):])
+		case strings.HasPrefix(line, prefixOrigin):
+			c.Origin = line[len(prefixOrigin):]
+		case strings.HasPrefix(line, prefixSpent):
+			f := strings.Split(line[len(prefixSpent):], "|")
+			if len(f) != 4 {
+				continue
+			}
+			amount, err := strconv.ParseFloat(f[3], 64)
+			if err != nil || math.IsNaN(amount) || math.IsInf(amount, 0) {
+				continue
+			}
+			c.Spend(auth.Spent{KeyHash: f[0], UserID: f[1], TeamID: f[2], Amount: amount})
 		}
 	}
 	return c, false

@@ -57,6 +57,8 @@ type Options struct {
 	// InvalidationChannel is the store notification channel on which
 	// changes reach every replica; empty sends none (single instance).
 	InvalidationChannel string
+	// InstanceID names this replica in its notifications (Changes.Origin).
+	InstanceID string
 	// Directory configures SCIM provisioning.
 	Directory DirectoryPolicy
 	// MFA configures second factors.
@@ -78,19 +80,20 @@ type Service struct {
 	sessions  SessionOptions
 	invites   InvitationOptions
 	channel   string
+	instance  string
 	directory DirectoryPolicy
 	mfa       MFAOptions
 	// turns gives a client address that is being slowed down one
 	// password check at a time.
 	turns *addrTurns
 	bg    func(run func())
-	bgWG  sync.WaitGroup
+	bgWG  *sync.WaitGroup // shared by copies bound to a transaction (compound.go)
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions,
-		channel: o.InvalidationChannel}
+		channel: o.InvalidationChannel, instance: o.InstanceID}
 	s.invites = o.Invitations
 	s.directory = o.Directory
 	s.mfa = o.MFA
@@ -129,7 +132,7 @@ func New(o Options) *Service {
 		s.sessions.Sleep = sleep
 	}
 	s.turns = newAddrTurns()
-	s.bg = o.Background
+	s.bg, s.bgWG = o.Background, &sync.WaitGroup{}
 	if s.bg == nil {
 		s.bg = func(run func()) { go run() }
 	}
@@ -264,6 +267,7 @@ func (s *Service) notify(ctx context.Context, tx store.Store, ch Changes) error 
 	if s.channel == "" || ch.Empty() {
 		return nil
 	}
+	ch.Origin = s.instance
 	for _, payload := range ch.Encode(maxNotifyPayload) {
 		if err := tx.Notify(ctx, s.channel, payload); err != nil {
 			return fmt.Errorf("service: announce change: %w", err)
@@ -290,6 +294,7 @@ func (s *Service) changedAfterCommit(ctx context.Context, ch Changes) {
 		return
 	}
 	if s.channel != "" {
+		ch.Origin = s.instance
 		for _, payload := range ch.Encode(maxNotifyPayload) {
 			if err := s.store.Notify(context.WithoutCancel(ctx), s.channel, payload); err != nil {
 				s.log.ErrorContext(ctx, "announce cache invalidation", "err", err)

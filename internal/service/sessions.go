@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/auth/session"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/rbac"
@@ -125,12 +126,15 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	ok, rehash := false, false
 	if found && u.PasswordHash != "" {
 		ok, rehash, err = s.passwords.Verify(ctx, u.PasswordHash, in.Password)
+		if errors.Is(err, password.ErrBusy) {
+			return LoginResult{}, err // 429; not a failed attempt
+		}
 		if err != nil {
 			s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", err)
 			ok = false
 		}
-	} else {
-		_ = s.passwords.VerifyDummy(ctx, in.Password)
+	} else if err := s.passwords.VerifyDummy(ctx, in.Password); errors.Is(err, password.ErrBusy) {
+		return LoginResult{}, err
 	}
 	if !ok || u.Disabled {
 		return LoginResult{}, s.loginFailed(ctx, in.ClientIP, w, u.ID)
@@ -176,23 +180,36 @@ func (s *Service) startSession(ctx context.Context, u store.User, method string,
 	if err := s.sessionsEnabled(); err != nil {
 		return LoginResult{}, err
 	}
+	sess, err := s.openSession(ctx, s.store, u, method, amr, idToken, ssoSID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return s.finishLogin(ctx, sess, u)
+}
+
+// openSession writes u's new session row and its audit event in tx, so a
+// compound login (SSO provisioning or linking) can make it part of its
+// own transaction.
+func (s *Service) openSession(ctx context.Context, tx store.Store, u store.User, method string, amr []string, idToken, ssoSID string) (store.Session, error) {
 	now := s.Now()
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return LoginResult{}, fmt.Errorf("service: session id: %w", err)
+		return store.Session{}, fmt.Errorf("service: session id: %w", err)
 	}
 	sess := store.Session{ID: hex.EncodeToString(b[:]), UserID: u.ID, Role: u.Role, LoginMethod: method, AMR: amr,
 		IDToken: idToken, SSOSID: ssoSID, CreatedAt: now, ExpiresAt: now.Add(s.sessions.TTL)}
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := tx.Tx(ctx, func(tx store.Store) error {
 		if err := tx.CreateSession(ctx, &sess); err != nil {
 			return fmt.Errorf("service: create session: %w", err)
 		}
 		return s.audit(ctx, tx, auth.Principal{UserID: u.ID, Role: rbac.Role(u.Role)}, "login.succeeded", "session", sess.ID,
 			nil, map[string]any{"user_id": u.ID, "login_method": method, "amr": amr})
 	})
-	if err != nil {
-		return LoginResult{}, err
-	}
+	return sess, err
+}
+
+// finishLogin mints the first token of a committed session.
+func (s *Service) finishLogin(ctx context.Context, sess store.Session, u store.User) (LoginResult, error) {
 	tok, exp, err := s.mint(ctx, sess, u)
 	if err != nil {
 		return LoginResult{}, err

@@ -73,14 +73,9 @@ func (s *Service) ReportSpend(ctx context.Context, p auth.Principal, in SpendRep
 		return SpendResult{}, notFound(fmt.Errorf("service: record spend: %w", err), "Key not found.")
 	}
 	// The key's, the owner's (and member's) and the team's spend moved:
-	// every cached answer carrying one of those budgets is stale.
-	ch := Changes{Keys: []string{k.Hash}}
-	if k.UserID != "" {
-		ch.User(k.UserID)
-	}
-	if k.TeamID != "" {
-		ch.Team(k.TeamID)
-	}
+	// cached figures rise in place on every replica.
+	var ch Changes
+	ch.Spend(auth.Spent{KeyHash: k.Hash, UserID: k.UserID, TeamID: k.TeamID, Amount: e.Spend})
 	s.changedAfterCommit(ctx, ch)
 	return SpendResult{RequestID: in.RequestID}, nil
 }

@@ -44,8 +44,13 @@ var errSSOConflict = apperr.Forbidden("An account with this e-mail already exist
 // never by e-mail alone, never with an unverified e-mail and never to a
 // proxy_admin; otherwise a new user is provisioned if the domain is
 // allowed. The role is re-evaluated from the claims at every login, and a
-// changed role revokes the user's older sessions.
+// changed role revokes the user's older sessions. All of it and the new
+// session are one transaction: a login that fails provisions, links and
+// consumes nothing.
 func (s *Service) SSOLogin(ctx context.Context, id sso.Identity, pol SSOPolicy) (LoginResult, error) {
+	if err := s.sessionsEnabled(); err != nil {
+		return LoginResult{}, err
+	}
 	if id.Issuer == "" || id.Subject == "" {
 		return LoginResult{}, apperr.Unauthenticated("The identity provider returned no subject.")
 	}
@@ -59,6 +64,7 @@ func (s *Service) SSOLogin(ctx context.Context, id sso.Identity, pol SSOPolicy) 
 	now := s.Now()
 	var u store.User
 	var linked string
+	var sess store.Session
 	err = s.tx(ctx, func(tx store.Store, ch *Changes) error {
 		existing, err := tx.GetUserBySSO(ctx, id.Issuer, id.Subject)
 		switch {
@@ -112,15 +118,18 @@ func (s *Service) SSOLogin(ctx context.Context, id sso.Identity, pol SSOPolicy) 
 			}
 		}
 		if linked != "" {
-			return s.audit(ctx, tx, auth.Principal{UserID: u.ID, Role: rbac.Role(u.Role)}, "sso."+linked, "user", u.ID, nil,
-				map[string]any{"issuer": id.Issuer, "provider": id.Provider, "user_role": u.Role})
+			if err := s.audit(ctx, tx, auth.Principal{UserID: u.ID, Role: rbac.Role(u.Role)}, "sso."+linked, "user", u.ID, nil,
+				map[string]any{"issuer": id.Issuer, "provider": id.Provider, "user_role": u.Role}); err != nil {
+				return err
+			}
 		}
-		return nil
+		sess, err = s.openSession(ctx, tx, u, "sso", nil, id.IDToken, id.SID)
+		return err
 	})
 	if err != nil {
 		return LoginResult{}, err
 	}
-	return s.StartSession(ctx, u, "sso", id.IDToken, id.SID)
+	return s.finishLogin(ctx, sess, u)
 }
 
 func (s *Service) ssoRole(id sso.Identity, pol SSOPolicy) (rbac.Role, sso.Explanation, error) {

@@ -19,20 +19,34 @@ const DefaultNewUserRole = rbac.RoleInternalUserViewer
 // NewUser is the input of CreateUser (LiteLLM's /user/new body). Pointer
 // fields distinguish "absent" from zero values.
 type NewUser struct {
-	UserID          *string        `json:"user_id"`
-	UserEmail       *string        `json:"user_email"`
-	UserAlias       *string        `json:"user_alias"`
-	UserRole        *string        `json:"user_role"`
-	Teams           TeamRefs       `json:"teams"`
-	MaxBudget       *float64       `json:"max_budget"`
-	BudgetDuration  *string        `json:"budget_duration"`
-	Models          []string       `json:"models"`
-	TPMLimit        *int64         `json:"tpm_limit"`
-	RPMLimit        *int64         `json:"rpm_limit"`
-	Metadata        map[string]any `json:"metadata"`
-	AutoCreateKey   *bool          `json:"auto_create_key"`
-	SendInviteEmail *bool          `json:"send_invite_email"`
-	Password        *string        `json:"password"`
+	UserID         *string        `json:"user_id"`
+	UserEmail      *string        `json:"user_email"`
+	UserAlias      *string        `json:"user_alias"`
+	UserRole       *string        `json:"user_role"`
+	Teams          TeamRefs       `json:"teams"`
+	MaxBudget      *float64       `json:"max_budget"`
+	BudgetDuration *string        `json:"budget_duration"`
+	Models         []string       `json:"models"`
+	TPMLimit       *int64         `json:"tpm_limit"`
+	RPMLimit       *int64         `json:"rpm_limit"`
+	Metadata       map[string]any `json:"metadata"`
+	// AutoCreateKey (default true, as in LiteLLM) also creates the user's
+	// first key, returned once in CreatedUser.Key.
+	AutoCreateKey *bool `json:"auto_create_key"`
+	// SendInviteEmail also creates an invitation and mails its link.
+	SendInviteEmail *bool   `json:"send_invite_email"`
+	Password        *string `json:"password"`
+	// Invite also creates an invitation (not mailed unless
+	// SendInviteEmail); the web UI sets it, the JSON API cannot.
+	Invite bool `json:"-"`
+}
+
+// CreatedUser is what CreateUser made: the user and, when asked for, its
+// first key (with the raw value, shown once) and an invitation.
+type CreatedUser struct {
+	UserDetail
+	Key        *IssuedKey
+	Invitation *IssuedInvitation
 }
 
 // UserUpdate is the input of UpdateUser (LiteLLM's /user/update body).
@@ -120,14 +134,27 @@ func firstPublic(err error) error {
 	return err
 }
 
-// CreateUser creates a user (admin only). Team memberships named in
-// in.Teams are created in the same transaction; every named team must exist.
-func (s *Service) CreateUser(ctx context.Context, p auth.Principal, in NewUser) (UserDetail, error) {
+// CreateUser creates a user (admin only) with, in the same transaction,
+// the team memberships named in in.Teams (every named team must exist),
+// the user's first key (unless auto_create_key is false) and an
+// invitation (send_invite_email or Invite; the caller then needs the
+// invitation permission too). Either all of it exists afterwards or none
+// of it. The invitation mail is sent after the commit; a mail failure is
+// reported in the invitation, never undoes it.
+func (s *Service) CreateUser(ctx context.Context, p auth.Principal, in NewUser) (CreatedUser, error) {
 	if err := require(p, rbac.PermUserWrite); err != nil {
-		return UserDetail{}, err
+		return CreatedUser{}, err
 	}
 	if err := in.validate(); err != nil {
-		return UserDetail{}, err
+		return CreatedUser{}, err
+	}
+	withKey := in.AutoCreateKey == nil || *in.AutoCreateKey
+	mail := in.SendInviteEmail != nil && *in.SendInviteEmail
+	invite := in.Invite || mail
+	if invite {
+		if err := require(p, rbac.PermInvitationWrite); err != nil {
+			return CreatedUser{}, err
+		}
 	}
 	now := s.Now()
 	u := store.User{ID: s.newID(), Role: string(DefaultNewUserRole), Models: in.Models, MaxBudget: in.MaxBudget,
@@ -153,11 +180,12 @@ func (s *Service) CreateUser(ctx context.Context, p auth.Principal, in NewUser) 
 	if in.Password != nil {
 		h, err := s.hashNewPassword(ctx, *in.Password)
 		if err != nil {
-			return UserDetail{}, err
+			return CreatedUser{}, err
 		}
 		u.PasswordHash = h
 	}
-	var out UserDetail
+	var out CreatedUser
+	var hooks *pendingHooks
 	err := s.store.Tx(ctx, func(tx store.Store) error {
 		if err := tx.CreateUser(ctx, &u); err != nil {
 			if errors.Is(err, store.ErrConflict) {
@@ -179,11 +207,39 @@ func (s *Service) CreateUser(ctx context.Context, p auth.Principal, in NewUser) 
 		if err != nil {
 			return fmt.Errorf("service: list memberships: %w", err)
 		}
-		out = UserDetail{User: u, Memberships: ms}
-		return s.audit(ctx, tx, p, "user.created", "user", u.ID, nil, userSummary(u))
+		out = CreatedUser{UserDetail: UserDetail{User: u, Memberships: ms}}
+		if err := s.audit(ctx, tx, p, "user.created", "user", u.ID, nil, userSummary(u)); err != nil {
+			return err
+		}
+		var in2 *Service
+		in2, hooks = s.within(tx)
+		if withKey {
+			uid := u.ID
+			req := KeyRequest{UserID: &uid}
+			if len(u.Models) > 0 {
+				req.Models = u.Models
+			}
+			k, err := in2.GenerateKey(ctx, p, req)
+			if err != nil {
+				return err
+			}
+			out.Key = &k
+		}
+		if invite {
+			iss, err := in2.CreateInvitation(ctx, p, NewInvitation{UserID: u.ID})
+			if err != nil {
+				return err
+			}
+			out.Invitation = &iss
+		}
+		return nil
 	})
 	if err != nil {
-		return UserDetail{}, err
+		return CreatedUser{}, err
+	}
+	s.fire(ctx, hooks)
+	if mail && out.Invitation != nil {
+		out.Invitation.MailSent, out.Invitation.MailError = s.mailInvitation(ctx, p, u, out.Invitation.Link, out.Invitation.Invitation.ExpiresAt)
 	}
 	return out, nil
 }

@@ -73,12 +73,18 @@ type envConfig struct {
 	upstreamURL string
 	// keepCache: OnSpend does not invalidate the key cache.
 	keepCache bool
+	// databaseURL selects PostgreSQL instead of a fresh SQLite file.
+	databaseURL string
 }
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := gormstore.Open(ctx, gormstore.Options{SQLitePath: dbtest.SQLitePath(t)})
+	so := gormstore.Options{SQLitePath: dbtest.SQLitePath(t)}
+	if cfg.databaseURL != "" {
+		so = gormstore.Options{DatabaseURL: cfg.databaseURL}
+	}
+	st, err := gormstore.Open(ctx, so)
 	require.NoError(t, err)
 	now := time.Now().UTC()
 	e := &env{t: t, st: st, up: newFakeUpstream(), userID: "u-eng", teamID: "t-core", spent: make(chan string, 100), logs: &syncbuf.Buffer{}}

@@ -194,4 +194,6 @@ func settledGoroutines() int {
 // nopSpend is only for tests that never meter.
 type nopSpend struct{}
 
-func (nopSpend) RecordSpend(context.Context, store.SpendEntry) error { return nil }
+func (nopSpend) RecordSpendBatch(_ context.Context, es []store.SpendEntry) ([]store.SpendEntry, error) {
+	return es, nil
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -97,11 +98,29 @@ func (p *Proxy) finish(c *call, read func() metered) {
 		}
 		a := c.principal
 		p.rec.enqueue(store.SpendEntry{
-			RequestID: id, KeyHash: a.KeyHash, UserID: a.UserID, TeamID: a.KeyTeamID, Model: model,
+			RequestID: clean(id, maxIDLen), KeyHash: a.KeyHash, UserID: a.UserID, TeamID: a.KeyTeamID, Model: clean(model, maxModelLen),
 			PromptTokens: m.u.prompt, CompletionTokens: m.u.completion,
 			Spend: p.price(model, m.model, m.u), CreatedAt: p.opts.Now(),
 		})
 	})
+}
+
+// Bounds on the upstream-supplied strings of a spend entry.
+const (
+	maxIDLen    = 200
+	maxModelLen = 256
+)
+
+// clean makes an upstream-supplied string storable on every database:
+// valid UTF-8 without NUL bytes (which PostgreSQL refuses), at most max
+// bytes. The model comes from the client's request and the id from the
+// upstream's answer; neither may make a spend entry unstorable.
+func clean(s string, max int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "")
+	}
+	return s
 }
 
 // price is tokens × price per million; a model without a price costs 0

@@ -58,9 +58,12 @@ type Price struct {
 	OutputPerMillion float64
 }
 
-// SpendRecorder stores one metered request (store.Spend's write half).
+// SpendRecorder stores metered requests with their running totals, in
+// one transaction per call and idempotently by request id
+// (store.Spend.RecordSpendBatch; the wiring passes the service layer's
+// RecordUsage).
 type SpendRecorder interface {
-	RecordSpend(ctx context.Context, e store.SpendEntry) error
+	RecordSpendBatch(ctx context.Context, es []store.SpendEntry) ([]store.SpendEntry, error)
 }
 
 // Options configures a Proxy. Target, Authenticator, Check and Spend are
@@ -103,6 +106,14 @@ type Options struct {
 	// DefaultSpendQueue, DefaultSpendWorkers).
 	SpendQueue   int
 	SpendWorkers int
+	// SpoolDir is where spend waits, on disk, while the database cannot
+	// take it (subdirectory spend-spool; refused entries go to
+	// spend-rejected). Empty keeps it in memory, lost if the process stops
+	// before the database is back.
+	SpoolDir string
+	// FailClosed refuses requests that name a model (503) while spend is
+	// not being recorded, instead of serving them and spooling their spend.
+	FailClosed bool
 }
 
 // Proxy is the forwarding handler. Create it with New; stop it with Close
@@ -178,7 +189,11 @@ func New(o Options) (*Proxy, error) {
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 		BufferPool:     newBufferPool(),
 	}
-	p.rec = newRecorder(o.Spend, o.OnSpend, o.Logger, o.SpendQueue, o.SpendWorkers)
+	rec, err := newRecorder(o.Spend, o.OnSpend, o.Logger, o.SpoolDir, o.SpendQueue, o.SpendWorkers)
+	if err != nil {
+		return nil, err
+	}
+	p.rec = rec
 	return p, nil
 }
 
@@ -211,10 +226,10 @@ func (p *Proxy) Matches(path string) bool {
 	return false
 }
 
-// Close drains the spend queue, waiting until every entry is written or
-// ctx ends, and releases idle upstream connections. Call it after the
-// HTTP server has stopped serving; entries metered later are written
-// synchronously.
+// Close drains the spend queue, waiting until every entry is written (or
+// spooled, once ctx ends) and releases idle upstream connections. Call it
+// after the HTTP server has stopped serving; entries metered later are
+// written synchronously.
 func (p *Proxy) Close(ctx context.Context) error {
 	err := p.rec.close(ctx)
 	p.transport.CloseIdleConnections()

@@ -82,6 +82,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.model = ms[len(ms)-1]
 		}
 	}
+	if p.opts.FailClosed && c.model != "" && !p.rec.healthy() {
+		p.fail(w, r, apperr.Unavailable("Usage cannot be recorded right now (the database is unavailable), so requests are refused; try again shortly."))
+		return
+	}
 	if err := p.limits.admit(pr, p.opts.Now()); err != nil {
 		p.fail(w, r, err)
 		return

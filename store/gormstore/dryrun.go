@@ -32,7 +32,7 @@ func DryRun(ctx context.Context, o Options, fn func(store.Store) error) error {
 		return fmt.Errorf("gormstore: dry run: begin: %w", translate(tx.Error))
 	}
 	defer tx.Rollback()
-	ts := &Store{db: tx, dialect: s.dialect, log: s.log, dsn: s.dsn, inTx: true}
+	ts := s.bound(tx)
 	if err := ts.migrate(ctx, migrations()); err != nil {
 		return err
 	}

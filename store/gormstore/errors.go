@@ -1,6 +1,7 @@
 package gormstore
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -26,10 +27,25 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
 	case errors.Is(err, gorm.ErrDuplicatedKey), isUniqueViolation(err):
 		return fmt.Errorf("%w: %w", store.ErrConflict, err)
+	case isNotWritable(err):
+		return fmt.Errorf("%w: %w: %w", store.ErrUnavailable, store.ErrNotWritable, err)
 	case isUnavailable(err):
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
+}
+
+// isNotWritable: the database refuses writes — SQLite's SQLITE_FULL and
+// SQLITE_READONLY, PostgreSQL's disk full (53100) and read-only
+// transaction on a standby (25006).
+func isNotWritable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "53100" || pgErr.Code == "25006"
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "database or disk is full") || strings.Contains(msg, "readonly database") ||
+		strings.Contains(msg, "read-only database")
 }
 
 // isUniqueViolation catches duplicates GORM's translator misses (it only
@@ -53,9 +69,13 @@ func isUnavailable(err error) bool {
 	switch {
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P0x: the server is shutting
-		// down or not yet accepting connections.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0")
-	case errors.As(err, &connErr), errors.As(err, &netErr),
+		// down or not yet accepting connections; 57014: statement_timeout
+		// (or a cancel after our deadline); 55P03: lock_timeout; class 53:
+		// out of resources (connections, memory, disk).
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") ||
+			pgErr.Code == "57014" || pgErr.Code == "55P03" || strings.HasPrefix(pgErr.Code, "53")
+	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &connErr), errors.As(err, &netErr),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):
 		return true
 	}
@@ -63,6 +83,11 @@ func isUnavailable(err error) bool {
 	for _, s := range []string{
 		"connection refused", "connection reset", "broken pipe", "no such host",
 		"failed to connect", "sql: database is closed", "unable to open database file",
+		// SQLite: another connection or process holds the lock past the
+		// busy timeout; an I/O error.
+		"database is locked", "database table is locked", "disk i/o error",
+		// pgx, when the deadline ends a statement mid-flight.
+		"timeout: context deadline exceeded", "conn closed",
 	} {
 		if strings.Contains(msg, s) {
 			return true

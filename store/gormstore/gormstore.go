@@ -14,12 +14,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -59,12 +63,29 @@ type Options struct {
 	// discards them. SQL text and parameters are never logged because
 	// parameters may hold password or key hashes.
 	Logger *slog.Logger
+	// Timeout bounds every statement (default DefaultTimeout): on
+	// PostgreSQL as the server's statement_timeout and lock_timeout, on
+	// SQLite as the busy timeout, and on both as a client-side deadline,
+	// so a locked table or a hung server costs a request this long and
+	// then store.ErrUnavailable, never an unbounded wait. Migrations are
+	// exempt.
+	Timeout time.Duration
+	// AcquireTimeout bounds the wait for a pooled connection (default
+	// DefaultAcquireTimeout).
+	AcquireTimeout time.Duration
 }
 
 // Store is the GORM implementation of store.Store. The zero value is not
 // usable; call Open.
 type Store struct {
-	db      *gorm.DB
+	db *gorm.DB
+	// rdb serves reads outside transactions. On SQLite it is a pool of
+	// read-only connections beside the single writer, so that a write
+	// waiting for a lock (held by another process, say) never queues the
+	// reads behind it; WAL lets them read the last commit meanwhile.
+	// Elsewhere (PostgreSQL, ":memory:", a Store bound to a transaction)
+	// it is db.
+	rdb     *gorm.DB
 	dialect string
 	log     *slog.Logger
 	// dsn is the PostgreSQL URL/DSN, kept for Listen's dedicated
@@ -78,6 +99,15 @@ type Store struct {
 		mu   sync.Mutex
 		stmt atomic.Pointer[sql.Stmt]
 	}
+
+	timeout, acquireTimeout time.Duration
+	// probeTable: the schema has keygate_health for the write probe.
+	probeTable bool
+	// listenPause overrides Listen's reconnection backoff (min, max) in
+	// tests; zero means the defaults.
+	listenPause [2]time.Duration
+	// wake cuts the listener's backoff short when a statement succeeds.
+	wake *listenWake
 }
 
 var _ store.Store = (*Store)(nil)
@@ -95,9 +125,16 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.AcquireTimeout <= 0 {
+		o.AcquireTimeout = DefaultAcquireTimeout
+	}
 	var (
 		dialector gorm.Dialector
 		dialect   string
+		reader    gorm.Dialector // SQLite's read-only pool; nil: none
 	)
 	switch {
 	case o.DatabaseURL != "":
@@ -105,14 +142,75 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 			// The URL is not echoed: it may carry a password.
 			return nil, errors.New("gormstore: open: DatabaseURL must be a postgres:// or postgresql:// URL or a keyword DSN")
 		}
-		dialector, dialect = postgres.Open(o.DatabaseURL), DialectPostgres
+		conn, err := postgresPool(o.DatabaseURL, o.Timeout)
+		if err != nil {
+			return nil, err
+		}
+		dialector, dialect = postgres.New(postgres.Config{Conn: conn}), DialectPostgres
 	case o.SQLitePath != "":
-		dialector, dialect = sqlite.Open(sqliteDSN(o.SQLitePath)), DialectSQLite
+		dialector, dialect = sqlite.Open(sqliteDSN(o.SQLitePath, o.Timeout, false)), DialectSQLite
+		if !inMemory(o.SQLitePath) {
+			reader = sqlite.Open(sqliteDSN(o.SQLitePath, o.Timeout, true))
+		}
 	default:
 		return nil, errors.New("gormstore: open: neither DatabaseURL nor SQLitePath is set")
 	}
 
-	db, err := gorm.Open(dialector, &gorm.Config{
+	wake := newListenWake()
+	db, err := openGorm(dialector, dialect, log, o.Timeout+o.AcquireTimeout, wake)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("gormstore: open %s: %w", dialect, err)
+	}
+	configurePool(sqlDB, dialect, o)
+
+	s := &Store{db: db, rdb: db, dialect: dialect, log: log, dsn: o.DatabaseURL, timeout: o.Timeout, acquireTimeout: o.AcquireTimeout, wake: wake}
+	if err := s.ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	// nil steps: DryRun migrates inside its own, rolled-back transaction.
+	if steps != nil {
+		if err := s.migrate(ctx, steps); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+	}
+	// Tests may build an older schema, without the probe's table.
+	s.probeTable = slices.ContainsFunc(steps, func(m migration) bool { return m.id == healthMigration })
+	if reader != nil {
+		// Opened after migrating, so readers see the final schema.
+		rdb, err := openGorm(reader, dialect, log, o.Timeout+o.AcquireTimeout, wake)
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		rsql, err := rdb.DB()
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("gormstore: open %s readers: %w", dialect, err)
+		}
+		rsql.SetMaxOpenConns(sqliteReaders)
+		rsql.SetMaxIdleConns(sqliteReaders)
+		s.rdb = rdb
+	}
+	if err := s.probeWrite(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("gormstore: the database is not writable (read-only file or full disk?): %w", err)
+	}
+	return s, nil
+}
+
+// sqliteReaders is the size of SQLite's read-only pool.
+const sqliteReaders = 4
+
+func inMemory(path string) bool { return path == ":memory:" || strings.Contains(path, "mode=memory") }
+
+func openGorm(d gorm.Dialector, dialect string, log *slog.Logger, bound time.Duration, wake *listenWake) (*gorm.DB, error) {
+	db, err := gorm.Open(d, &gorm.Config{
 		TranslateError: true,
 		// Ping ourselves below, with the caller's context.
 		DisableAutomaticPing: true,
@@ -122,25 +220,30 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: open %s: %w", dialect, translate(err))
 	}
-	sqlDB, err := db.DB()
-	if err != nil {
+	if err := boundStatements(db, bound, wake); err != nil {
 		return nil, fmt.Errorf("gormstore: open %s: %w", dialect, err)
 	}
-	configurePool(sqlDB, dialect, o)
+	return db, nil
+}
 
-	s := &Store{db: db, dialect: dialect, log: log, dsn: o.DatabaseURL}
-	if err := s.Ping(ctx); err != nil {
-		_ = sqlDB.Close()
-		return nil, err
+// postgresPool opens a database/sql pool on pgx whose sessions carry the
+// statement bound as server settings: statement_timeout stops a statement
+// the server is slow to run, lock_timeout one waiting for a lock (the
+// server then answers with an error and the connection stays usable).
+// Settings given in the URL win.
+func postgresPool(dsn string, timeout time.Duration) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgconn redacts the password in parse errors.
+		return nil, fmt.Errorf("gormstore: open postgres: %w", err)
 	}
-	if steps == nil {
-		return s, nil // DryRun migrates inside its own, rolled-back transaction
+	ms := strconv.FormatInt(timeout.Milliseconds(), 10)
+	for _, k := range []string{"statement_timeout", "lock_timeout"} {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = ms
+		}
 	}
-	if err := s.migrate(ctx, steps); err != nil {
-		_ = sqlDB.Close()
-		return nil, err
-	}
-	return s, nil
+	return stdlib.OpenDB(*cfg), nil
 }
 
 func isPostgresDSN(dsn string) bool {
@@ -150,15 +253,21 @@ func isPostgresDSN(dsn string) bool {
 
 // sqliteDSN turns a file path into a glebarez/sqlite DSN with the pragmas
 // Keygate relies on: enforced foreign keys, WAL so readers never block the
-// writer, a busy timeout for the rare second process on the same file, and
-// synchronous=NORMAL, which with WAL keeps the database consistent on a
-// crash (it may lose the last commits) while sparing an fsync per commit.
-func sqliteDSN(path string) string {
+// writer, a busy timeout (the statement bound) for another process holding
+// the lock, and synchronous=NORMAL, which with WAL keeps the database
+// consistent on a crash (it may lose the last commits) while sparing an
+// fsync per commit. Reader connections are query_only.
+func sqliteDSN(path string, busy time.Duration, readOnly bool) string {
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return path + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)"
+	dsn := path + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(" +
+		strconv.FormatInt(busy.Milliseconds(), 10) + ")&_pragma=synchronous(NORMAL)"
+	if readOnly {
+		dsn += "&_pragma=query_only(1)"
+	}
+	return dsn
 }
 
 func configurePool(db *sql.DB, dialect string, o Options) {
@@ -186,17 +295,27 @@ func configurePool(db *sql.DB, dialect string, o Options) {
 	db.SetConnMaxLifetime(life)
 }
 
-// Close closes the connection pool. It fails on a Store bound to a
+// Close closes the connection pools. It fails on a Store bound to a
 // transaction, which does not own the pool.
 func (s *Store) Close() error {
 	if s.inTx {
 		return errors.New("gormstore: close: store is bound to a transaction")
 	}
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return fmt.Errorf("gormstore: close: %w", err)
+	pools := []*gorm.DB{s.db}
+	if s.rdb != s.db {
+		pools = append(pools, s.rdb)
 	}
-	if err := sqlDB.Close(); err != nil {
+	var errs []error
+	for _, db := range pools {
+		sqlDB, err := db.DB()
+		if err == nil {
+			err = sqlDB.Close()
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("gormstore: close: %w", err)
 	}
 	return nil
@@ -218,10 +337,47 @@ func (s *Store) DB() *sql.DB {
 	return sqlDB
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers and can be written: on SQLite it
+// writes a row (a read-only file or a full disk fails it), on PostgreSQL
+// it refuses a server in recovery (a read-only standby). Readiness uses it.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ping(ctx); err != nil {
+		return err
+	}
+	return s.probeWrite(ctx)
+}
+
+// ping checks only that the database answers.
+func (s *Store) ping(ctx context.Context) error {
 	if err := s.db.WithContext(ctx).Exec("SELECT 1").Error; err != nil {
 		return fmt.Errorf("gormstore: ping %s: %w", s.dialect, translate(err))
+	}
+	return nil
+}
+
+// probeWrite checks that the database accepts writes.
+func (s *Store) probeWrite(ctx context.Context) error {
+	if s.dialect == DialectPostgres {
+		// Raw+Scan runs outside the bounded callbacks; bound it here.
+		ctx, cancel := context.WithTimeout(ctx, s.timeout+s.acquireTimeout)
+		defer cancel()
+		var standby bool
+		if err := s.db.WithContext(ctx).Raw("SELECT pg_is_in_recovery()").Scan(&standby).Error; err != nil {
+			return fmt.Errorf("gormstore: ping %s: %w", s.dialect, translate(err))
+		}
+		if standby {
+			return fmt.Errorf("gormstore: ping %s: the server is a read-only standby: %w", s.dialect, store.ErrNotWritable)
+		}
+		return nil
+	}
+	if !s.probeTable {
+		return nil
+	}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"checked_at"})}).
+		Create(&healthRow{ID: 1, CheckedAt: dbTime(time.Now())}).Error
+	if err != nil {
+		return fmt.Errorf("gormstore: write probe %s: %w", s.dialect, translate(err))
 	}
 	return nil
 }
@@ -229,7 +385,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Tx runs fn in one transaction with a Store bound to it. Inside a
 // transaction it simply runs fn with the same Store (joining it). fn must
 // use only the Store it is given: on SQLite the transaction holds the one
-// connection, so a call on the outer Store would wait for it forever. On
+// writer connection, so a write on the outer Store would wait for it. On
 // PostgreSQL a failed statement aborts the whole transaction, so fn should
 // return once a store call fails.
 func (s *Store) Tx(ctx context.Context, fn func(store.Store) error) error {
@@ -237,8 +393,8 @@ func (s *Store) Tx(ctx context.Context, fn func(store.Store) error) error {
 		return fn(s)
 	}
 	var fnErr error
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		fnErr = fn(&Store{db: tx, dialect: s.dialect, log: s.log, dsn: s.dsn, inTx: true})
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		fnErr = fn(s.bound(tx))
 		return fnErr
 	})
 	if fnErr != nil {
@@ -251,13 +407,26 @@ func (s *Store) Tx(ctx context.Context, fn func(store.Store) error) error {
 	return nil
 }
 
-// conn returns the handle for one operation, bound to ctx.
+// bound returns a Store bound to the transaction tx.
+func (s *Store) bound(tx *gorm.DB) *Store {
+	return &Store{db: tx, rdb: tx, dialect: s.dialect, log: s.log, dsn: s.dsn, inTx: true, timeout: s.timeout,
+		acquireTimeout: s.acquireTimeout, probeTable: s.probeTable, wake: s.wake}
+}
+
+// conn returns the handle for one write, bound to ctx.
 func (s *Store) conn(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// read returns the handle for one read, bound to ctx (the reader pool
+// outside transactions).
+func (s *Store) read(ctx context.Context) *gorm.DB { return s.rdb.WithContext(ctx) }
 
 // txn runs fn in a transaction; inside Tx it becomes a savepoint, so a
 // failed operation rolls back only itself.
 func (s *Store) txn(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(fn)
+	if s.inTx {
+		return s.db.WithContext(ctx).Transaction(fn)
+	}
+	return s.transaction(ctx, fn)
 }
 
 // forUpdate locks the selected rows until the transaction ends. SQLite's
@@ -279,7 +448,7 @@ func pageBounds(p store.Page) (offset, limit int) {
 // list counts the rows matching scope and loads one page of them.
 func list[R any](ctx context.Context, s *Store, model *R, scope func(*gorm.DB) *gorm.DB, order string, p store.Page) ([]R, int64, error) {
 	var total int64
-	if err := scope(s.conn(ctx).Model(model)).Count(&total).Error; err != nil {
+	if err := scope(s.read(ctx).Model(model)).Count(&total).Error; err != nil {
 		return nil, 0, translate(err)
 	}
 	offset, limit := pageBounds(p)
@@ -287,7 +456,7 @@ func list[R any](ctx context.Context, s *Store, model *R, scope func(*gorm.DB) *
 	if total == 0 || int64(offset) >= total {
 		return rows, total, nil
 	}
-	if err := scope(s.conn(ctx).Model(model)).Order(order).Offset(offset).Limit(limit).Find(&rows).Error; err != nil {
+	if err := scope(s.read(ctx).Model(model)).Order(order).Offset(offset).Limit(limit).Find(&rows).Error; err != nil {
 		return nil, 0, translate(err)
 	}
 	return rows, total, nil

@@ -81,7 +81,7 @@ func (s *Store) CreateInvitation(ctx context.Context, inv *store.Invitation) err
 // GetInvitation returns the invitation with idHash.
 func (s *Store) GetInvitation(ctx context.Context, idHash string) (store.Invitation, error) {
 	var row invitationRow
-	if err := s.conn(ctx).Where("id_hash = ?", idHash).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("id_hash = ?", idHash).Take(&row).Error; err != nil {
 		return store.Invitation{}, fmt.Errorf("gormstore: get invitation: %w", translate(err))
 	}
 	return rowToInvitation(row), nil

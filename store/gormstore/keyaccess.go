@@ -31,6 +31,13 @@ WHERE k.hash = $1`
 // callbacks cost more than the query on the hot path) and, outside a
 // transaction, runs a statement prepared once per store.
 func (s *Store) GetKeyAccess(ctx context.Context, hash string) (store.KeyAccess, error) {
+	if !s.inTx && !isUnbounded(ctx) {
+		// The same bound as every statement GORM runs (timeout.go): this
+		// one bypasses GORM's callbacks.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout+s.acquireTimeout)
+		defer cancel()
+	}
 	rows, err := s.queryKeyAccess(ctx, hash)
 	if err != nil {
 		return store.KeyAccess{}, fmt.Errorf("gormstore: get key access: %w", translate(err))
@@ -88,8 +95,13 @@ func (s *Store) keyAccessStmt(ctx context.Context, q string) *sql.Stmt {
 	if stmt := s.keyAccess.stmt.Load(); stmt != nil {
 		return stmt
 	}
-	db := s.DB()
-	if db == nil {
+	if s.inTx {
+		return nil
+	}
+	// The reader pool: on SQLite a write waiting for another process's
+	// lock must not stall the hot path's reads.
+	db, err := s.rdb.DB()
+	if err != nil {
 		return nil
 	}
 	stmt, err := db.PrepareContext(ctx, q)

@@ -71,7 +71,7 @@ func (s *Store) CreateKey(ctx context.Context, k *store.Key) error {
 
 func (s *Store) getKeyWhere(ctx context.Context, what, query string, arg any) (store.Key, error) {
 	var row keyRow
-	if err := s.conn(ctx).Where(query, arg).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where(query, arg).Take(&row).Error; err != nil {
 		return store.Key{}, fmt.Errorf("gormstore: get key %s: %w", what, translate(err))
 	}
 	k, err := rowToKey(row)

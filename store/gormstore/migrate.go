@@ -24,6 +24,7 @@ func migrations() []migration {
 		{id: "202611270001_initial", up: migrateInitial},
 		{id: "202611270002_invitation_purpose", up: migrateInvitationPurpose},
 		{id: "202612010101_key_allowed_routes", up: migrateKeyAllowedRoutes},
+		{id: healthMigration, up: migrateHealth},
 		{id: "202612010301_login_attempts_index", up: migrateLoginAttemptsIndex},
 		{id: "202612010401_scim_directory", up: migrateSCIMDirectory},
 		{id: "202612010701_mfa", up: migrateMFA},
@@ -44,10 +45,25 @@ func (migrationRow) TableName() string { return "keygate_migrations" }
 // replicas that start together take turns instead of racing to create the
 // same tables.
 func (s *Store) migrate(ctx context.Context, steps []migration) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// Migrations are not bound by the statement timeout: they may wait
+	// for another replica's migration, and a step may rewrite a big table.
+	ctx = withoutTimeout(ctx)
+	err := s.txn(ctx, func(tx *gorm.DB) error { // joins DryRun's transaction when bound to one
 		if s.dialect == DialectPostgres {
+			if err := tx.Exec("SET LOCAL statement_timeout = 0").Error; err != nil {
+				return fmt.Errorf("lift statement timeout: %w", err)
+			}
+			if err := tx.Exec("SET LOCAL lock_timeout = 0").Error; err != nil {
+				return fmt.Errorf("lift lock timeout: %w", err)
+			}
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keygate_migrations:' || coalesce(current_schema(), '')))").Error; err != nil {
 				return fmt.Errorf("lock: %w", err)
+			}
+		} else {
+			// Wait as long as another process needs (it may be migrating);
+			// the bound is restored below.
+			if err := tx.Exec("PRAGMA busy_timeout = 600000").Error; err != nil {
+				return fmt.Errorf("lift busy timeout: %w", err)
 			}
 		}
 		if !tx.Migrator().HasTable(&migrationRow{}) {
@@ -77,6 +93,13 @@ func (s *Store) migrate(ctx context.Context, steps []migration) error {
 		}
 		return nil
 	})
+	if s.dialect == DialectSQLite {
+		// The writer is SQLite's only connection: the pragma set above
+		// stays on it unless put back.
+		if rerr := s.db.WithContext(ctx).Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", s.timeout.Milliseconds())).Error; rerr != nil && err == nil {
+			err = rerr
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("gormstore: migrate %s: %w", s.dialect, translate(err))
 	}

@@ -53,7 +53,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *store.SigningKey) error
 // ListSigningKeys returns the keys still verifying at now, newest first.
 func (s *Store) ListSigningKeys(ctx context.Context, now time.Time) ([]store.SigningKey, error) {
 	var rows []signingKeyRow
-	err := s.conn(ctx).Where("verify_until > ?", dbTime(now)).Order("created_at DESC, kid DESC").Find(&rows).Error
+	err := s.read(ctx).Where("verify_until > ?", dbTime(now)).Order("created_at DESC, kid DESC").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("gormstore: list signing keys: %w", translate(err))
 	}
@@ -112,7 +112,7 @@ func (s *Store) RecordLoginFailure(ctx context.Context, subject string, at time.
 // CountLoginFailures counts subject's failures at or after since and
 // returns the oldest of them (zero time when none).
 func (s *Store) CountLoginFailures(ctx context.Context, subject string, since time.Time) (int64, time.Time, error) {
-	n, oldest, err := countAttempts(s.conn(ctx), subject, since)
+	n, oldest, err := countAttempts(s.read(ctx), subject, since)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("gormstore: count login failures: %w", translate(err))
 	}

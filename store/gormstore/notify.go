@@ -84,10 +84,12 @@ func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 //
 // On PostgreSQL it holds a dedicated connection (same DSN, so the same
 // search_path and credentials) outside the pool, doing LISTEN and waiting.
-// When that connection fails it reconnects with backoff from 100 ms to
-// 5 s, logging each failure, and after every connection that is not the
-// first attempt's it calls fn(ResetAll) once, because notifications sent
-// meanwhile are lost. A listener that is idle pings the server now and
+// When that connection fails it reconnects at once, then with backoff
+// from 100 ms to 5 s, logging each failure; the backoff is cut short as
+// soon as one of this store's own statements succeeds (the database is
+// back: every moment away loses other replicas' invalidations). After
+// every connection that is not the first attempt's it calls fn(ResetAll)
+// once, because notifications sent meanwhile are lost. A listener that is idle pings the server now and
 // then, so a silently dropped connection is noticed too.
 //
 // On SQLite there is only one instance and nothing to hear: Listen waits
@@ -112,7 +114,8 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func(payload stri
 		cfg.RuntimeParams["application_name"] = "keygate-listener"
 	}
 
-	backoff := listenMinBackoff
+	minBackoff, maxBackoff := s.listenBackoff()
+	backoff := minBackoff
 	for attempt := 1; ; attempt++ {
 		conn, err := s.listenConnect(ctx, cfg, channel)
 		if ctx.Err() != nil {
@@ -122,12 +125,13 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func(payload stri
 		if err != nil {
 			s.log.WarnContext(ctx, "notification listener cannot connect; retrying",
 				"channel", channel, "attempt", attempt, "retry_in", backoff, "error", err)
-			if !sleepCtx(ctx, backoff) {
+			if !s.waitToReconnect(ctx, backoff) {
 				return nil
 			}
-			backoff = min(2*backoff, listenMaxBackoff)
+			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
+		s.wake.down.Store(false)
 		if attempt > 1 {
 			// Subscribed again before the caller drops its cache, so no
 			// change after the drop can go unheard.
@@ -140,19 +144,49 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func(payload stri
 		if ctx.Err() != nil {
 			return nil
 		}
-		// A connection that lived a while starts the backoff afresh; one
-		// that drops right after connecting (a flapping server) keeps
-		// growing it, so we never hammer the server every 100 ms.
-		if time.Since(connected) > 2*listenMaxBackoff {
-			backoff = listenMinBackoff
+		s.wake.down.Store(true)
+		// A connection that lived a while starts the backoff afresh and
+		// reconnects at once (a restarted server, a failover); one that
+		// drops right after connecting (a flapping server) keeps growing
+		// it, so we never hammer the server.
+		if time.Since(connected) > 2*maxBackoff {
+			backoff = minBackoff
+			s.log.WarnContext(ctx, "notification listener lost its connection; reconnecting",
+				"channel", channel, "error", err)
+			continue
 		}
 		s.log.WarnContext(ctx, "notification listener lost its connection; reconnecting",
 			"channel", channel, "retry_in", backoff, "error", err)
-		if !sleepCtx(ctx, backoff) {
+		if !s.waitToReconnect(ctx, backoff) {
 			return nil
 		}
-		backoff = min(2*backoff, listenMaxBackoff)
+		backoff = min(2*backoff, maxBackoff)
 	}
+}
+
+// waitToReconnect waits out the backoff d, cut short as soon as one of
+// the store's own statements succeeds: the database is back, and every
+// moment the listener stays away, invalidations from other replicas are
+// lost. It reports false when ctx ends.
+func (s *Store) waitToReconnect(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-s.wake.ch:
+	}
+	return true
+}
+
+// listenBackoff is the range of pauses between reconnection attempts
+// (tests stretch it).
+func (s *Store) listenBackoff() (time.Duration, time.Duration) {
+	if s.listenPause[1] > 0 {
+		return s.listenPause[0], s.listenPause[1]
+	}
+	return listenMinBackoff, listenMaxBackoff
 }
 
 // listenConnect opens the dedicated connection and subscribes it.
@@ -206,16 +240,4 @@ func closeListenConn(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), listenCloseTimeout)
 	defer cancel()
 	_ = conn.Close(ctx) // the connection is being discarded either way
-}
-
-// sleepCtx waits d or until ctx ends; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -16,7 +16,7 @@ import (
 
 func TestPostgresConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openT(t, gormstore.Options{DatabaseURL: dbtest.PostgresURL(t)})
+		return openT(t, patient(gormstore.Options{DatabaseURL: dbtest.PostgresURL(t)}))
 	})
 }
 

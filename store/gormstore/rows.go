@@ -244,3 +244,11 @@ func decodeMap(s, what string) (map[string]any, error) {
 	}
 	return v, nil
 }
+
+// healthRow is the single row the write probe (Ping) upserts.
+type healthRow struct {
+	ID        int       `gorm:"column:id;primaryKey;autoIncrement:false"`
+	CheckedAt time.Time `gorm:"column:checked_at;not null"`
+}
+
+func (healthRow) TableName() string { return "keygate_health" }

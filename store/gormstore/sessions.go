@@ -46,7 +46,7 @@ func (s *Store) CreateSession(ctx context.Context, x *store.Session) error {
 // GetSession returns the session with id, revoked or not.
 func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
 	var row sessionRow
-	if err := s.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return store.Session{}, fmt.Errorf("gormstore: get session: %w", translate(err))
 	}
 	return rowToSession(row), nil

@@ -75,7 +75,7 @@ func (s *Store) CreateTeam(ctx context.Context, t *store.Team) error {
 // GetTeam returns the team with id.
 func (s *Store) GetTeam(ctx context.Context, id string) (store.Team, error) {
 	var row teamRow
-	if err := s.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return store.Team{}, fmt.Errorf("gormstore: get team %q: %w", id, translate(err))
 	}
 	t, err := rowToTeam(row)
@@ -193,7 +193,7 @@ func (s *Store) PutMembership(ctx context.Context, m store.Membership) error {
 // GetMembership returns the membership of userID in teamID.
 func (s *Store) GetMembership(ctx context.Context, teamID, userID string) (store.Membership, error) {
 	var row membershipRow
-	if err := s.conn(ctx).Where("team_id = ? AND user_id = ?", teamID, userID).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where("team_id = ? AND user_id = ?", teamID, userID).Take(&row).Error; err != nil {
 		return store.Membership{}, fmt.Errorf("gormstore: get membership %q/%q: %w", teamID, userID, translate(err))
 	}
 	return rowToMembership(row), nil
@@ -220,7 +220,7 @@ func (s *Store) ListMembershipsByUser(ctx context.Context, userID string) ([]sto
 
 func (s *Store) listMemberships(ctx context.Context, where, arg, order string) ([]store.Membership, error) {
 	var rows []membershipRow
-	if err := s.conn(ctx).Where(where, arg).Order(order).Find(&rows).Error; err != nil {
+	if err := s.read(ctx).Where(where, arg).Order(order).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("gormstore: list memberships: %w", translate(err))
 	}
 	out := make([]store.Membership, 0, len(rows))

@@ -72,7 +72,7 @@ func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 
 func (s *Store) getUserWhere(ctx context.Context, what, query string, args ...any) (store.User, error) {
 	var row userRow
-	if err := s.conn(ctx).Where(query, args...).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where(query, args...).Take(&row).Error; err != nil {
 		return store.User{}, fmt.Errorf("gormstore: get user %s: %w", what, translate(err))
 	}
 	u, err := rowToUser(row)

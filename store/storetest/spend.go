@@ -1,7 +1,10 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -160,4 +163,103 @@ func testSpendList(t *testing.T, s store.Store) {
 	require.NoError(t, err)
 	require.EqualValues(t, 4, total, "since inclusive, until exclusive")
 	require.Equal(t, []string{"r06", "r07", "r04", "r05"}, ids(page))
+}
+
+func testSpendBatch(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	spendFixture(t, s)
+	require.NoError(t, s.RecordSpend(ctx, store.SpendEntry{RequestID: "seen", KeyHash: "k", UserID: "u", TeamID: "t", Spend: 1, CreatedAt: at(0)}))
+	batch := []store.SpendEntry{
+		{RequestID: "b1", KeyHash: "k", UserID: "u", TeamID: "t", Model: "m", PromptTokens: 3, Spend: 0.5, CreatedAt: at(1)},
+		{RequestID: "b2", KeyHash: "k", UserID: "u", TeamID: "t", Model: "m", Spend: 0.25, CreatedAt: at(2)},
+		// The upstream reused ids: one already stored, one twice in the batch.
+		{RequestID: "seen", KeyHash: "k", UserID: "u", TeamID: "t", Model: "m", Spend: 0.125, CreatedAt: at(3)},
+		{RequestID: "b1", KeyHash: "k", UserID: "u", TeamID: "t", Model: "m", Spend: 2, CreatedAt: at(4)},
+		// The other member's key in the same team.
+		{RequestID: "o1", KeyHash: "k-other", UserID: "other", TeamID: "t", Spend: 4, CreatedAt: at(5)},
+		// Free calls are stored but move no total.
+		{RequestID: "free", KeyHash: "k", UserID: "u", TeamID: "t", CreatedAt: at(6)},
+	}
+	done, err := s.RecordSpendBatch(ctx, batch)
+	require.NoError(t, err)
+	require.Len(t, done, len(batch), "every entry is a distinct request")
+	ids := map[string]bool{}
+	for i, e := range done {
+		require.False(t, ids[e.RequestID], "stored twice under %s", e.RequestID)
+		ids[e.RequestID] = true
+		require.True(t, strings.HasPrefix(e.RequestID, batch[i].RequestID), "%s keeps its id as a prefix", e.RequestID)
+		require.Equal(t, batch[i].Spend, e.Spend)
+	}
+	require.NotEqual(t, "seen", done[2].RequestID, "a reused id gets a derived one")
+	require.NotEqual(t, "b1", done[3].RequestID)
+	requireTotals(t, s, 1+0.5+0.25+0.125+2, 1+0.5+0.25+0.125+2, 1+0.5+0.25+0.125+2+4, 1+0.5+0.25+0.125+2)
+
+	// Written again (a commit whose answer was lost), in any order and
+	// mixed with a new entry: only the new one counts.
+	again := append([]store.SpendEntry{{RequestID: "b3", KeyHash: "k", UserID: "u", TeamID: "t", Spend: 8, CreatedAt: at(7)}}, batch...)
+	slices.Reverse(again)
+	done, err = s.RecordSpendBatch(ctx, again)
+	require.NoError(t, err)
+	require.Len(t, done, 1)
+	require.Equal(t, "b3", done[0].RequestID)
+	requireTotals(t, s, 11.875, 11.875, 15.875, 11.875)
+	_, total, err := s.ListSpend(ctx, store.SpendFilter{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1+len(batch)+1, total)
+
+	// All or nothing: an entry without id fails the batch, nothing moves.
+	_, err = s.RecordSpendBatch(ctx, []store.SpendEntry{{RequestID: "b4", UserID: "u", Spend: 1, CreatedAt: at(8)}, {UserID: "u", Spend: 1}})
+	require.Error(t, err)
+	requireTotals(t, s, 11.875, 11.875, 15.875, 11.875)
+	done, err = s.RecordSpendBatch(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, done)
+
+	// A batch larger than one insert statement takes (the store splits
+	// it) is still one transaction that adds up.
+	var big []store.SpendEntry
+	for i := range 450 {
+		big = append(big, store.SpendEntry{RequestID: fmt.Sprintf("big-%03d", i), KeyHash: "k", UserID: "u", TeamID: "t",
+			Spend: 0.125, CreatedAt: at(9)})
+	}
+	done, err = s.RecordSpendBatch(ctx, big)
+	require.NoError(t, err)
+	require.Len(t, done, len(big))
+	requireTotals(t, s, 11.875+56.25, 11.875+56.25, 15.875+56.25, 11.875+56.25)
+}
+
+// testSpendBatchConcurrent: batches on many connections (replicas) add
+// up exactly, overlapping requests included.
+func testSpendBatchConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	spendFixture(t, s)
+	const writers, per = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			var b []store.SpendEntry
+			for i := range per {
+				// Every writer also replays writer 0's entries.
+				b = append(b, store.SpendEntry{RequestID: fmt.Sprintf("w%d-%d", w, i), KeyHash: "k", UserID: "u", TeamID: "t",
+					Spend: 0.25, CreatedAt: at(i)})
+				b = append(b, store.SpendEntry{RequestID: fmt.Sprintf("w0-%d", i), KeyHash: "k", UserID: "u", TeamID: "t",
+					Spend: 0.25, CreatedAt: at(i)})
+			}
+			var err error
+			for range 5 { // a concurrent insert of the same id is a conflict: retry
+				if _, err = s.RecordSpendBatch(ctx, b); !errors.Is(err, store.ErrConflict) {
+					break
+				}
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	want := float64(writers*per) * 0.25
+	requireTotals(t, s, want, want, want, want)
 }

@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Spend/DuplicateRequestCountedOnce", testSpendDuplicate},
 		{"Spend/List", testSpendList},
 		{"Spend/HistoryMovesNoTotal", testSpendHistory},
+		{"Spend/BatchAddsUpOnce", testSpendBatch},
+		{"Spend/BatchConcurrent", testSpendBatchConcurrent},
 		{"Invitations/CRUD", testInvitationsCRUD},
 		{"Invitations/ConcurrentConsumeOnce", testInvitationsConcurrentConsume},
 		{"Invitations/Expired", testInvitationsExpired},

@@ -22,6 +22,7 @@ type cluster struct {
 	dir      string // temp dir holding data/, pg.log and the socket
 	bin      string // directory of initdb and pg_ctl
 	url      string
+	port     int
 	asPG     bool      // commands run as the postgres user via su
 	watchdog *exec.Cmd // stops the server if this process dies first
 }
@@ -64,13 +65,10 @@ func startCluster() (*cluster, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off "+
-		"-c full_page_writes=off -c max_connections=200", port, dir)
-	if out, err := c.run(time.Minute, filepath.Join(bin, "pg_ctl"), "-D", data, "-l", filepath.Join(dir, "pg.log"),
-		"-w", "-t", "60", "-o", opts, "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "pg.log"))
+	c.port = port
+	if err := c.start(); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("pg_ctl start: %w: %s %s", err, out, log)
+		return nil, err
 	}
 	c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	c.startWatchdog()
@@ -79,6 +77,78 @@ func startCluster() (*cluster, error) {
 		return nil, fmt.Errorf("throwaway cluster does not answer: %w", err)
 	}
 	return c, nil
+}
+
+// start runs the server on c.port (again, after pgCtlStop).
+func (c *cluster) start() error {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off "+
+		"-c full_page_writes=off -c max_connections=200", c.port, c.dir)
+	if out, err := c.run(time.Minute, filepath.Join(c.bin, "pg_ctl"), "-D", filepath.Join(c.dir, "data"), "-l", filepath.Join(c.dir, "pg.log"),
+		"-w", "-t", "60", "-o", opts, "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.dir, "pg.log"))
+		return fmt.Errorf("pg_ctl start: %w: %s %s", err, out, log)
+	}
+	return nil
+}
+
+// pgCtlStop stops the server (fast mode: sessions are disconnected) and
+// keeps its files.
+func (c *cluster) pgCtlStop() error {
+	if out, err := c.run(time.Minute, filepath.Join(c.bin, "pg_ctl"), "-D", filepath.Join(c.dir, "data"), "-m", "fast", "-w", "stop"); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, out)
+	}
+	return nil
+}
+
+// signalAll sends sig to the postmaster and every process it started (the
+// server's backends), identified by pid from postmaster.pid and /proc.
+func (c *cluster) signalAll(sig syscall.Signal) error {
+	b, err := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %w", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return fmt.Errorf("postmaster.pid: %w", err)
+	}
+	pids := append([]int{pm}, childrenOf(pm)...)
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("signal %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// childrenOf lists the pids whose parent is ppid.
+func childrenOf(ppid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may contain spaces, so cut at
+		// the last ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 {
+			if p, _ := strconv.Atoi(f[1]); p == ppid {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
 }
 
 // stop shuts the server down, removes its files and ends the watchdog.

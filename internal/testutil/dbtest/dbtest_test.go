@@ -167,3 +167,26 @@ func TestThrowawayClusterWatchdog(t *testing.T) {
 		return os.IsNotExist(statErr) && probe(url, time.Second) != nil
 	}, 30*time.Second, 200*time.Millisecond, "the watchdog stops the cluster and removes %s after the process exits", dir)
 }
+
+// TestOwnCluster: a test's own cluster can be stopped, restarted, frozen
+// and thawed, and answers again each time.
+func TestOwnCluster(t *testing.T) {
+	c := NewCluster(t)
+	url := c.URL()
+	require.NoError(t, probe(url, 10*time.Second))
+	c.Stop()
+	require.Error(t, probe(url, 2*time.Second))
+	c.Start()
+	require.NoError(t, probe(url, 10*time.Second))
+
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	c.Freeze()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err = conn.Ping(ctx)
+	cancel()
+	require.Error(t, err, "a frozen server does not answer")
+	c.Thaw()
+	require.NoError(t, probe(url, 10*time.Second))
+}
