@@ -194,9 +194,20 @@ func pgOptions(url string) gormstore.Options { return gormstore.Options{Database
 // with cross-replica invalidation running.
 func newEnvWithNotifier(t *testing.T, url string) *testEnv {
 	t.Helper()
+	return newEnvWithNotifierOpts(t, url, nil)
+}
+
+// newEnvWithNotifierOpts is newEnvWithNotifier with adjust applied too.
+func newEnvWithNotifierOpts(t *testing.T, url string, adjust func(*app.Options)) *testEnv {
+	t.Helper()
 	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
-	e := newEnvWith(t, st, func(o *app.Options) { o.Notifier = st })
+	e := newEnvWith(t, st, func(o *app.Options) {
+		o.Notifier = st
+		if adjust != nil {
+			adjust(o)
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	e.app.Run(ctx)
 	t.Cleanup(func() { cancel(); e.app.Wait(); _ = st.Close() })

@@ -225,6 +225,9 @@ type Upstream struct {
 	// FailClosed refuses metered forwarding (503) while spend cannot be
 	// written to the database, instead of spooling it to disk.
 	FailClosed bool
+	// EstimateMaxTokens is the output bound assumed, when reserving a
+	// call's cost against its budgets, for a call that sets none.
+	EstimateMaxTokens int
 }
 
 // Log configures the process logger.

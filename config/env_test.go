@@ -144,6 +144,7 @@ func allEnv() map[string]string {
 		"KEYGATE_DB_TIMEOUT":                  "1500ms",
 		"KEYGATE_DB_ACQUIRE_TIMEOUT":          "4s",
 		"KEYGATE_FAIL_CLOSED":                 "true",
+		"KEYGATE_ESTIMATE_MAX_TOKENS":         "2048",
 	}
 }
 
@@ -201,7 +202,7 @@ func TestEveryEnvVarParsed(t *testing.T) {
 	}
 	want.Upstream = Upstream{
 		URL: mustURL(t, "http://litellm:4000"), Key: "sk-upstream", Timeout: 5 * time.Minute,
-		Paths: []string{"/v1/", "/chat/completions"}, FailClosed: true,
+		Paths: []string{"/v1/", "/chat/completions"}, FailClosed: true, EstimateMaxTokens: 2048,
 	}
 	want.Log = Log{Level: "debug", Format: "json"}
 	want.Metrics = Metrics{Token: "metrics-token-123"}

@@ -169,6 +169,8 @@ func settingTable() []setting {
 			func(c *Config) *time.Duration { return &c.Upstream.Timeout }),
 		listVar(def("KEYGATE_UPSTREAM_PATHS", "upstream.paths", "/v1/,/chat/completions,/completions,/embeddings,/models", "comma-separated path prefixes forwarded upstream (with KEYGATE_UPSTREAM_URL)"),
 			func(c *Config) *[]string { return &c.Upstream.Paths }, nil),
+		intVar(def("KEYGATE_ESTIMATE_MAX_TOKENS", "upstream.estimate_max_tokens", "1024", "output tokens assumed, when reserving a forwarded call's cost against budgets, for a call without max_tokens"),
+			func(c *Config) *int { return &c.Upstream.EstimateMaxTokens }),
 		boolVar(def("KEYGATE_FAIL_CLOSED", "upstream.fail_closed", "false", "refuse metered forwarding (503) while spend cannot be written to the database; false = spool it to the data dir and replay it"),
 			func(c *Config) *bool { return &c.Upstream.FailClosed }),
 

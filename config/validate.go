@@ -350,6 +350,9 @@ func (c *Config) checkUpstream(v *checker) {
 		v.addf("KEYGATE_UPSTREAM_URL", "must be set when KEYGATE_UPSTREAM_KEY is")
 	}
 	v.notNegative("KEYGATE_UPSTREAM_TIMEOUT", u.Timeout)
+	if u.EstimateMaxTokens < 1 || u.EstimateMaxTokens > 10_000_000 {
+		v.addf("KEYGATE_ESTIMATE_MAX_TOKENS", "must be between 1 and 10000000, got %d", u.EstimateMaxTokens)
+	}
 	for _, p := range u.Paths {
 		if !strings.HasPrefix(p, "/") {
 			v.addf("KEYGATE_UPSTREAM_PATHS", "%q must start with /", p)

@@ -165,7 +165,8 @@ func urlString(u *url.URL) string {
 // forwarding maps KEYGATE_UPSTREAM_* and model_prices onto the app.
 func forwarding(cfg *config.Config) app.Forwarding {
 	f := app.Forwarding{URL: cfg.Upstream.URL, Key: cfg.Upstream.Key, Timeout: cfg.Upstream.Timeout, Paths: cfg.Upstream.Paths,
-		Prices: map[string]upstream.Price{}, SpoolDir: cfg.Database.DataDir, FailClosed: cfg.Upstream.FailClosed}
+		Prices: map[string]upstream.Price{}, SpoolDir: cfg.Database.DataDir, FailClosed: cfg.Upstream.FailClosed,
+		EstimateMaxTokens: int64(cfg.Upstream.EstimateMaxTokens)}
 	for model, p := range cfg.ModelPrices {
 		f.Prices[model] = upstream.Price{InputPerMillion: p.InputPerMillion, OutputPerMillion: p.OutputPerMillion}
 	}

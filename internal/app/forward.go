@@ -31,6 +31,8 @@ type Forwarding struct {
 	SpoolDir string
 	// FailClosed refuses metered requests while spend is not recorded.
 	FailClosed bool
+	// EstimateMaxTokens: see upstream.Options.
+	EstimateMaxTokens int64
 }
 
 // buildForwarding creates the forwarding proxy when configured. It uses
@@ -45,7 +47,7 @@ func (a *App) buildForwarding(authn auth.Authenticator) error {
 	}
 	p, err := upstream.New(upstream.Options{Target: f.URL, UpstreamKey: f.Key, Timeout: f.Timeout, Paths: f.Paths,
 		Authenticator: authn, Decide: service.Decide, Spend: usageRecorder{a.svc}, Prices: f.Prices, Logger: a.log, Now: a.opts.Now,
-		SessionCookie: auth.DefaultSessionCookie, SpoolDir: f.SpoolDir, FailClosed: f.FailClosed})
+		SessionCookie: auth.DefaultSessionCookie, SpoolDir: f.SpoolDir, FailClosed: f.FailClosed, EstimateMaxTokens: f.EstimateMaxTokens})
 	if err != nil {
 		return fmt.Errorf("app: forwarding (KEYGATE_UPSTREAM_URL): %w", err)
 	}

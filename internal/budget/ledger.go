@@ -16,30 +16,36 @@ import (
 	"github.com/keygate/keygate/internal/apperr"
 )
 
-// Ledger tracks amounts held against budgets by ID (auth.Budget.ID).
+// Ledger tracks amounts held against budgets by ID (auth.Budget.ID):
+// estimates of calls in flight, and real costs of finished calls whose
+// spend is not yet in the cached budget figures.
 type Ledger struct {
-	mu   sync.Mutex
-	held map[string]float64
+	mu      sync.Mutex
+	flight  map[string]float64
+	pending map[string]float64
 }
 
 // NewLedger returns an empty ledger.
-func NewLedger() *Ledger { return &Ledger{held: map[string]float64{}} }
+func NewLedger() *Ledger { return &Ledger{flight: map[string]float64{}, pending: map[string]float64{}} }
 
 // Hold is one call's reservation.
 type Hold struct {
-	l      *Ledger
-	ids    []string
-	amount float64
-	done   bool
+	l       *Ledger
+	ids     []string
+	amount  float64
+	settled bool
+	done    bool
 }
 
 // Reserve holds est against every budget in budgets, or refuses (429
 // budget_exceeded) when one cannot take it. A budget takes a call when
-// spend + held + est stays within it — or, when nothing is held against it
-// and it is not used up, when the call is the only one in flight: a budget
-// never stops a lone call that LiteLLM would let through, and the most it
-// can be overshot on this instance is that one call's real cost beyond its
-// estimate. Budgets whose period has ended (reset pending) are skipped.
+// spend + what finished calls cost + what calls in flight may cost + est
+// stays within it — or, when no call is in flight against it and it is not
+// used up (counting the finished calls), when the call would be the only
+// one in flight: a budget never stops a lone call that LiteLLM would let
+// through, and the most it can be overshot on this instance is that one
+// call's real cost beyond its estimate. Budgets whose period has ended
+// (reset pending) are skipped.
 func (l *Ledger) Reserve(budgets []auth.Budget, est float64) (*Hold, error) {
 	if est < 0 {
 		est = 0
@@ -51,9 +57,12 @@ func (l *Ledger) Reserve(budgets []auth.Budget, est float64) (*Hold, error) {
 		if b.ResetDue || b.ID == "" {
 			continue
 		}
-		held := l.held[b.ID]
-		fits := b.Spend+held+est <= b.Max || (held == 0 && !access.Exhausted(b))
+		flight, pending := l.flight[b.ID], l.pending[b.ID]
+		spent := b
+		spent.Spend += pending
+		fits := spent.Spend+flight+est <= b.Max || (flight == 0 && !access.Exhausted(spent))
 		if !fits {
+			held := flight + pending
 			e := apperr.Forbidden("Budget exceeded: the %s has %.4f left of its %.4f budget and %.4f is reserved by calls in progress; this call may cost up to %.4f.",
 				b.Scope, max(b.Max-b.Spend, 0), b.Max, held, est)
 			e.Kind = apperr.KindBudgetExceeded
@@ -62,26 +71,28 @@ func (l *Ledger) Reserve(budgets []auth.Budget, est float64) (*Hold, error) {
 		h.ids = append(h.ids, b.ID)
 	}
 	for _, id := range h.ids {
-		l.held[id] += est
+		l.flight[id] += est
 	}
 	return h, nil
 }
 
-// Settle replaces the estimate by the call's real cost, which stays held
-// until Release (the recorded spend is not yet in the cached figures).
+// Settle ends the call's flight: its estimate is replaced by its real
+// cost, which stays held, as spent, until Release (the recorded spend is
+// not yet in the cached figures).
 func (h *Hold) Settle(real float64) {
 	if h == nil {
 		return
 	}
 	h.l.mu.Lock()
 	defer h.l.mu.Unlock()
-	if h.done {
+	if h.done || h.settled {
 		return
 	}
 	for _, id := range h.ids {
-		h.l.held[id] += real - h.amount
+		h.l.add(h.l.flight, id, -h.amount)
+		h.l.add(h.l.pending, id, real)
 	}
-	h.amount = real
+	h.amount, h.settled = real, true
 }
 
 // Release drops the hold: the call failed, or its spend is now counted in
@@ -96,18 +107,28 @@ func (h *Hold) Release() {
 		return
 	}
 	h.done = true
+	m := h.l.flight
+	if h.settled {
+		m = h.l.pending
+	}
 	for _, id := range h.ids {
-		if v := h.l.held[id] - h.amount; v > 1e-12 {
-			h.l.held[id] = v
-		} else {
-			delete(h.l.held, id)
-		}
+		h.l.add(m, id, -h.amount)
 	}
 }
 
-// Held returns what is held against a budget (tests, metrics).
+// add changes m[id] by d, forgetting amounts that reach zero.
+func (l *Ledger) add(m map[string]float64, id string, d float64) {
+	if v := m[id] + d; v > 1e-12 {
+		m[id] = v
+	} else {
+		delete(m, id)
+	}
+}
+
+// Held returns what is held against a budget, in flight and finished
+// (tests, metrics).
 func (l *Ledger) Held(id string) float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.held[id]
+	return l.flight[id] + l.pending[id]
 }

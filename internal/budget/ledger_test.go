@@ -73,3 +73,27 @@ func TestEveryBudgetMustTakeTheCall(t *testing.T) {
 	require.Zero(t, l.Held("key:b"), "a refused call holds nothing")
 	a.Release()
 }
+
+// TestFinishedCallsCountAsSpentNotInFlight: a sequential client whose
+// calls are each estimated above what is left still gets a call while the
+// budget is not used up, counting the finished calls not yet recorded.
+func TestFinishedCallsCountAsSpentNotInFlight(t *testing.T) {
+	l := budget.NewLedger()
+	served := 0
+	var holds []*budget.Hold
+	for range 6 {
+		h, err := l.Reserve(keyBudget(0, 0.4), 1.0) // estimate far above the real 0.1
+		if err != nil {
+			continue
+		}
+		served++
+		h.Settle(0.1) // finished; its spend is not recorded yet
+		holds = append(holds, h)
+	}
+	require.Equal(t, 4, served)
+	require.InDelta(t, 0.4, l.Held("key:k"), 1e-9)
+	for _, h := range holds {
+		h.Release()
+	}
+	require.Zero(t, l.Held("key:k"))
+}

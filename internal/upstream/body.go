@@ -23,6 +23,9 @@ type bodyInfo struct {
 	strip bool
 	// rewritten is the body to forward when it had to change.
 	rewritten []byte
+	// maxTokens is the output bound the request sets (max_tokens,
+	// max_completion_tokens or max_output_tokens), 0 when none.
+	maxTokens int64
 }
 
 // includeUsage is spliced into a streaming completion request that did not
@@ -55,6 +58,12 @@ func inspectBody(body []byte, contentType, path string) (bodyInfo, error) {
 	if raw, ok := doc["model"]; ok && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &info.model); err != nil {
 			return bodyInfo{}, apperr.InvalidParam("model", "model must be a string.")
+		}
+	}
+	for _, f := range []string{"max_tokens", "max_completion_tokens", "max_output_tokens"} {
+		var n float64
+		if raw, ok := doc[f]; ok && json.Unmarshal(raw, &n) == nil && n > 0 && n < 1e9 {
+			info.maxTokens = max(info.maxTokens, int64(n))
 		}
 	}
 	var stream bool

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
+	"github.com/keygate/keygate/internal/budget"
 	"github.com/keygate/keygate/store"
 )
 
@@ -97,12 +99,69 @@ func (p *Proxy) finish(c *call, read func() metered) {
 			id = uuid.NewString()
 		}
 		a := c.principal
-		p.rec.enqueue(store.SpendEntry{
+		e := store.SpendEntry{
 			RequestID: clean(id, maxIDLen), KeyHash: a.KeyHash, UserID: a.UserID, TeamID: a.KeyTeamID, Model: clean(model, maxModelLen),
 			PromptTokens: m.u.prompt, CompletionTokens: m.u.completion,
 			Spend: p.price(model, m.model, m.u), CreatedAt: p.opts.Now(),
-		})
+		}
+		if c.hold != nil {
+			// The real cost stays held until the recorded spend is in the
+			// cached budget figures (settled), so no call slips through
+			// between the two.
+			c.hold.Settle(e.Spend)
+			p.holds.add(e.RequestID, c.hold)
+		}
+		c.metered.Store(true)
+		p.rec.enqueue(e)
 	})
+}
+
+// estimate is what a call may cost at most, for its reservation: the
+// prompt counted as one token per three bytes of body (more than any
+// tokenizer counts) at the input price, plus the output bound the request
+// sets — or Options.EstimateMaxTokens — at the output price. Unpriced
+// models cost nothing.
+func (p *Proxy) estimate(model string, bodyLen int, maxTokens int64) float64 {
+	price, ok := p.opts.Prices[model]
+	if !ok {
+		return 0
+	}
+	if maxTokens <= 0 {
+		maxTokens = p.opts.EstimateMaxTokens
+	}
+	return float64(bodyLen)/3*price.InputPerMillion/1e6 + float64(maxTokens)*price.OutputPerMillion/1e6
+}
+
+// holdTable keeps the reservations of calls whose spend waits in the
+// recorder, by request id (two calls may share one when an upstream
+// reuses response ids).
+type holdTable struct {
+	mu sync.Mutex
+	m  map[string][]*budget.Hold
+}
+
+func (t *holdTable) add(id string, h *budget.Hold) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[string][]*budget.Hold{}
+	}
+	t.m[id] = append(t.m[id], h)
+}
+
+// release ends the reservations of the entries the recorder is done with
+// (written, set aside or lost); parked entries keep theirs until replayed.
+func (t *holdTable) release(ids ...string) {
+	t.mu.Lock()
+	var hs []*budget.Hold
+	for _, id := range ids {
+		hs = append(hs, t.m[id]...)
+		delete(t.m, id)
+	}
+	t.mu.Unlock()
+	for _, h := range hs {
+		h.Release()
+	}
 }
 
 // Bounds on the upstream-supplied strings of a spend entry.

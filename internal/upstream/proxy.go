@@ -16,6 +16,7 @@ import (
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/access"
+	"github.com/keygate/keygate/internal/budget"
 	"github.com/keygate/keygate/store"
 )
 
@@ -30,8 +31,10 @@ const (
 	DefaultMaxBodyBytes = 10 << 20
 	// DefaultSpendQueue and DefaultSpendWorkers size the asynchronous
 	// spend recorder.
-	DefaultSpendQueue   = 1024
-	DefaultSpendWorkers = 2
+	DefaultSpendQueue = 1024
+	// DefaultEstimateMaxTokens is Options.EstimateMaxTokens's default.
+	DefaultEstimateMaxTokens = 1024
+	DefaultSpendWorkers      = 2
 )
 
 // DefaultPaths are the path prefixes forwarded when Options.Paths is
@@ -92,6 +95,10 @@ type Options struct {
 	// Prices maps model names to prices; unknown models cost 0 and are
 	// logged once.
 	Prices map[string]Price
+	// EstimateMaxTokens is the output bound assumed for a call that sets
+	// none (max_tokens, max_completion_tokens), when its cost is reserved
+	// against its budgets (default DefaultEstimateMaxTokens).
+	EstimateMaxTokens int64
 	// OnSpend runs after an entry was recorded (the wiring invalidates
 	// verification caches so budgets bite at once).
 	OnSpend func(ctx context.Context, keyHash, userID string)
@@ -125,6 +132,10 @@ type Proxy struct {
 	transport *http.Transport
 	rec       *recorder
 	limits    *limiter
+	// ledger holds this instance's reservations against budgets; holds
+	// those of calls whose spend waits in the recorder.
+	ledger *budget.Ledger
+	holds  holdTable
 
 	warnMu sync.Mutex
 	warned map[string]struct{}
@@ -178,7 +189,10 @@ func New(o Options) (*Proxy, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	p := &Proxy{opts: o, log: o.Logger, limits: newLimiter(), warned: map[string]struct{}{}}
+	if o.EstimateMaxTokens <= 0 {
+		o.EstimateMaxTokens = DefaultEstimateMaxTokens
+	}
+	p := &Proxy{opts: o, log: o.Logger, limits: newLimiter(), ledger: budget.NewLedger(), warned: map[string]struct{}{}}
 	p.transport = newTransport(o.Timeout)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -189,7 +203,7 @@ func New(o Options) (*Proxy, error) {
 		ErrorLog:       slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 		BufferPool:     newBufferPool(),
 	}
-	rec, err := newRecorder(o.Spend, o.OnSpend, o.Logger, o.SpoolDir, o.SpendQueue, o.SpendWorkers)
+	rec, err := newRecorder(o.Spend, o.OnSpend, p.holds.release, o.Logger, o.SpoolDir, o.SpendQueue, o.SpendWorkers)
 	if err != nil {
 		return nil, err
 	}

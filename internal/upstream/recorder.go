@@ -49,6 +49,10 @@ const maxBatch = 256
 type recorder struct {
 	spend   SpendRecorder
 	onSpend func(ctx context.Context, keyHash, userID string)
+	// settled is told the request ids of entries the recorder is done
+	// with: written (their spend is in the budget figures now), set aside
+	// or lost. Parked entries are settled when replayed.
+	settled func(ids ...string)
 	log     *slog.Logger
 
 	mu     sync.RWMutex // guards closed against sends on a closed queue
@@ -118,9 +122,10 @@ func (s spoolEntry) entry() store.SpendEntry {
 // newRecorder starts the workers and the replayer. With dir set, the
 // backlog is a spool in dir/spend-spool (entries left there by an earlier
 // run are replayed first) and refused entries go to dir/spend-rejected.
-func newRecorder(s SpendRecorder, onSpend func(context.Context, string, string), log *slog.Logger, dir string, queue, workers int) (*recorder, error) {
+func newRecorder(s SpendRecorder, onSpend func(context.Context, string, string), settled func(ids ...string), log *slog.Logger,
+	dir string, queue, workers int) (*recorder, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &recorder{spend: s, onSpend: onSpend, log: log, q: make(chan store.SpendEntry, queue), stopping: make(chan struct{}),
+	r := &recorder{spend: s, onSpend: onSpend, settled: settled, log: log, q: make(chan store.SpendEntry, queue), stopping: make(chan struct{}),
 		wake: make(chan struct{}, 1), replayStop: make(chan struct{}), replayDone: make(chan struct{}), ctx: ctx, cancel: cancel}
 	if dir != "" {
 		var err error
@@ -186,6 +191,7 @@ func (r *recorder) write(ctx context.Context, batch []store.SpendEntry) []store.
 		if err == nil {
 			r.failing.Store(false)
 			r.recorded(done)
+			r.settle(batch...)
 			return nil
 		}
 		// A conflict: another replica stored one of these ids meanwhile;
@@ -227,7 +233,20 @@ func (r *recorder) recorded(done []store.SpendEntry) {
 
 // setAside logs an entry the database refused, with what is needed to
 // bill it by hand, and keeps it in the rejects spool.
+// settle reports entries the recorder is done with.
+func (r *recorder) settle(es ...store.SpendEntry) {
+	if r.settled == nil || len(es) == 0 {
+		return
+	}
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.RequestID
+	}
+	r.settled(ids...)
+}
+
 func (r *recorder) setAside(e store.SpendEntry, err error) {
+	defer r.settle(e)
 	kept := "not kept (no data dir)"
 	if r.rejects != nil {
 		se := toSpool(e)
@@ -285,6 +304,7 @@ func (r *recorder) warnParked(n int) {
 }
 
 func (r *recorder) lost(e store.SpendEntry, err error) {
+	defer r.settle(e)
 	r.log.Error("upstream: spend lost", "request_id", e.RequestID, "key", e.KeyHash, "user_id", e.UserID,
 		"model", e.Model, "spend", e.Spend, "err", err)
 }

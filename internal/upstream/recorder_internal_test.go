@@ -96,7 +96,7 @@ func TestReplayIsIdempotent(t *testing.T) {
 // testRecorder is a recorder with one worker and a spool in a temp dir.
 func testRecorder(t *testing.T, s SpendRecorder, log *slog.Logger) *recorder {
 	t.Helper()
-	r, err := newRecorder(s, nil, log, t.TempDir(), 100, 1)
+	r, err := newRecorder(s, nil, nil, log, t.TempDir(), 100, 1)
 	require.NoError(t, err)
 	return r
 }

@@ -10,10 +10,12 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/apperr"
+	"github.com/keygate/keygate/internal/budget"
 )
 
 // call is what the proxy knows about one forwarded request; it travels in
@@ -30,6 +32,12 @@ type call struct {
 	// done makes metering happen once, whichever of EOF and Close comes
 	// first.
 	done sync.Once
+	// hold is the call's reservation against its budgets; released when
+	// its spend is recorded (the recorder's settled callback), or at once
+	// when the call is not metered.
+	hold *budget.Hold
+	// metered: finish handed the spend (and the hold) to the recorder.
+	metered atomic.Bool
 }
 
 type callKey struct{}
@@ -89,6 +97,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := p.limits.admit(pr, p.opts.Now()); err != nil {
 		p.fail(w, r, err)
 		return
+	}
+	if pr.Access != nil && len(pr.Access.Budgets) > 0 {
+		// Reserve what the call may cost before it is sent, so concurrent
+		// calls cannot all pass a budget check each would pass alone.
+		hold, err := p.ledger.Reserve(pr.Access.Budgets, p.estimate(c.model, len(body), info.maxTokens))
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		c.hold = hold
+		defer func() {
+			if !c.metered.Load() {
+				hold.Release() // nothing to bill: the call failed or named no model
+			}
+		}()
 	}
 	out := r.WithContext(context.WithValue(r.Context(), callKey{}, c))
 	if r.Body != nil && r.Body != http.NoBody {
