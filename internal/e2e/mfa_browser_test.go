@@ -48,7 +48,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	s.do(tab, "back to the account page", chromedp.Click(chromedp.ID("continue")), chromedp.WaitVisible(chromedp.ID("passkeys-table")))
 	require.Contains(t, s.text(tab, "#passkeys-table"), "Virtual key")
 	s.shot(tab, "account-security")
-	creds, err := chromedp.Call(tab, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: va.AuthenticatorID})
+	creds, err := chromedp.Call(tab, webauthn.GetCredentials, webauthn.GetCredentialsParams(va))
 	require.NoError(t, err)
 	require.Len(t, creds.Credentials, 1, "the authenticator holds the passkey")
 	require.Equal(t, "localhost", creds.Credentials[0].RpID)
