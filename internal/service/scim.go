@@ -335,7 +335,7 @@ func (s *Service) UpdateDirectoryUser(ctx context.Context, p auth.Principal, id 
 	now := s.Now()
 	var out DirectoryUser
 	var revoked []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.txAnnouncing(ctx, func(tx store.Store) error {
 		cur, err := s.loadDirectoryUser(ctx, tx, id)
 		if err != nil {
 			return err
@@ -384,13 +384,13 @@ func (s *Service) UpdateDirectoryUser(ctx context.Context, p auth.Principal, id 
 		out = directoryUserOf(u, nil)
 		out.Groups = cur.Groups
 		return nil
+	}, func() Changes {
+		// The e-mail and status are part of every cached answer for the user.
+		return Changes{Sessions: revoked, Users: []string{id}}
 	})
 	if err != nil {
 		return DirectoryUser{}, err
 	}
-	// The e-mail and status are part of every cached answer for the user.
-	s.sessionsChanged(ctx, revoked...)
-	s.userChanged(ctx, id)
 	return out, nil
 }
 
@@ -405,7 +405,8 @@ func (s *Service) DeleteDirectoryUser(ctx context.Context, p auth.Principal, id 
 		return err
 	}
 	var hashes []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.txAnnouncing(ctx, func(tx store.Store) error {
+		hashes = nil // fn may be retried
 		u, err := tx.GetUser(ctx, id)
 		if err != nil {
 			return notFound(err, "User %q not found.", truncate(id, 80))
@@ -434,13 +435,8 @@ func (s *Service) DeleteDirectoryUser(ctx context.Context, p auth.Principal, id 
 			return notFound(err, "User %q not found.", truncate(id, 80))
 		}
 		return s.audit(ctx, tx, p, actionSCIMUserDeleted, "user", id, before, scimActor(p, nil))
-	})
-	if err != nil {
-		return err
-	}
-	s.keysChanged(ctx, hashes...)
-	s.userChanged(ctx, id)
-	return nil
+	}, func() Changes { return Changes{Keys: hashes, Users: []string{id}} })
+	return err
 }
 
 // ---- groups ----
@@ -595,7 +591,7 @@ func (s *Service) CreateDirectoryGroup(ctx context.Context, p auth.Principal, in
 	t := store.Team{ID: s.newID(), Alias: in.DisplayName, ExternalID: in.ExternalID, DirectoryManaged: true, CreatedAt: now, UpdatedAt: now}
 	var out DirectoryGroup
 	var changed, revoked []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.txAnnouncing(ctx, func(tx store.Store) error {
 		if err := nameTaken(ctx, tx, in.DisplayName, ""); err != nil {
 			return err
 		}
@@ -614,12 +610,10 @@ func (s *Service) CreateDirectoryGroup(ctx context.Context, p auth.Principal, in
 		}
 		out, err = s.directoryGroupOf(ctx, tx, t, true)
 		return err
-	})
+	}, func() Changes { return Changes{Sessions: revoked, Users: changed} })
 	if err != nil {
 		return DirectoryGroup{}, err
 	}
-	s.sessionsChanged(ctx, revoked...)
-	s.userChanged(ctx, changed...)
 	return out, nil
 }
 
@@ -673,7 +667,7 @@ func (s *Service) UpdateDirectoryGroup(ctx context.Context, p auth.Principal, id
 	now := s.Now()
 	var out DirectoryGroup
 	var changed, revoked []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.txAnnouncing(ctx, func(tx store.Store) error {
 		t, err := s.loadDirectoryTeam(ctx, tx, id)
 		if err != nil {
 			return err
@@ -729,12 +723,10 @@ func (s *Service) UpdateDirectoryGroup(ctx context.Context, p auth.Principal, id
 		changed = recheck
 		out, err = s.directoryGroupOf(ctx, tx, t, true)
 		return err
-	})
+	}, func() Changes { return Changes{Sessions: revoked, Users: changed, Teams: []string{id}} })
 	if err != nil {
 		return DirectoryGroup{}, err
 	}
-	s.sessionsChanged(ctx, revoked...)
-	s.userChanged(ctx, changed...)
 	return out, nil
 }
 
@@ -746,7 +738,8 @@ func (s *Service) DeleteDirectoryGroup(ctx context.Context, p auth.Principal, id
 		return err
 	}
 	var hashes, members, revoked []string
-	err := s.store.Tx(ctx, func(tx store.Store) error {
+	err := s.txAnnouncing(ctx, func(tx store.Store) error {
+		hashes, members = nil, nil // fn may be retried
 		t, err := s.loadDirectoryTeam(ctx, tx, id)
 		if err != nil {
 			return err
@@ -775,14 +768,8 @@ func (s *Service) DeleteDirectoryGroup(ctx context.Context, p auth.Principal, id
 		}
 		revoked, err = s.syncDirectoryRoles(ctx, tx, p, members)
 		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.keysChanged(ctx, hashes...)
-	s.sessionsChanged(ctx, revoked...)
-	s.userChanged(ctx, members...)
-	return nil
+	}, func() Changes { return Changes{Keys: hashes, Sessions: revoked, Users: members, Teams: []string{id}} })
+	return err
 }
 
 // syncDirectoryRoles re-derives the role of each user from the directory

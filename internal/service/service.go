@@ -263,6 +263,19 @@ func (s *Service) tx(ctx context.Context, fn func(tx store.Store, ch *Changes) e
 	return nil
 }
 
+// txAnnouncing is s.tx for bodies that collect what they change in their
+// own variables: changes is read once fn has succeeded, still inside the
+// transaction, so the announcement commits with the write.
+func (s *Service) txAnnouncing(ctx context.Context, fn func(tx store.Store) error, changes func() Changes) error {
+	return s.tx(ctx, func(tx store.Store, ch *Changes) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		*ch = changes()
+		return nil
+	})
+}
+
 func (s *Service) notify(ctx context.Context, tx store.Store, ch Changes) error {
 	if s.channel == "" || ch.Empty() {
 		return nil
@@ -284,34 +297,4 @@ func (s *Service) invalidateLocal(ctx context.Context, ch Changes) {
 	if s.hooks.Invalidate != nil && !ch.Empty() {
 		s.hooks.Invalidate(ctx, ch)
 	}
-}
-
-// changedAfterCommit announces changes made outside s.tx (the transaction
-// has committed already). Prefer s.tx: a crash between the commit and this
-// call loses the announcement to other replicas until their cache TTL.
-func (s *Service) changedAfterCommit(ctx context.Context, ch Changes) {
-	if ch.Empty() {
-		return
-	}
-	if s.channel != "" {
-		ch.Origin = s.instance
-		for _, payload := range ch.Encode(maxNotifyPayload) {
-			if err := s.store.Notify(context.WithoutCancel(ctx), s.channel, payload); err != nil {
-				s.log.ErrorContext(ctx, "announce cache invalidation", "err", err)
-			}
-		}
-	}
-	s.invalidateLocal(ctx, ch)
-}
-
-func (s *Service) keysChanged(ctx context.Context, hashes ...string) {
-	s.changedAfterCommit(ctx, Changes{Keys: hashes})
-}
-
-func (s *Service) sessionsChanged(ctx context.Context, ids ...string) {
-	s.changedAfterCommit(ctx, Changes{Sessions: ids})
-}
-
-func (s *Service) userChanged(ctx context.Context, ids ...string) {
-	s.changedAfterCommit(ctx, Changes{Users: ids})
 }

@@ -404,14 +404,14 @@ func (s *Service) EnsureBootstrapAdmin(ctx context.Context, username, password s
 		if err != nil {
 			return fmt.Errorf("service: hash bootstrap password: %w", err)
 		}
-		_, err = s.store.UpdateUser(ctx, u.ID, func(x *store.User) error {
-			x.PasswordHash, x.Role, x.Disabled, x.UpdatedAt = h, string(rbac.RoleProxyAdmin), false, s.Now()
-			return nil
+		return s.tx(ctx, func(tx store.Store, ch *Changes) error {
+			ch.Users = []string{u.ID}
+			_, err := tx.UpdateUser(ctx, u.ID, func(x *store.User) error {
+				x.PasswordHash, x.Role, x.Disabled, x.UpdatedAt = h, string(rbac.RoleProxyAdmin), false, s.Now()
+				return nil
+			})
+			return err
 		})
-		if err == nil {
-			s.userChanged(ctx, u.ID)
-		}
-		return err
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("service: bootstrap admin: %w", err)

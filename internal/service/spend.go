@@ -66,17 +66,21 @@ func (s *Service) ReportSpend(ctx context.Context, p auth.Principal, in SpendRep
 	}
 	e := store.SpendEntry{RequestID: in.RequestID, KeyHash: k.Hash, UserID: k.UserID, TeamID: k.TeamID, Model: in.Model,
 		PromptTokens: in.PromptTokens, CompletionTokens: in.CompletionTokens, Spend: *in.Spend, CreatedAt: s.Now()}
-	if err := s.store.RecordSpend(ctx, e); err != nil {
+	err = s.tx(ctx, func(tx store.Store, ch *Changes) error {
+		if err := tx.RecordSpend(ctx, e); err != nil {
+			return err
+		}
+		// The key's, the owner's (and member's) and the team's spend moved:
+		// cached figures rise in place on every replica.
+		ch.Spend(auth.Spent{KeyHash: k.Hash, UserID: k.UserID, TeamID: k.TeamID, Amount: e.Spend})
+		return nil
+	})
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return SpendResult{RequestID: in.RequestID, Duplicate: true}, nil
 		}
 		return SpendResult{}, notFound(fmt.Errorf("service: record spend: %w", err), "Key not found.")
 	}
-	// The key's, the owner's (and member's) and the team's spend moved:
-	// cached figures rise in place on every replica.
-	var ch Changes
-	ch.Spend(auth.Spent{KeyHash: k.Hash, UserID: k.UserID, TeamID: k.TeamID, Amount: e.Spend})
-	s.changedAfterCommit(ctx, ch)
 	return SpendResult{RequestID: in.RequestID}, nil
 }
 

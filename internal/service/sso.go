@@ -247,25 +247,33 @@ func (s *Service) ExplainSSORole(ctx context.Context, p auth.Principal, userID s
 func (s *Service) BackchannelLogout(ctx context.Context, c sso.LogoutClaims) (int, error) {
 	now := s.Now()
 	var ids []string
-	var err error
-	if c.SID != "" {
-		ids, err = s.store.RevokeSessionsBySSOSID(ctx, c.SID, now)
-	} else {
-		u, lerr := s.store.GetUserBySSO(ctx, c.Issuer, c.Subject)
-		if errors.Is(lerr, store.ErrNotFound) {
-			return 0, nil
+	err := s.txAnnouncing(ctx, func(tx store.Store) error {
+		var err error
+		if c.SID != "" {
+			ids, err = tx.RevokeSessionsBySSOSID(ctx, c.SID, now)
+		} else {
+			u, lerr := tx.GetUserBySSO(ctx, c.Issuer, c.Subject)
+			if errors.Is(lerr, store.ErrNotFound) {
+				ids = nil
+				return nil
+			}
+			if lerr != nil {
+				return fmt.Errorf("service: backchannel lookup: %w", lerr)
+			}
+			ids, err = tx.RevokeUserSessions(ctx, u.ID, now)
 		}
-		if lerr != nil {
-			return 0, fmt.Errorf("service: backchannel lookup: %w", lerr)
+		if err != nil {
+			return fmt.Errorf("service: backchannel revoke: %w", err)
 		}
-		ids, err = s.store.RevokeUserSessions(ctx, u.ID, now)
-	}
+		for _, id := range ids {
+			if err := s.audit(ctx, tx, auth.Principal{UserID: "idp:" + c.Issuer}, "logout.backchannel", "session", id, nil, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() Changes { return Changes{Sessions: ids} })
 	if err != nil {
-		return 0, fmt.Errorf("service: backchannel revoke: %w", err)
+		return 0, err
 	}
-	for _, id := range ids {
-		_ = s.audit(ctx, s.store, auth.Principal{UserID: "idp:" + c.Issuer}, "logout.backchannel", "session", id, nil, nil)
-	}
-	s.sessionsChanged(ctx, ids...)
 	return len(ids), nil
 }
