@@ -9,7 +9,9 @@
 package budget
 
 import (
+	"errors"
 	"sync"
+	"time"
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/access"
@@ -23,10 +25,50 @@ type Ledger struct {
 	mu      sync.Mutex
 	flight  map[string]float64
 	pending map[string]float64
+
+	// A released real cost is in the cached figures from then on, but a
+	// caller may hold budget figures read before it got there (a
+	// principal authenticated, or loaded from the database, just before
+	// the recording). Releases are numbered; a Reserve given the number
+	// current when its figures were read counts the later ones as still
+	// held.
+	epoch    uint64
+	released map[string][]release
+	count    int    // entries in released
+	floor    uint64 // releases up to floor have been forgotten
+	now      func() time.Time
 }
 
+type release struct {
+	epoch  uint64
+	at     time.Time
+	amount float64
+}
+
+// Bounds on the releases remembered: a caller whose figures are older
+// than what is remembered gets ErrStale and reads them again.
+const (
+	releaseMemory = 2 * time.Minute
+	maxReleases   = 1 << 16
+)
+
+// ErrStale: the budget figures given to Reserve were read before releases
+// the ledger no longer remembers; read them again (re-authenticate) and
+// retry with a fresh Epoch.
+var ErrStale = errors.New("budget: budget figures older than the ledger remembers")
+
 // NewLedger returns an empty ledger.
-func NewLedger() *Ledger { return &Ledger{flight: map[string]float64{}, pending: map[string]float64{}} }
+func NewLedger() *Ledger {
+	return &Ledger{flight: map[string]float64{}, pending: map[string]float64{}, released: map[string][]release{}, now: time.Now}
+}
+
+// Epoch numbers the releases so far: take it before reading the budget
+// figures a Reserve will be given.
+func (l *Ledger) Epoch() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch
+}
 
 // Hold is one call's reservation.
 type Hold struct {
@@ -45,19 +87,24 @@ type Hold struct {
 // one in flight: a budget never stops a lone call that LiteLLM would let
 // through, and the most it can be overshot on this instance is that one
 // call's real cost beyond its estimate. Budgets whose period has ended
-// (reset pending) are skipped.
-func (l *Ledger) Reserve(budgets []auth.Budget, est float64) (*Hold, error) {
+// (reset pending) are skipped. since is the Epoch taken before budgets
+// were read: costs released after it count as pending, as budgets may not
+// show them yet.
+func (l *Ledger) Reserve(budgets []auth.Budget, est float64, since uint64) (*Hold, error) {
 	if est < 0 {
 		est = 0
 	}
 	h := &Hold{l: l, amount: est}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if since < l.floor {
+		return nil, ErrStale
+	}
 	for _, b := range budgets {
 		if b.ResetDue || b.ID == "" {
 			continue
 		}
-		flight, pending := l.flight[b.ID], l.pending[b.ID]
+		flight, pending := l.flight[b.ID], l.pending[b.ID]+l.releasedSince(b.ID, since)
 		spent := b
 		spent.Spend += pending
 		fits := spent.Spend+flight+est <= b.Max || (flight == 0 && !access.Exhausted(spent))
@@ -107,13 +154,50 @@ func (h *Hold) Release() {
 		return
 	}
 	h.done = true
-	m := h.l.flight
-	if h.settled {
-		m = h.l.pending
+	if !h.settled {
+		for _, id := range h.ids {
+			h.l.add(h.l.flight, id, -h.amount)
+		}
+		return
 	}
+	h.l.epoch++
+	at := h.l.now()
 	for _, id := range h.ids {
-		h.l.add(m, id, -h.amount)
+		h.l.add(h.l.pending, id, -h.amount)
+		h.l.remember(id, release{epoch: h.l.epoch, at: at, amount: h.amount})
 	}
+}
+
+// remember keeps a release for the Reserves whose figures predate it,
+// forgetting what is older than releaseMemory, or everything when too
+// much is remembered (those Reserves then get ErrStale).
+func (l *Ledger) remember(id string, r release) {
+	if r.amount <= 0 {
+		return
+	}
+	rs := l.released[id]
+	drop := 0
+	for drop < len(rs) && r.at.Sub(rs[drop].at) > releaseMemory {
+		l.floor = max(l.floor, rs[drop].epoch)
+		drop++
+	}
+	rs = append(rs[drop:], r)
+	l.count += 1 - drop
+	l.released[id] = rs
+	if l.count > maxReleases {
+		clear(l.released)
+		l.count, l.floor = 0, l.epoch
+	}
+}
+
+// releasedSince sums the costs released against id after epoch since.
+func (l *Ledger) releasedSince(id string, since uint64) float64 {
+	rs := l.released[id]
+	sum := 0.0
+	for i := len(rs) - 1; i >= 0 && rs[i].epoch > since; i-- {
+		sum += rs[i].amount
+	}
+	return sum
 }
 
 // add changes m[id] by d, forgetting amounts that reach zero.

@@ -25,7 +25,7 @@ func TestConcurrentReservationsStayWithinTheBudget(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if h, err := l.Reserve(keyBudget(0, 4), 1); err == nil {
+			if h, err := l.Reserve(keyBudget(0, 4), 1, l.Epoch()); err == nil {
 				mu.Lock()
 				holds = append(holds, h)
 				mu.Unlock()
@@ -51,14 +51,14 @@ func TestConcurrentReservationsStayWithinTheBudget(t *testing.T) {
 // what is left; a second one concurrently does not.
 func TestLoneCallPassesAsLiteLLMWould(t *testing.T) {
 	l := budget.NewLedger()
-	h, err := l.Reserve(keyBudget(3.9, 4), 5)
+	h, err := l.Reserve(keyBudget(3.9, 4), 5, l.Epoch())
 	require.NoError(t, err)
-	_, err = l.Reserve(keyBudget(3.9, 4), 0.01)
+	_, err = l.Reserve(keyBudget(3.9, 4), 0.01, l.Epoch())
 	require.Error(t, err)
 	h.Release()
-	_, err = l.Reserve(keyBudget(4, 4), 0.01)
+	_, err = l.Reserve(keyBudget(4, 4), 0.01, l.Epoch())
 	require.Error(t, err, "a used-up budget takes nothing")
-	_, err = l.Reserve([]auth.Budget{{Scope: "key", ID: "key:k", Spend: 9, Max: 4, ResetDue: true}}, 1)
+	_, err = l.Reserve([]auth.Budget{{Scope: "key", ID: "key:k", Spend: 9, Max: 4, ResetDue: true}}, 1, l.Epoch())
 	require.NoError(t, err, "a budget whose period ended does not block")
 }
 
@@ -66,9 +66,9 @@ func TestLoneCallPassesAsLiteLLMWould(t *testing.T) {
 func TestEveryBudgetMustTakeTheCall(t *testing.T) {
 	l := budget.NewLedger()
 	team := auth.Budget{Scope: "team", ID: "team:t", Spend: 0, Max: 2}
-	a, err := l.Reserve([]auth.Budget{{Scope: "key", ID: "key:a", Max: 100}, team}, 1.5)
+	a, err := l.Reserve([]auth.Budget{{Scope: "key", ID: "key:a", Max: 100}, team}, 1.5, l.Epoch())
 	require.NoError(t, err)
-	_, err = l.Reserve([]auth.Budget{{Scope: "key", ID: "key:b", Max: 100}, team}, 1)
+	_, err = l.Reserve([]auth.Budget{{Scope: "key", ID: "key:b", Max: 100}, team}, 1, l.Epoch())
 	require.Error(t, err)
 	require.Zero(t, l.Held("key:b"), "a refused call holds nothing")
 	a.Release()
@@ -82,7 +82,7 @@ func TestFinishedCallsCountAsSpentNotInFlight(t *testing.T) {
 	served := 0
 	var holds []*budget.Hold
 	for range 6 {
-		h, err := l.Reserve(keyBudget(0, 0.4), 1.0) // estimate far above the real 0.1
+		h, err := l.Reserve(keyBudget(0, 0.4), 1.0, l.Epoch()) // estimate far above the real 0.1
 		if err != nil {
 			continue
 		}
@@ -96,4 +96,26 @@ func TestFinishedCallsCountAsSpentNotInFlight(t *testing.T) {
 		h.Release()
 	}
 	require.Zero(t, l.Held("key:k"))
+}
+
+// TestFiguresReadBeforeAReleaseStillCountIt: a caller that read the
+// budget figures before a finished call's spend reached them (it
+// authenticated just before the recording) must not see that spend
+// vanish from both the figures and the ledger when the hold is released.
+func TestFiguresReadBeforeAReleaseStillCountIt(t *testing.T) {
+	l := budget.NewLedger()
+	h, err := l.Reserve(keyBudget(0, 4), 2, l.Epoch())
+	require.NoError(t, err)
+	h.Settle(4) // the call used the whole budget
+
+	since := l.Epoch()
+	stale := keyBudget(0, 4) // read now: the spend of 4 is not in it yet
+	h.Release()              // recorded: the cached figures now say 4
+
+	_, err = l.Reserve(stale, 1, since)
+	require.Error(t, err, "figures read before the release must count the released cost")
+	_, err = l.Reserve(keyBudget(4, 4), 1, l.Epoch())
+	require.Error(t, err, "fresh figures carry the spend themselves")
+	_, err = l.Reserve(keyBudget(0, 4), 1, l.Epoch())
+	require.NoError(t, err, "a release is not counted twice for figures read after it")
 }

@@ -59,6 +59,11 @@ type answer struct {
 type metered struct {
 	id, model string
 	u         usage
+	// cut: the answer ended before its end (the client went away or the
+	// upstream failed), so its usage may never have arrived.
+	cut bool
+	// events counts the stream's data events relayed (-1: not a stream).
+	events int64
 }
 
 func (a *answer) metered() metered {
@@ -86,13 +91,21 @@ func (a *answer) metered() metered {
 func (p *Proxy) finish(c *call, read func() metered) {
 	c.done.Do(func() {
 		m := read()
-		p.limits.charge(c.principal, m.u.prompt+m.u.completion, p.opts.Now())
-		if c.model == "" && !m.u.seen {
-			return // nothing model-related happened (a file listing, say)
-		}
 		model := c.model
 		if model == "" {
 			model = m.model
+		}
+		if !m.u.seen && model != "" && m.cut {
+			// Served (part of) an answer whose usage never came: bill an
+			// estimate rather than nothing, or abandoning every stream
+			// before its last chunk would make calls free.
+			m.u = p.estimatedUsage(c, m.events)
+			p.log.Info("upstream: answer ended before its usage; billed an estimate",
+				"model", clean(model, maxModelLen), "prompt_tokens", m.u.prompt, "completion_tokens", m.u.completion)
+		}
+		p.limits.charge(c.principal, m.u.prompt+m.u.completion, p.opts.Now())
+		if c.model == "" && !m.u.seen {
+			return // nothing model-related happened (a file listing, say)
 		}
 		id := m.id
 		if id == "" {
@@ -114,6 +127,24 @@ func (p *Proxy) finish(c *call, read func() metered) {
 		c.metered.Store(true)
 		p.rec.enqueue(e)
 	})
+}
+
+// estimatedUsage stands in for the usage of an answer cut short: the
+// prompt at one token per four bytes of request body, and as output one
+// token per stream event relayed (streams send about one token per
+// event), or for a JSON answer — generated in full before it was sent —
+// the output bound the reservation used.
+func (p *Proxy) estimatedUsage(c *call, events int64) usage {
+	u := usage{prompt: int64(c.bodyLen+3) / 4, seen: true}
+	switch {
+	case events >= 0:
+		u.completion = events
+	case c.maxTokens > 0:
+		u.completion = c.maxTokens
+	default:
+		u.completion = p.opts.EstimateMaxTokens
+	}
+	return u
 }
 
 // estimate is what a call may cost at most, for its reservation: the
@@ -226,6 +257,7 @@ type jsonBody struct {
 	head  []byte
 	tail  []byte
 	over  bool
+	eof   bool
 }
 
 func newJSONBody(src io.ReadCloser, p *Proxy, c *call, parse bool) *jsonBody {
@@ -238,13 +270,14 @@ func (b *jsonBody) Read(buf []byte) (int, error) {
 		b.capture(buf[:n])
 	}
 	if errors.Is(err, io.EOF) {
+		b.eof = true
 		b.p.finish(b.c, b.metered)
 	}
 	return n, err
 }
 
 // Close meters what arrived if the body was not read to its end (the
-// client went away): a truncated answer yields no usage.
+// client went away): a truncated answer is billed an estimate.
 func (b *jsonBody) Close() error {
 	err := b.src.Close()
 	b.p.finish(b.c, b.metered)
@@ -269,6 +302,12 @@ func (b *jsonBody) capture(d []byte) {
 }
 
 func (b *jsonBody) metered() metered {
+	m := b.read()
+	m.cut, m.events = !b.eof, -1
+	return m
+}
+
+func (b *jsonBody) read() metered {
 	defer func() { b.head, b.tail = nil, nil }()
 	if !b.parse {
 		return metered{}

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -29,6 +30,10 @@ type call struct {
 	strip bool
 	// listModels: a GET of the model list whose entries must be filtered.
 	listModels bool
+	// bodyLen and maxTokens size the estimate billed for an answer that
+	// ends before it reports usage.
+	bodyLen   int
+	maxTokens int64
 	// done makes metering happen once, whichever of EOF and Close comes
 	// first.
 	done sync.Once
@@ -57,7 +62,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, apperr.NotFound("Not found."))
 		return
 	}
-	pr, err := p.opts.Authenticator.Authenticate(r.Context(), auth.CredentialFromRequest(r, p.opts.SessionCookie))
+	// The ledger's epoch before the budget figures are read: costs
+	// released after it may be missing from them (see budget.Ledger).
+	since := p.ledger.Epoch()
+	cred := auth.CredentialFromRequest(r, p.opts.SessionCookie)
+	pr, err := p.opts.Authenticator.Authenticate(r.Context(), cred)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -80,6 +89,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.model, c.strip = info.model, info.strip
+	c.bodyLen, c.maxTokens = len(body), info.maxTokens
 	c.listModels = r.Method == http.MethodGet && isModelList(r.URL.Path) && access.Restricted(pr)
 	if err := p.opts.Decide(pr, decisionRequest(r, body)); err != nil {
 		p.fail(w, r, err)
@@ -101,7 +111,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if pr.Access != nil && len(pr.Access.Budgets) > 0 {
 		// Reserve what the call may cost before it is sent, so concurrent
 		// calls cannot all pass a budget check each would pass alone.
-		hold, err := p.ledger.Reserve(pr.Access.Budgets, p.estimate(c.model, len(body), info.maxTokens))
+		est := p.estimate(c.model, len(body), info.maxTokens)
+		hold, err := p.ledger.Reserve(pr.Access.Budgets, est, since)
+		if errors.Is(err, budget.ErrStale) {
+			// The figures are older than the ledger remembers (a body
+			// read slowly): read them again.
+			since = p.ledger.Epoch()
+			var fresh auth.Principal
+			if fresh, err = p.opts.Authenticator.Authenticate(r.Context(), cred); err == nil && fresh.Access != nil {
+				hold, err = p.ledger.Reserve(fresh.Access.Budgets, est, since)
+			}
+		}
 		if err != nil {
 			p.fail(w, r, err)
 			return

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -90,4 +91,30 @@ func TestReusedResponseIDStillRecorded(t *testing.T) {
 	for _, s := range es {
 		require.True(t, strings.HasPrefix(s.RequestID, "chatcmpl-fixed"), s.RequestID)
 	}
+}
+
+// TestStreamAbandonedBeforeUsageIsBilled: a client that reads the content
+// and leaves before the usage chunk is billed an estimate of what it got,
+// not nothing (else abandoning every stream makes calls free and budgets
+// never fill).
+func TestStreamAbandonedBeforeUsageIsBilled(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	gate := make(chan struct{})
+	e.up.setGate(gate)
+	defer close(gate)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	stream := e.client.Chat.Completions.NewStreaming(ctx, chatParams("gpt-test"))
+	require.True(t, stream.Next(), "first chunk: %v", stream.Err())
+	require.NoError(t, stream.Close(), "the client leaves while the upstream holds the rest")
+	cancel()
+
+	e.waitSpent(1)
+	es := e.spendOf(e.keyHash)
+	require.Len(t, es, 1)
+	require.Positive(t, es[0].PromptTokens, "the prompt is estimated from the request body")
+	require.Positive(t, es[0].CompletionTokens, "one token per relayed event")
+	require.InDelta(t, cost("gpt-test", es[0].PromptTokens, es[0].CompletionTokens), es[0].Spend, 1e-12)
+	require.Positive(t, es[0].Spend)
 }

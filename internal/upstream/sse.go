@@ -76,14 +76,20 @@ func (b *sseBody) Read(p []byte) (int, error) {
 }
 
 // Close meters the stream as far as it went (a client that went away
-// before the usage chunk leaves an entry without tokens).
+// before the usage chunk is billed an estimate of what it received).
 func (b *sseBody) Close() error {
 	err := b.src.Close()
 	b.p.finish(b.c, b.metered)
 	return err
 }
 
-func (b *sseBody) metered() metered { return b.m }
+func (b *sseBody) metered() metered {
+	m := b.m
+	// A stream whose usage never came is billed by estimate whether it was
+	// cut or the upstream ignored include_usage.
+	m.cut = true
+	return m
+}
 
 // split hands every complete event in b.in to event and keeps the rest.
 func (b *sseBody) split() {
@@ -119,8 +125,11 @@ func eventEnd(buf []byte) int {
 // event inspects one event and queues it for the client unless it is the
 // usage chunk the client did not ask for.
 func (b *sseBody) event(ev []byte) {
-	if data := eventData(ev); len(data) > 0 && !bytes.Equal(data, []byte("[DONE]")) && !b.inspect(data) {
-		return
+	if data := eventData(ev); len(data) > 0 && !bytes.Equal(data, []byte("[DONE]")) {
+		b.m.events++
+		if !b.inspect(data) {
+			return
+		}
 	}
 	b.out = append(b.out, ev...)
 }
