@@ -104,7 +104,9 @@ func (s *Spool[T]) Append(recs ...T) error {
 		// Part of buf may be on disk without its newline; end the segment
 		// there so the torn line stays the last one.
 		name := s.name
-		s.sealLocked()
+		if serr := s.sealLocked(); serr != nil {
+			err = errors.Join(err, serr)
+		}
 		return fmt.Errorf("spool: write %s: %w", name, err)
 	}
 	s.count += len(recs)

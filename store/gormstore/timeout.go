@@ -106,7 +106,9 @@ func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) (er
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	// The connection goes back to the pool; a close error (a connection
+	// already broken) has nothing left to report.
+	defer func() { _ = conn.Close() }()
 	base := s.db.Session(&gorm.Session{Context: txCtx, NewDB: true})
 	base.Statement.ConnPool = conn
 	var tx *gorm.DB
