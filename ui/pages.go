@@ -172,23 +172,23 @@ type keysPage struct {
 }
 
 type keyRow struct {
-	Hash      string
-	Alias     string
-	Name      string // sk-...abcd
-	Owner     string
-	Team      string
-	Models    string // what each level lets the key use
-	Limits    []limitLine
-	Refusal   string // why the key's requests are refused now
-	Created   string
-	Expires   string
-	Expired   bool
-	LastUsed  string
-	Spend     string
-	Budget    budget
-	Blocked   bool
-	CanEdit   bool
-	Delete    *confirmStep // nil when the viewer may not delete it
+	Hash     string
+	Alias    string
+	Name     string // sk-...abcd
+	Owner    string
+	Team     string
+	Models   string // what each level lets the key use
+	Limits   []limitLine
+	Refusal  string // why the key's requests are refused now
+	Created  string
+	Expires  string
+	Expired  bool
+	LastUsed string
+	Spend    string
+	Budget   budget
+	Blocked  bool
+	CanEdit  bool
+	Delete   *confirmStep // nil when the viewer may not delete it
 }
 
 // budget is a key's spend against its limit, drawn as a bar.
