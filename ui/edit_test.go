@@ -54,7 +54,7 @@ func TestUIKeyFormMistakesKeepTheForm(t *testing.T) {
 	b := e.browser()
 	home := b.login("dev@example.com", "password-of-dev@example.com")
 	require.Contains(t, home.Body, "All you may use: gpt-4o, claude", "the empty Models field says what it means")
-	require.Contains(t, home.Body, "yours: $50.00")
+	require.Contains(t, home.Body, "your budget ($50.00) still applies")
 	csrf := b.cookie("keygate_csrf")
 
 	tooMuch := b.post("/ui/keys/new", url.Values{"csrf_token": {csrf}, "alias": {"big"}, "duration": {"30d"}, "max_budget": {"100"}})

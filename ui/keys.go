@@ -90,10 +90,10 @@ func keyDeleteStep(k store.Key, back string) confirmStep {
 }
 
 // ownLimits describes the caller's own models and budget for the key
-// form, so its hints say what "empty" means.
+// form, so its hints say what "empty" means ("" budget: no budget).
 func (u *UI) ownLimits(c *gin.Context) (models, budget string) {
 	p := principalOf(c)
-	models, budget = "All models you may use", "No limit"
+	models = "All models you may use"
 	if p.UserID == "" {
 		return models, budget
 	}
@@ -106,7 +106,7 @@ func (u *UI) ownLimits(c *gin.Context) (models, budget string) {
 		models = "All you may use: " + strings.Join(d.User.Models, ", ")
 	}
 	if d.User.MaxBudget != nil {
-		budget = "No limit of its own (yours: " + money(*d.User.MaxBudget) + ")"
+		budget = "Empty: no limit of its own; your budget (" + money(*d.User.MaxBudget) + ") still applies."
 	}
 	return models, budget
 }

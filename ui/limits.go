@@ -132,7 +132,7 @@ func scopeMessage(err error, mine bool) (string, bool) {
 		}
 		return "“" + se.Model + "” is not one of " + holder + " models (" + allowed + "). Leave Models empty to allow all of them.", true
 	case "max_budget":
-		return "The budget can be at most " + money(se.Limit) + ", " + holder + " own budget. Lower it, or leave it empty for no limit of the key's own.", true
+		return "The budget can be at most " + money(se.Limit) + ", " + holder + " own budget.", true
 	}
 	return "The key would allow more than " + holder + " limits.", true
 }
