@@ -100,7 +100,7 @@ func TestUIKeyShowsEffectiveLimitsAndRefusal(t *testing.T) {
 	require.Contains(t, home.Body, "Requests are refused now: your budget of $50.00 is used up ($51.00 spent).")
 	require.Contains(t, home.Body, "Your budget: $51.00 of $50.00 · used up")
 	require.Contains(t, home.Body, "Models — You may use: gpt-4o, claude")
-	require.NotContains(t, home.Body, "All models")
+	require.NotContains(t, home.Body, `key-models">All models`)
 
 	_, err = e.app.Service().SetKeyBlocked(context.Background(), master(), hash, true)
 	require.NoError(t, err)
