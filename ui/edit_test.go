@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -369,4 +370,45 @@ func TestUIEditTeamMembersAndInvitations(t *testing.T) {
 	link, err := url.Parse(cu.Invitation.Link)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusGone, e.browser().get("/ui/onboarding?"+link.RawQuery).Status, "the link no longer works")
+}
+
+// Issue 16 item 3: each reason a key is refused is named, at the level
+// that refuses it (team, member budget in the team, expiry, membership).
+func TestUIKeyRefusalReasons(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	svc := e.app.Service()
+	e.user("dev@example.com", rbac.RoleInternalUser)
+	dev := e.userID("dev@example.com")
+	teamID, ten, teamAlias := "team-a", 10.0, "team-key"
+	_, err := svc.CreateTeam(ctx, master(), service.NewTeam{TeamID: &teamID, Models: []string{"gpt-4o"},
+		MembersWithRoles: service.Members{{UserID: dev, Role: "user"}}})
+	require.NoError(t, err)
+	_, err = svc.UpdateMember(ctx, master(), service.MemberChange{TeamID: teamID, UserID: dev, MaxBudgetInTeam: &ten})
+	require.NoError(t, err)
+	teamKey, err := svc.GenerateKey(ctx, master(), service.KeyRequest{UserID: &dev, TeamID: &teamID, KeyAlias: &teamAlias})
+	require.NoError(t, err)
+	day, shortAlias := "1h", "short"
+	short, err := svc.GenerateKey(ctx, master(), service.KeyRequest{UserID: &dev, KeyAlias: &shortAlias, Duration: &day})
+	require.NoError(t, err)
+
+	b := e.browser()
+	home := b.login("dev@example.com", "password-of-dev@example.com")
+	require.Contains(t, home.Body, "Models — Team: gpt-4o")
+	require.Contains(t, home.Body, "Your budget in the team: $0.00 of $10.00")
+	require.NotContains(t, home.Body, "Requests are refused now")
+
+	require.NoError(t, e.store.RecordSpend(ctx, store.SpendEntry{RequestID: "r-1", KeyHash: teamKey.Key.Hash, UserID: dev, TeamID: teamID,
+		Model: "gpt-4o", Spend: 10, CreatedAt: e.clock.Now()}))
+	require.Contains(t, b.get("/ui/").Body, "Requests are refused now: your budget in the team of $10.00 is used up ($10.00 spent).")
+
+	blocked := true
+	_, err = svc.UpdateTeam(ctx, master(), service.TeamUpdate{TeamID: teamID, Blocked: &blocked})
+	require.NoError(t, err)
+	require.Contains(t, b.get("/ui/").Body, "Requests are refused now: its team is blocked.")
+	require.Equal(t, http.StatusUnauthorized, e.verify(teamKey.Raw))
+
+	e.clock.Advance(2 * time.Hour)
+	require.Contains(t, b.get("/ui/").Body, "Requests are refused now: the key has expired.")
+	require.Equal(t, http.StatusUnauthorized, e.verify(short.Raw))
 }
