@@ -142,11 +142,13 @@ func (a *KeyAuthenticator) ByHash(ctx context.Context, hash string) (Principal, 
 
 // answer turns a cached entry into the principal or its error, checking
 // the key's expiry, which a cached entry may outlive.
-func (a *KeyAuthenticator) answer(e Entry) (Principal, error) {
+func (a *KeyAuthenticator) answer(e Entry) (Principal, error) { return entryAnswer(e, a.now()) }
+
+func entryAnswer(e Entry, now time.Time) (Principal, error) {
 	if e.Err != nil {
 		return Principal{}, e.Err
 	}
-	if e.ExpiresAt != nil && !a.now().Before(*e.ExpiresAt) {
+	if e.ExpiresAt != nil && !now.Before(*e.ExpiresAt) {
 		return Principal{}, ErrExpired
 	}
 	return e.Principal, nil
@@ -158,6 +160,22 @@ const loadTimeout = 10 * time.Second
 
 // ErrNotInTeam: a team key whose owner is no longer a member of the team.
 var ErrNotInTeam = fmt.Errorf("%w: the key's owner is no longer a member of its team", ErrBlocked)
+
+// Which of the key, its owner or its team is blocked: each is ErrBlocked
+// to every caller; the web UI tells its users which one.
+var (
+	ErrKeyBlocked   = fmt.Errorf("%w: the key is blocked", ErrBlocked)
+	ErrOwnerBlocked = fmt.Errorf("%w: the key's owner is blocked", ErrBlocked)
+	ErrTeamBlocked  = fmt.Errorf("%w: the key's team is blocked", ErrBlocked)
+)
+
+// KeyPrincipal is what authenticating the key of ka would answer at now:
+// its principal, or why the key is refused (expired, blocked, its owner
+// or team gone). The web UI shows it as the key's standing, from the same
+// code that answers the key's requests.
+func KeyPrincipal(ka store.KeyAccess, now time.Time) (Principal, error) {
+	return entryAnswer(accessEntry(ka, now), now)
+}
 
 // load reads the key, its owner, its team and the owner's membership; an
 // answer about the key (unknown, blocked) is returned as a cacheable
@@ -180,7 +198,7 @@ func accessEntry(ka store.KeyAccess, now time.Time) Entry {
 	k := ka.Key
 	e := Entry{ExpiresAt: k.ExpiresAt, UserID: k.UserID, TeamID: k.TeamID}
 	if k.Blocked {
-		e.Err = ErrBlocked
+		e.Err = ErrKeyBlocked
 		return e
 	}
 	p := Principal{Method: MethodAPIKey, UserID: k.UserID, KeyHash: k.Hash, KeyAlias: k.Alias, KeyTeamID: k.TeamID,
@@ -194,7 +212,7 @@ func accessEntry(ka store.KeyAccess, now time.Time) Entry {
 			return e
 		}
 		if u.Disabled {
-			e.Err = ErrBlocked
+			e.Err = ErrOwnerBlocked
 			return e
 		}
 		p.Role, p.Email = rbac.Role(u.Role), u.Email
@@ -225,7 +243,7 @@ func accessEntry(ka store.KeyAccess, now time.Time) Entry {
 			return e
 		}
 		if t.Blocked {
-			e.Err = ErrBlocked
+			e.Err = ErrTeamBlocked
 			return e
 		}
 		acc.TeamModels = t.Models

@@ -178,7 +178,15 @@ func TestUIKeyLifecycle(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, p.Status)
 		require.Equal(t, http.StatusOK, e.verify(key))
 	}
-	del := b.post("/ui/keys/delete", url.Values{"csrf_token": {csrf}, "key": {hash[1]}, "label": {"Key “laptop”"}, "return": {"/ui/"}})
+	// Without script the row's button posts without the confirmation:
+	// the answer is a page that asks, and nothing is deleted yet.
+	ask := b.post("/ui/keys/delete", url.Values{"csrf_token": {csrf}, "key": {hash[1]}, "return": {"/ui/"}})
+	require.Equal(t, http.StatusOK, ask.Status)
+	require.Contains(t, ask.Body, `id="confirm-yes"`)
+	require.Contains(t, ask.Body, `name="confirm" value="yes"`)
+	require.Contains(t, ask.Body, "<strong>laptop</strong>")
+	require.Equal(t, http.StatusOK, e.verify(key))
+	del := b.post("/ui/keys/delete", url.Values{"csrf_token": {csrf}, "key": {hash[1]}, "return": {"/ui/"}, "confirm": {"yes"}})
 	require.Equal(t, http.StatusSeeOther, del.Status)
 	require.Equal(t, "/ui/", del.Header.Get("Location"))
 	require.Equal(t, http.StatusUnauthorized, e.verify(key))

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/internal/access"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/rbac"
@@ -30,7 +31,17 @@ func expiryOptions(selected string) []option {
 	return opts
 }
 
-func (u *UI) keyRows(p auth.Principal, keys []store.Key, owners map[string]string) []keyRow {
+func (u *UI) keyRows(c *gin.Context, keys []store.Key, owners map[string]string, back string) ([]keyRow, error) {
+	p := principalOf(c)
+	hashes := make([]string, 0, len(keys))
+	for _, k := range keys {
+		hashes = append(hashes, k.Hash)
+	}
+	standings, err := u.svc.KeyStandings(ctxOf(c), p, hashes)
+	if err != nil {
+		return nil, err
+	}
+	csrf := u.opts.Web.CSRFToken(p.SessionID)
 	now := u.now()
 	rows := make([]keyRow, 0, len(keys))
 	for _, k := range keys {
@@ -42,12 +53,62 @@ func (u *UI) keyRows(p auth.Principal, keys []store.Key, owners map[string]strin
 		if owner == "" {
 			owner = "— (service key)"
 		}
-		rows = append(rows, keyRow{Hash: k.Hash, Alias: k.Alias, Name: k.KeyName, Owner: owner, Team: k.TeamID,
-			Models: joinList(k.Models, "All models"), Created: day(k.CreatedAt), Expires: exp, Expired: expired,
+		mine := k.UserID != "" && k.UserID == p.UserID
+		st, found := standings[k.Hash]
+		models, limits, refusal := standingView(st, found, mine, k.Models)
+		row := keyRow{Hash: k.Hash, Alias: k.Alias, Name: k.KeyName, Owner: owner, Team: k.TeamID,
+			Models: models, Limits: limits, Refusal: refusal, Created: day(k.CreatedAt), Expires: exp, Expired: expired,
 			LastUsed: ago(now, k.LastActive), Spend: money(k.Spend), Budget: budgetOf(k.Spend, k.MaxBudget), Blocked: k.Blocked,
-			CanDelete: p.Can(rbac.PermKeyWriteAny) || (p.Can(rbac.PermKeyWriteOwn) && k.UserID != "" && k.UserID == p.UserID)})
+			CanEdit: mayEditKey(p, k)}
+		if p.Can(rbac.PermKeyWriteAny) || (p.Can(rbac.PermKeyWriteOwn) && mine) {
+			step := keyDeleteStep(k, back)
+			step.CSRF = csrf
+			row.Delete = &step
+		}
+		rows = append(rows, row)
 	}
-	return rows
+	return rows, nil
+}
+
+// mayEditKey: the key's owner and proxy admins change and regenerate a
+// key (a new value acts as its owner); the service decides again.
+func mayEditKey(p auth.Principal, k store.Key) bool {
+	return p.Can(rbac.PermKeyWriteAny) || (p.Can(rbac.PermKeyWriteOwn) && k.UserID != "" && k.UserID == p.UserID)
+}
+
+func keyLabel(k store.Key) string {
+	if k.Alias != "" {
+		return k.Alias
+	}
+	return k.KeyName
+}
+
+func keyDeleteStep(k store.Key, back string) confirmStep {
+	return confirmStep{ID: domID("delete-key-", k.Hash), Action: "/ui/keys/delete", Button: "Delete", Danger: true,
+		Fields: fields("key", k.Hash, "return", back), Title: "Delete this key?", Before: "Delete ", Subject: keyLabel(k),
+		After: "? Applications using it stop working at once.", Yes: "Yes, delete this key"}
+}
+
+// ownLimits describes the caller's own models and budget for the key
+// form, so its hints say what "empty" means ("" budget: no budget).
+func (u *UI) ownLimits(c *gin.Context) (models, budget string) {
+	p := principalOf(c)
+	models = "All models you may use"
+	if p.UserID == "" {
+		return models, budget
+	}
+	d, err := u.svc.GetUser(ctxOf(c), p, p.UserID)
+	if err != nil {
+		u.log.Debug("ui: own limits", "err", err)
+		return models, budget
+	}
+	if len(d.User.Models) > 0 && !access.Unrestricted(d.User.Models) {
+		models = "All you may use: " + strings.Join(d.User.Models, ", ")
+	}
+	if d.User.MaxBudget != nil {
+		budget = "Empty: no limit of its own; your budget (" + money(*d.User.MaxBudget) + ") still applies."
+	}
+	return models, budget
 }
 
 // myKeysData lists the caller's own keys (admins too: their own, not all).
@@ -58,10 +119,17 @@ func (u *UI) myKeysData(c *gin.Context) (keysPage, error) {
 	if err != nil {
 		return keysPage{}, err
 	}
+	rows, err := u.keyRows(c, keys, nil, "/ui/")
+	if err != nil {
+		return keysPage{}, err
+	}
 	d := keysPage{page: u.pageFor(c, "My keys", "/ui/"), Heading: "My keys",
 		Intro: "API keys let your applications call the LLM proxy as you. Keep them secret.",
-		Keys:  u.keyRows(p, keys, nil), Pager: pagerFor("/ui/", c.Request.URL.Query(), pg, keysPerPage, total),
+		Keys:  rows, Pager: pagerFor("/ui/", c.Request.URL.Query(), pg, keysPerPage, total),
 		Form: keyForm{Duration: defaultExpiry}, Expiries: expiryOptions(defaultExpiry)}
+	if p.Can(rbac.PermKeyWriteOwn) {
+		d.ModelsHint, d.BudgetHint = u.ownLimits(c)
+	}
 	return d, nil
 }
 
@@ -97,9 +165,15 @@ func (u *UI) createKey(c *gin.Context) error {
 		return u.svc.GenerateKey(ctxOf(c), p, req)
 	}()
 	if err != nil {
+		// Every mistake re-shows the form with what was typed: a limit
+		// the key may not exceed is a 403 from the service, but for the
+		// person filling in the form it is a wrong value, not a wrong page.
 		status, msg, ok := publicError(err)
-		if !ok || status == http.StatusForbidden {
+		if !ok {
 			return err
+		}
+		if plain, isScope := scopeMessage(err, true); isScope {
+			msg = plain
 		}
 		d, lerr := u.myKeysData(c)
 		if lerr != nil {
@@ -112,6 +186,11 @@ func (u *UI) createKey(c *gin.Context) error {
 	exp, _ := expiry(u.now(), ik.Key.ExpiresAt)
 	d := keyCreatedPage{page: u.pageFor(c, "Key created", "/ui/"), Key: ik.Raw, Name: ik.Key.KeyName, Alias: ik.Key.Alias,
 		Expires: exp, Models: joinList(ik.Key.Models, "All models you may use")}
+	if len(ik.Key.Models) == 0 {
+		if hint, _ := u.ownLimits(c); hint != "" {
+			d.Models = hint
+		}
+	}
 	if ik.Key.MaxBudget != nil {
 		d.Budget = money(*ik.Key.MaxBudget)
 	}
@@ -119,18 +198,22 @@ func (u *UI) createKey(c *gin.Context) error {
 }
 
 func (u *UI) deleteKey(c *gin.Context) error {
+	p := principalOf(c)
 	ref, back := c.PostForm("key"), safeNext(c.PostForm("return"))
 	if ref == "" {
 		return u.redirectError(c, back, apperr.InvalidParam("key", "No key was named."))
 	}
-	if err := u.svc.DeleteKeys(ctxOf(c), principalOf(c), []string{ref}, nil); err != nil {
+	k, err := u.svc.KeyInfo(ctxOf(c), p, ref)
+	if err != nil {
 		return u.redirectError(c, back, err)
 	}
-	label := c.PostForm("label")
-	if label == "" {
-		label = "The key"
+	if ok, err := u.confirmed(c, keyDeleteStep(k, back), back); !ok {
+		return err
 	}
-	return u.redirect(c, back, label+" was deleted. Applications using it stop working now.")
+	if err := u.svc.DeleteKeys(ctxOf(c), p, []string{k.Hash}, nil); err != nil {
+		return u.redirectError(c, back, err)
+	}
+	return u.redirect(c, back, "Key “"+keyLabel(k)+"” was deleted. Applications using it stop working now.")
 }
 
 // allKeys lists every key (admins and admin viewers), filterable by owner.
@@ -149,8 +232,16 @@ func (u *UI) allKeys(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	back := "/ui/keys"
+	if q := c.Request.URL.RawQuery; q != "" {
+		back += "?" + q
+	}
+	rows, err := u.keyRows(c, keys, owners, back)
+	if err != nil {
+		return err
+	}
 	d := keysPage{page: u.pageFor(c, "All keys", "/ui/keys"), Heading: "All keys", All: true, Filter: filter,
-		Intro: "Every API key on this Keygate, newest last.", Keys: u.keyRows(p, keys, owners),
+		Intro: "Every API key on this Keygate, newest last.", Keys: rows,
 		Pager: pagerFor("/ui/keys", c.Request.URL.Query(), pg, keysPerPage, total)}
 	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.keys(w, d) })
 }

@@ -335,6 +335,9 @@ func (u *UI) recoveryCodes(c *gin.Context) error {
 // factors and ends their sessions.
 func (u *UI) resetUserMFA(c *gin.Context) error {
 	id := c.PostForm("user_id")
+	if ok, err := u.confirmed(c, mfaResetStep(id, c.PostForm("label")), "/ui/users"); !ok {
+		return err
+	}
 	if err := u.svc.ResetMFA(ctxOf(c), principalOf(c), id); err != nil {
 		return u.redirectError(c, "/ui/users", err)
 	}

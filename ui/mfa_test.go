@@ -161,7 +161,7 @@ func TestUIMFAPolicyEnrollment(t *testing.T) {
 	require.Contains(t, users.Body, `action="/ui/users/mfa-reset"`)
 	boss, err := e.store.GetUserByEmail(context.Background(), "boss@example.com")
 	require.NoError(t, err)
-	res := admin.post("/ui/users/mfa-reset", url.Values{"csrf_token": {admin.cookie("keygate_csrf")}, "user_id": {boss.ID}})
+	res := admin.post("/ui/users/mfa-reset", url.Values{"csrf_token": {admin.cookie("keygate_csrf")}, "user_id": {boss.ID}, "confirm": {"yes"}})
 	require.Equal(t, "/ui/users", res.Header.Get("Location"))
 	require.Contains(t, admin.get("/ui/users").Body, "Two-factor authentication was reset")
 	require.Equal(t, http.StatusSeeOther, res.Status, res.Body)

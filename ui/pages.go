@@ -165,23 +165,30 @@ type keysPage struct {
 	Expiries  []option
 	FormError string
 	Filter    string
+	// ModelsHint and BudgetHint say what an empty field means for the
+	// caller (their own models and budget).
+	ModelsHint string
+	BudgetHint string
 }
 
 type keyRow struct {
-	Hash      string
-	Alias     string
-	Name      string // sk-...abcd
-	Owner     string
-	Team      string
-	Models    string
-	Created   string
-	Expires   string
-	Expired   bool
-	LastUsed  string
-	Spend     string
-	Budget    budget
-	Blocked   bool
-	CanDelete bool
+	Hash     string
+	Alias    string
+	Name     string // sk-...abcd
+	Owner    string
+	Team     string
+	Models   string // what each level lets the key use
+	Limits   []limitLine
+	Refusal  string // why the key's requests are refused now
+	Created  string
+	Expires  string
+	Expired  bool
+	LastUsed string
+	Spend    string
+	Budget   budget
+	Blocked  bool
+	CanEdit  bool
+	Delete   *confirmStep // nil when the viewer may not delete it
 }
 
 // budget is a key's spend against its limit, drawn as a bar.
@@ -281,6 +288,9 @@ type userRow struct {
 	Self     bool
 	// MFA: the user has a second factor (badge; admins may reset it).
 	MFA bool
+	// Row actions that ask first; nil when the viewer may not.
+	Delete   *confirmStep
+	ResetMFA *confirmStep
 }
 
 type roleOption struct {
@@ -322,6 +332,7 @@ type invitationRow struct {
 	CreatedBy string
 	Expires   string
 	Accepted  string
+	Revoke    *confirmStep
 }
 
 // ---- teams ----
@@ -343,12 +354,18 @@ type teamRow struct {
 	Blocked   bool
 	Members   []memberRow
 	CanManage bool // add/remove members
+	Delete    *confirmStep
 }
 
 type memberRow struct {
 	UserID string
 	Email  string
 	Role   string
+	Admin  bool
+	Spend  string
+	Budget string // the member's budget in the team, as the form shows it
+	DOMID  string
+	Remove *confirmStep
 }
 
 type teamForm struct {

@@ -66,12 +66,30 @@ func TestUIRoleMatrix(t *testing.T) {
 	}
 
 	browsers := map[rbac.Role]*browser{}
+	ownKey := map[rbac.Role]string{} // a key of each actor, for the pages that edit one
 	for _, r := range rbac.Roles() {
 		email := "actor-" + string(r) + "@example.com"
 		e.user(email, r)
 		b := e.browser()
 		b.login(email, "password-of-"+email)
 		browsers[r] = b
+		u, err := e.app.Service().GetUserByEmail(ctx, master(), email)
+		require.NoError(t, err)
+		ik, err := e.app.Service().GenerateKey(ctx, master(), service.KeyRequest{UserID: &u.ID})
+		require.NoError(t, err)
+		ownKey[r] = ik.Key.Hash
+	}
+	// Pages about one record are opened for a record the role may see.
+	query := func(path string, r rbac.Role) string {
+		switch path {
+		case "/users/edit":
+			return "?id=" + v.User.ID
+		case "/teams/edit":
+			return "?id=" + teamID
+		case "/keys/edit":
+			return "?key=" + ownKey[r]
+		}
+		return ""
 	}
 	checked, opened := 0, 0
 	for _, rt := range e.app.UI().Routes() {
@@ -88,7 +106,7 @@ func TestUIRoleMatrix(t *testing.T) {
 			before := uiSnapshot(t, e)
 			var p page
 			if rt.Method == http.MethodGet {
-				p = b.get("/ui" + rt.Path)
+				p = b.get("/ui" + rt.Path + query(rt.Path, r))
 			} else {
 				p = b.post("/ui"+rt.Path, url.Values{"csrf_token": {b.cookie("keygate_csrf")}, "user_id": {v.User.ID},
 					"team_id": {teamID}, "key": {victimKey}, "email": {"sneaky@example.com"}, "role": {"proxy_admin"},

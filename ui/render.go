@@ -47,12 +47,16 @@ const (
 	pageTOTPSetup   = "totpsetup"
 	pageCodes       = "recoverycodes"
 	pageSecurity    = "security"
+	pageConfirm     = "confirm"
+	pageUserEdit    = "useredit"
+	pageKeyEdit     = "keyedit"
+	pageTeamEdit    = "teamedit"
 )
 
 func pageNames() []string {
 	return []string{pageLogin, pageSetPassword, pageLinkGone, pageForgot, pageKeys, pageKeyCreated, pageSpend, pageUsers,
 		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError, pageSCIM, pageLogout,
-		pageMFAStep, pageTOTPSetup, pageCodes, pageSecurity}
+		pageMFAStep, pageTOTPSetup, pageCodes, pageSecurity, pageConfirm, pageUserEdit, pageKeyEdit, pageTeamEdit}
 }
 
 // templates is the parsed page set: one template tree per page, each made

@@ -43,6 +43,19 @@ type scimPage struct {
 type scimTokenRow struct {
 	Hash, Alias, Name, Created, LastUsed string
 	Blocked                              bool
+	Rotate, Revoke                       *confirmStep
+}
+
+func scimRotateStep(hash, name string) confirmStep {
+	return confirmStep{ID: domID("rotate-", hash), Action: "/ui/scim/tokens/rotate", Button: "Rotate", Fields: fields("key", hash, "label", name),
+		Title: "Rotate this token?", Before: "Rotate ", Subject: name,
+		After: "? The current token stops working at once; paste the new one into your identity provider.", Yes: "Yes, rotate"}
+}
+
+func scimRevokeStep(hash, name string) confirmStep {
+	return confirmStep{ID: domID("revoke-", hash), Action: "/ui/scim/tokens/revoke", Button: "Revoke", Danger: true,
+		Fields: fields("key", hash, "label", name), Title: "Revoke this token?", Before: "Revoke ", Subject: name,
+		After: "? Provisioning with it stops at once.", Yes: "Yes, revoke"}
 }
 
 // scimBase is the URL an identity provider is given: from configuration
@@ -73,6 +86,11 @@ func (u *UI) scimData(c *gin.Context) (scimPage, error) {
 		row := scimTokenRow{Hash: k.Hash, Alias: k.Alias, Name: k.KeyName, Created: when(k.CreatedAt), LastUsed: "Never", Blocked: k.Blocked}
 		if k.LastActive != nil {
 			row.LastUsed = when(*k.LastActive)
+		}
+		if d.CanManage {
+			rot, rev := scimRotateStep(k.Hash, k.Alias), scimRevokeStep(k.Hash, k.Alias)
+			rot.CSRF, rev.CSRF = d.CSRF, d.CSRF
+			row.Rotate, row.Revoke = &rot, &rev
 		}
 		d.Tokens = append(d.Tokens, row)
 	}
@@ -138,6 +156,9 @@ func (u *UI) createSCIMToken(c *gin.Context) error {
 }
 
 func (u *UI) rotateSCIMToken(c *gin.Context) error {
+	if ok, err := u.confirmed(c, scimRotateStep(c.PostForm("key"), c.PostForm("label")), "/ui/scim"); !ok {
+		return err
+	}
 	ik, err := u.svc.RotateSCIMToken(ctxOf(c), principalOf(c), c.PostForm("key"))
 	if err != nil {
 		return u.redirectError(c, "/ui/scim", err)
@@ -146,6 +167,9 @@ func (u *UI) rotateSCIMToken(c *gin.Context) error {
 }
 
 func (u *UI) revokeSCIMToken(c *gin.Context) error {
+	if ok, err := u.confirmed(c, scimRevokeStep(c.PostForm("key"), c.PostForm("label")), "/ui/scim"); !ok {
+		return err
+	}
 	if err := u.svc.RevokeSCIMToken(ctxOf(c), principalOf(c), c.PostForm("key")); err != nil {
 		return u.redirectError(c, "/ui/scim", err)
 	}

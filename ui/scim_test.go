@@ -71,7 +71,7 @@ func TestUISCIMPage(t *testing.T) {
 
 	hash := regexp.MustCompile(`name="key" value="([0-9a-f]{64})"`).FindStringSubmatch(list.Body)
 	require.NotNil(t, hash, list.Body)
-	rotated := b.post("/ui/scim/tokens/rotate", url.Values{"csrf_token": {csrf}, "key": {hash[1]}})
+	rotated := b.post("/ui/scim/tokens/rotate", url.Values{"csrf_token": {csrf}, "key": {hash[1]}, "confirm": {"yes"}})
 	require.Equal(t, http.StatusOK, rotated.Status, rotated.Body)
 	m = newTokenRE.FindStringSubmatch(rotated.Body)
 	require.NotNil(t, m, rotated.Body)
@@ -82,7 +82,7 @@ func TestUISCIMPage(t *testing.T) {
 	list = b.get("/ui/scim")
 	hash = regexp.MustCompile(`name="key" value="([0-9a-f]{64})"`).FindStringSubmatch(list.Body)
 	require.NotNil(t, hash)
-	revoked := b.post("/ui/scim/tokens/revoke", url.Values{"csrf_token": {csrf}, "key": {hash[1]}})
+	revoked := b.post("/ui/scim/tokens/revoke", url.Values{"csrf_token": {csrf}, "key": {hash[1]}, "confirm": {"yes"}})
 	require.Equal(t, http.StatusSeeOther, revoked.Status, revoked.Body)
 	require.Equal(t, http.StatusUnauthorized, e.scimStatus(m[1]))
 }

@@ -40,9 +40,17 @@ func fixtureKeys(role rbac.Role, full bool) []keyRow {
 	if !full {
 		return nil
 	}
+	var del *confirmStep
+	if rbac.Can(role, rbac.PermKeyWriteOwn) {
+		step := keyDeleteStep(store.Key{Hash: strings.Repeat("a", 64), Alias: "laptop <script>"}, "/ui/")
+		step.CSRF = "csrf-token"
+		del = &step
+	}
 	return []keyRow{
 		{Hash: strings.Repeat("a", 64), Alias: "laptop <script>", Name: "sk-...abcd", Owner: "dana@example.com", Models: "gpt-4o",
-			Created: "2026-11-01", Expires: "2026-12-01", LastUsed: "3 h ago", Spend: "$1.00", Budget: budgetOf(1, ptr(10.0)), CanDelete: rbac.Can(role, rbac.PermKeyWriteOwn)},
+			Created: "2026-11-01", Expires: "2026-12-01", LastUsed: "3 h ago", Spend: "$1.00", Budget: budgetOf(1, ptr(10.0)), Delete: del,
+			CanEdit: del != nil, Limits: []limitLine{{Text: "Your budget: $50.10 of $50.00", Over: true}},
+			Refusal: "Requests are refused now: your budget of $50.00 is used up ($50.10 spent)."},
 		{Hash: strings.Repeat("b", 64), Name: "sk-...wxyz", Owner: "— (service key)", Models: "All models", Created: "2026-11-02",
 			Expires: "Expired 2026-11-03", Expired: true, LastUsed: "Never", Spend: "$12.00", Budget: budgetOf(12, ptr(10.0)), Blocked: true},
 	}
@@ -125,6 +133,26 @@ func renderAll(t *testing.T, tm *templates, role rbac.Role, full bool) map[strin
 		},
 		pageError: func(w io.Writer) error {
 			return tm.errorPage(w, messagePage{page: pg(""), Status: 403, Heading: "Not allowed", Message: "No."})
+		},
+		pageConfirm: func(w io.Writer) error {
+			step := keyDeleteStep(store.Key{Hash: strings.Repeat("a", 64), Alias: "<b>really</b>"}, "/ui/")
+			step.CSRF = "csrf-token"
+			return tm.confirm(w, confirmPage{page: pg(""), Step: step, Cancel: "/ui/"})
+		},
+		pageKeyEdit: func(w io.Writer) error {
+			d := keyEditPage{page: pg(""), Hash: strings.Repeat("a", 64), Label: "laptop", Name: "sk-...abcd", Owner: "You", Expires: "Never",
+				Expiries: keepExpiry("Never", ""), Blocked: full, CanBlock: full, FormError: map[bool]string{true: "Too much"}[full]}
+			if full {
+				d.Regenerate = &confirmStep{ID: "regenerate-a", Action: "/ui/keys/regenerate", CSRF: "csrf-token", Button: "Regenerate", Yes: "Yes"}
+			}
+			return tm.keyEdit(w, d)
+		},
+		pageUserEdit: func(w io.Writer) error {
+			return tm.userEdit(w, userEditPage{page: pg("/ui/users"), ID: "u-2", Email: "x@example.com", Self: full, Roles: roleOptions("internal_user"),
+				Form: editForm{Blocked: full}, FormError: map[bool]string{true: "Bad"}[full]})
+		},
+		pageTeamEdit: func(w io.Writer) error {
+			return tm.teamEdit(w, teamEditPage{page: pg("/ui/teams"), ID: "t-1", Name: "Platform", FormError: map[bool]string{true: "Bad"}[full]})
 		},
 		// The signed-out pages look the same for every role.
 		pageLogin: func(w io.Writer) error {

@@ -40,6 +40,11 @@ type KeyOps interface {
 	GenerateKey(ctx context.Context, p auth.Principal, in service.KeyRequest) (service.IssuedKey, error)
 	ListKeys(ctx context.Context, p auth.Principal, in service.KeyListInput) ([]store.Key, int64, error)
 	DeleteKeys(ctx context.Context, p auth.Principal, refs, aliases []string) error
+	KeyInfo(ctx context.Context, p auth.Principal, ref string) (store.Key, error)
+	UpdateKey(ctx context.Context, p auth.Principal, ref string, in service.KeyRequest) (store.Key, error)
+	RegenerateKey(ctx context.Context, p auth.Principal, ref string, in service.KeyRequest) (service.IssuedKey, error)
+	SetKeyBlocked(ctx context.Context, p auth.Principal, ref string, blocked bool) (store.Key, error)
+	KeyStandings(ctx context.Context, p auth.Principal, hashes []string) (map[string]service.KeyStanding, error)
 }
 
 // UserOps is what the users page needs.
@@ -48,6 +53,7 @@ type UserOps interface {
 	GetUser(ctx context.Context, p auth.Principal, userID string) (service.UserDetail, error)
 	ListUsers(ctx context.Context, p auth.Principal, in service.UserListInput) ([]service.UserListItem, int64, error)
 	DeleteUsers(ctx context.Context, p auth.Principal, ids []string) ([]string, error)
+	UpdateUser(ctx context.Context, p auth.Principal, in service.UserUpdate) (service.UserDetail, error)
 }
 
 // TeamOps is what the teams page needs.
@@ -57,12 +63,16 @@ type TeamOps interface {
 	DeleteTeams(ctx context.Context, p auth.Principal, ids []string) ([]string, error)
 	AddMembers(ctx context.Context, p auth.Principal, in service.MemberChange) (service.TeamDetail, error)
 	RemoveMember(ctx context.Context, p auth.Principal, in service.MemberChange) (service.TeamDetail, error)
+	GetTeam(ctx context.Context, p auth.Principal, teamID string) (service.TeamDetail, error)
+	UpdateTeam(ctx context.Context, p auth.Principal, in service.TeamUpdate) (service.TeamDetail, error)
+	UpdateMember(ctx context.Context, p auth.Principal, in service.MemberChange) (service.TeamDetail, error)
 }
 
 // InvitationOps is what the invitation pages need.
 type InvitationOps interface {
 	CreateInvitation(ctx context.Context, p auth.Principal, in service.NewInvitation) (service.IssuedInvitation, error)
 	ListInvitations(ctx context.Context, p auth.Principal, userID string, page, size int) ([]store.Invitation, int64, error)
+	RevokeInvitation(ctx context.Context, p auth.Principal, idHash string) (store.Invitation, error)
 }
 
 // ReportOps is what the spend and audit pages need.
@@ -184,17 +194,29 @@ func (u *UI) Routes() []Route {
 		{Method: post, Path: "/keys/new", Perm: rbac.PermKeyWriteOwn, h: u.createKey},
 		{Method: post, Path: "/keys/delete", Perm: rbac.PermKeyWriteOwn, h: u.deleteKey},
 		{Method: get, Path: "/keys", Perm: rbac.PermReadAll, h: u.allKeys},
+		// Changing a key is its owner's or a proxy admin's; blocking one
+		// a proxy admin's or its team admin's (the service decides).
+		{Method: get, Path: "/keys/edit", Perm: rbac.PermKeyWriteOwn, h: u.keyEditPage},
+		{Method: post, Path: "/keys/edit", Perm: rbac.PermKeyWriteOwn, h: u.keyEditSubmit},
+		{Method: post, Path: "/keys/regenerate", Perm: rbac.PermKeyWriteOwn, h: u.regenerateKey},
+		{Method: post, Path: "/keys/block", Perm: rbac.PermKeyWriteOwn, h: u.blockKey},
 		{Method: get, Path: "/spend", Perm: rbac.PermReadOwn, h: u.spend},
 		{Method: get, Path: "/users", Perm: rbac.PermReadAll, h: u.users},
 		{Method: post, Path: "/users/new", Perm: rbac.PermUserWrite, h: u.createUser},
 		{Method: post, Path: "/users/invite", Perm: rbac.PermInvitationWrite, h: u.inviteUser},
 		{Method: post, Path: "/users/delete", Perm: rbac.PermUserWrite, h: u.deleteUser},
+		{Method: get, Path: "/users/edit", Perm: rbac.PermUserWrite, h: u.userEditPage},
+		{Method: post, Path: "/users/edit", Perm: rbac.PermUserWrite, h: u.userEditSubmit},
 		{Method: get, Path: "/invitations", Perm: rbac.PermReadAll, h: u.invitations},
+		{Method: post, Path: "/invitations/revoke", Perm: rbac.PermInvitationWrite, h: u.revokeInvitation},
 		{Method: get, Path: "/teams", Perm: rbac.PermReadOwn, h: u.teams},
 		{Method: post, Path: "/teams/new", Perm: rbac.PermTeamWrite, h: u.createTeam},
 		{Method: post, Path: "/teams/delete", Perm: rbac.PermTeamWrite, h: u.deleteTeam},
 		{Method: post, Path: "/teams/members/add", Perm: rbac.PermTeamMemberWrite, h: u.addMember},
 		{Method: post, Path: "/teams/members/remove", Perm: rbac.PermTeamMemberWrite, h: u.removeMember},
+		{Method: post, Path: "/teams/members/update", Perm: rbac.PermTeamMemberWrite, h: u.updateMember},
+		{Method: get, Path: "/teams/edit", Perm: rbac.PermTeamWrite, h: u.teamEditPage},
+		{Method: post, Path: "/teams/edit", Perm: rbac.PermTeamWrite, h: u.teamEditSubmit},
 		{Method: get, Path: "/password", Perm: rbac.PermPasswordChangeOwn, h: u.passwordPage},
 		{Method: post, Path: "/password", Perm: rbac.PermPasswordChangeOwn, h: u.passwordSubmit},
 		// One's own second factors: every role, like one's password.

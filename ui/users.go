@@ -3,6 +3,7 @@ package ui
 import (
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -53,6 +54,7 @@ func (u *UI) usersData(c *gin.Context) (usersPage, error) {
 	if err != nil {
 		return usersPage{}, err
 	}
+	csrf := d.CSRF
 	for _, it := range items {
 		var teams []string
 		for _, id := range it.TeamIDs() {
@@ -61,6 +63,18 @@ func (u *UI) usersData(c *gin.Context) (usersPage, error) {
 		d.Users = append(d.Users, userRow{ID: it.User.ID, Email: it.User.Email, Alias: it.User.Alias, Role: roleLabel(it.User.Role),
 			Teams: joinList(teams, "—"), Keys: it.KeyCount, Spend: money(it.User.Spend), Created: day(it.User.CreatedAt),
 			Disabled: it.User.Disabled, Self: it.User.ID == p.UserID, MFA: mfaOf[it.User.ID].Enabled()})
+		row := &d.Users[len(d.Users)-1]
+		if p.Can(rbac.PermUserWrite) && !row.Self {
+			label := userLabel(it.User.Email, it.User.ID)
+			del := userDeleteStep(it.User.ID, label, it.KeyCount)
+			del.CSRF = csrf
+			row.Delete = &del
+			if row.MFA {
+				reset := mfaResetStep(it.User.ID, label)
+				reset.CSRF = csrf
+				row.ResetMFA = &reset
+			}
+		}
 	}
 	return d, nil
 }
@@ -136,18 +150,47 @@ func (u *UI) inviteUser(c *gin.Context) error {
 	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.inviteLink(w, d) })
 }
 
+func userLabel(email, id string) string {
+	if email != "" {
+		return email
+	}
+	return id
+}
+
+func userDeleteStep(id, label string, keys int64) confirmStep {
+	after := "? Their keys stop working and are deleted too."
+	if keys >= 0 {
+		after = "? Their " + strconv.FormatInt(keys, 10) + " key(s) stop working and are deleted too."
+	}
+	return confirmStep{ID: domID("delete-user-", id), Action: "/ui/users/delete", Button: "Delete", Danger: true,
+		Fields: fields("user_id", id, "label", label), Title: "Delete this user?", Before: "Delete ", Subject: label, After: after,
+		Yes: "Yes, delete user"}
+}
+
+func mfaResetStep(id, label string) confirmStep {
+	if label == "" {
+		label = id
+	}
+	return confirmStep{ID: domID("reset-mfa-", id), Action: "/ui/users/mfa-reset", Button: "Reset 2FA", Danger: true,
+		Fields: fields("user_id", id, "label", label), Title: "Reset two-factor authentication?", Before: "Remove every second factor of ",
+		Subject: label, After: " and sign them out everywhere?", Yes: "Yes, reset 2FA"}
+}
+
 func (u *UI) deleteUser(c *gin.Context) error {
 	p := principalOf(c)
 	id := c.PostForm("user_id")
 	if id == p.UserID {
 		return u.redirectError(c, "/ui/users", apperr.InvalidParam("user_id", "You cannot delete your own account while signed in with it."))
 	}
-	if _, err := u.svc.DeleteUsers(ctxOf(c), p, []string{id}); err != nil {
-		return u.redirectError(c, "/ui/users", err)
-	}
 	label := c.PostForm("label")
 	if label == "" {
 		label = id
+	}
+	if ok, err := u.confirmed(c, userDeleteStep(id, label, -1), "/ui/users"); !ok {
+		return err
+	}
+	if _, err := u.svc.DeleteUsers(ctxOf(c), p, []string{id}); err != nil {
+		return u.redirectError(c, "/ui/users", err)
 	}
 	return u.redirect(c, "/ui/users", "Deleted "+label+" and all of their keys.")
 }
@@ -180,6 +223,11 @@ func (u *UI) invitations(c *gin.Context) error {
 			Created: when(inv.CreatedAt), CreatedBy: actorLabel(inv.CreatedBy), Expires: when(inv.ExpiresAt), Accepted: "—"}
 		if inv.AcceptedAt != nil {
 			row.Accepted = when(*inv.AcceptedAt)
+		}
+		if p.Can(rbac.PermInvitationWrite) && row.Status == "pending" {
+			step := invitationRevokeStep(inv.IDHash, userLabel(row.Email, inv.UserID))
+			step.CSRF = d.CSRF
+			row.Revoke = &step
 		}
 		d.Rows = append(d.Rows, row)
 	}

@@ -39,7 +39,7 @@ func committedShot(name string) bool {
 	case "login", "onboarding", "my-keys", "my-keys-mobile", "key-created", "users", "invitation-link", "teams", "invitations", "spend", "scim":
 		return true
 	}
-	return false
+	return editShot(name)
 }
 
 // uiStack is Keygate with its web UI on loopback, a page standing in for

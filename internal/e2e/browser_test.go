@@ -80,9 +80,9 @@ func TestBrowserSelfServeStory(t *testing.T) {
 	s.do(user, "desktop", chromedp.EmulateReset(), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("keys-table")))
 
 	// ... deletes it, with a confirmation step.
-	s.do(user, "delete key", chromedp.Click(chromedp.CSS("#keys-table details.confirm summary")),
-		chromedp.WaitVisible(chromedp.CSS("#keys-table details.confirm[open] button[type=submit]")),
-		chromedp.Click(chromedp.CSS("#keys-table details.confirm[open] button[type=submit]")),
+	s.do(user, "delete key", chromedp.Click(chromedp.CSS("#keys-table form[data-confirm] button")),
+		chromedp.WaitVisible(chromedp.CSS("dialog[open] button[type=submit]")),
+		chromedp.Click(chromedp.CSS("dialog[open] button[type=submit]")),
 		chromedp.WaitVisible(chromedp.ID("no-keys")))
 	require.Contains(t, s.text(user, "#flash"), "was deleted")
 	require.Equal(t, http.StatusUnauthorized, verifyStatus(t, s.kg.URL, key))

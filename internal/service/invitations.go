@@ -189,12 +189,35 @@ func (s *Service) UpdateInvitation(ctx context.Context, p auth.Principal, id str
 
 // DeleteInvitation revokes an invitation (admins only).
 func (s *Service) DeleteInvitation(ctx context.Context, p auth.Principal, id string) (store.Invitation, error) {
+	return s.revokeInvitation(ctx, p, func(tx store.Store) (store.Invitation, error) { return s.invitationByID(ctx, tx, id) })
+}
+
+// RevokeInvitation is DeleteInvitation for an invitation named by its
+// stored hash, which listings carry (the link's id is never stored).
+func (s *Service) RevokeInvitation(ctx context.Context, p auth.Principal, idHash string) (store.Invitation, error) {
+	return s.revokeInvitation(ctx, p, func(tx store.Store) (store.Invitation, error) {
+		idHash = strings.TrimSpace(idHash)
+		if idHash == "" || len(idHash) > 200 {
+			return store.Invitation{}, apperr.InvalidParam("invitation_id", "invitation_id is required.")
+		}
+		inv, err := tx.GetInvitation(ctx, idHash)
+		if err != nil {
+			return store.Invitation{}, notFound(err, "Invitation not found.")
+		}
+		if inv.Purpose == purposeReset {
+			return store.Invitation{}, apperr.NotFound("Invitation not found.")
+		}
+		return inv, nil
+	})
+}
+
+func (s *Service) revokeInvitation(ctx context.Context, p auth.Principal, find func(tx store.Store) (store.Invitation, error)) (store.Invitation, error) {
 	if err := require(p, rbac.PermInvitationWrite); err != nil {
 		return store.Invitation{}, err
 	}
 	var out store.Invitation
 	err := s.store.Tx(ctx, func(tx store.Store) error {
-		inv, err := s.invitationByID(ctx, tx, id)
+		inv, err := find(tx)
 		if err != nil {
 			return err
 		}

@@ -204,7 +204,7 @@ func (s *Service) checkKeyScope(ctx context.Context, tx store.Store, p auth.Prin
 		owner = u
 	}
 	if k.TeamID == "" {
-		return narrows("the owner's", owner.Models, owner.MaxBudget, owner.TPMLimit, owner.RPMLimit, k)
+		return narrows("owner", owner.Models, owner.MaxBudget, owner.TPMLimit, owner.RPMLimit, k)
 	}
 	team, err := tx.GetTeam(ctx, k.TeamID)
 	if err != nil {
@@ -224,28 +224,47 @@ func (s *Service) checkKeyScope(ctx context.Context, tx store.Store, p auth.Prin
 			return apperr.InvalidParam("team_id", "User %q is not a member of team %q; add them to the team first.", truncate(k.UserID, 80), truncate(k.TeamID, 80))
 		}
 	}
-	return narrows("the team's", team.Models, team.MaxBudget, team.TPMLimit, team.RPMLimit, k)
+	return narrows("team", team.Models, team.MaxBudget, team.TPMLimit, team.RPMLimit, k)
 }
+
+// ScopeError is the cause of narrows' refusals: which of its holder's
+// limits a key would exceed. The API sends the message; the web UI words
+// the same facts for people.
+type ScopeError struct {
+	Holder  string   // "owner" or "team"
+	Field   string   // "models", "max_budget", "tpm_limit" or "rpm_limit"
+	Model   string   // the model not allowed; "" when the key would allow every model
+	Allowed []string // the holder's models
+	Limit   float64  // the holder's budget
+}
+
+func (e *ScopeError) Error() string { return "key exceeds the " + e.Holder + "'s " + e.Field }
 
 // narrows rejects a key that states more than its holder may use: models
 // outside the allowed list, a larger budget or higher rate limits.
-func narrows(whose string, models []string, budget *float64, tpm, rpm *int64, k store.Key) error {
+func narrows(holder string, models []string, budget *float64, tpm, rpm *int64, k store.Key) error {
+	whose := "the " + holder + "'s"
+	cause := &ScopeError{Holder: holder, Allowed: models}
 	if len(k.Models) > 0 {
 		if m, ok := access.Narrows(models, k.Models); !ok {
+			cause.Field, cause.Model = "models", m
 			if m == "" {
-				return apperr.Forbidden("The key may not allow every model: %s access is limited to %s.", whose, strings.Join(models, ", "))
+				return apperr.Forbidden("The key may not allow every model: %s access is limited to %s.", whose, strings.Join(models, ", ")).Wrap(cause)
 			}
-			return apperr.Forbidden("Model %q is not in %s allowed models; a key can only narrow access.", truncate(m, 80), whose)
+			return apperr.Forbidden("Model %q is not in %s allowed models; a key can only narrow access.", truncate(m, 80), whose).Wrap(cause)
 		}
 	}
 	if budget != nil && k.MaxBudget != nil && *k.MaxBudget > *budget {
-		return apperr.Forbidden("max_budget %.4g exceeds %s budget of %.4g; a key can only narrow access.", *k.MaxBudget, whose, *budget)
+		cause.Field, cause.Limit = "max_budget", *budget
+		return apperr.Forbidden("max_budget %.4g exceeds %s budget of %.4g; a key can only narrow access.", *k.MaxBudget, whose, *budget).Wrap(cause)
 	}
 	if tpm != nil && k.TPMLimit != nil && *k.TPMLimit > *tpm {
-		return apperr.Forbidden("tpm_limit exceeds %s limit; a key can only narrow access.", whose)
+		cause.Field = "tpm_limit"
+		return apperr.Forbidden("tpm_limit exceeds %s limit; a key can only narrow access.", whose).Wrap(cause)
 	}
 	if rpm != nil && k.RPMLimit != nil && *k.RPMLimit > *rpm {
-		return apperr.Forbidden("rpm_limit exceeds %s limit; a key can only narrow access.", whose)
+		cause.Field = "rpm_limit"
+		return apperr.Forbidden("rpm_limit exceeds %s limit; a key can only narrow access.", whose).Wrap(cause)
 	}
 	return nil
 }

@@ -1,5 +1,7 @@
 // Keygate UI: the only script. Pages work without it; it adds a copy
-// button to secrets and closes open confirmations with Escape.
+// button to secrets, asks row actions' confirmations in a modal dialog
+// (without script the server asks on a page of its own) and closes open
+// confirmations with Escape.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", function () {
@@ -39,6 +41,30 @@ document.addEventListener("DOMContentLoaded", function () {
 
   document.querySelectorAll("input.secret[readonly]").forEach(function (el) {
     el.addEventListener("focus", function () { el.select(); });
+  });
+
+  // A row action's form names its dialog; the dialog's own form carries
+  // confirm=yes. showModal draws it in the top layer, so no card or
+  // table around the row can clip it.
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    var dlg = document.getElementById(form.getAttribute("data-confirm"));
+    if (!dlg || typeof dlg.showModal !== "function") {
+      return;
+    }
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      dlg.showModal();
+    });
+    dlg.querySelectorAll("[data-close]").forEach(function (b) {
+      b.addEventListener("click", function () { dlg.close(); });
+    });
+    dlg.addEventListener("click", function (ev) {
+      if (ev.target === dlg) { dlg.close(); } // a click on the backdrop
+    });
+    dlg.addEventListener("close", function () {
+      var b = form.querySelector("button");
+      if (b) { b.focus(); }
+    });
   });
 
   document.addEventListener("keydown", function (ev) {
