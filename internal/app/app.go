@@ -105,6 +105,10 @@ type Options struct {
 
 	// Forwarding turns on forwarding mode when its URL is set.
 	Forwarding Forwarding
+	// LLMBaseURL is where applications send their API calls (the
+	// OpenAI base URL, KEYGATE_LLM_BASE_URL), shown with every new key;
+	// empty means BaseURL + "/v1" in forwarding mode, else unknown.
+	LLMBaseURL string
 
 	// Sleep is how logins from a client address with many recent failures
 	// wait (default: a timer); tests replace it to observe the slow-down.
