@@ -47,12 +47,13 @@ const (
 	pageTOTPSetup   = "totpsetup"
 	pageCodes       = "recoverycodes"
 	pageSecurity    = "security"
+	pageResetLink   = "resetlink"
 )
 
 func pageNames() []string {
 	return []string{pageLogin, pageSetPassword, pageLinkGone, pageForgot, pageKeys, pageKeyCreated, pageSpend, pageUsers,
 		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError, pageSCIM, pageLogout,
-		pageMFAStep, pageTOTPSetup, pageCodes, pageSecurity}
+		pageMFAStep, pageTOTPSetup, pageCodes, pageSecurity, pageResetLink}
 }
 
 // templates is the parsed page set: one template tree per page, each made
@@ -131,6 +132,9 @@ func (t *templates) recoveryCodes(w io.Writer, d recoveryCodesPage) error {
 	return t.exec(w, pageCodes, d)
 }
 func (t *templates) security(w io.Writer, d securityPage) error { return t.exec(w, pageSecurity, d) }
+func (t *templates) resetLink(w io.Writer, d resetLinkPage) error {
+	return t.exec(w, pageResetLink, d)
+}
 
 // write renders a page into a buffer first and sends it only when
 // rendering succeeded, so a template error never leaves half a page.
