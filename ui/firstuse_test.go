@@ -33,6 +33,16 @@ func (e *env) invited(email string) string {
 	return d.User.ID
 }
 
+// withMail runs a real SMTP sink and sets the application up to send
+// to it.
+func withMail(t *testing.T) (*smtptest.Server, func(*app.Options)) {
+	t.Helper()
+	sink := smtptest.Start(t)
+	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: sink.Port(), TLS: mail.TLSNone, From: "keygate@example.com"})
+	require.NoError(t, err)
+	return sink, func(o *app.Options) { o.Mailer = app.Mailer(m) }
+}
+
 func (e *env) userID(email string) string {
 	e.t.Helper()
 	u, err := e.store.GetUserByEmail(context.Background(), email)
@@ -209,10 +219,8 @@ func TestUIPasswordResetWithoutMail(t *testing.T) {
 // Item 5, with e-mail: the link is offered and mailed; the admin's button
 // sends a reset mail instead of showing a link.
 func TestUIPasswordResetWithMail(t *testing.T) {
-	sink := smtptest.Start(t)
-	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: sink.Port(), TLS: mail.TLSNone, From: "keygate@example.com"})
-	require.NoError(t, err)
-	e := newEnv(t, func(o *app.Options) { o.Mailer = app.Mailer(m) })
+	sink, mailer := withMail(t)
+	e := newEnv(t, mailer)
 	e.user("dev@example.com", rbac.RoleInternalUser)
 	devID := e.userID("dev@example.com")
 	anon := e.browser()

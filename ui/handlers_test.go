@@ -268,7 +268,8 @@ func TestUIOnboarding(t *testing.T) {
 }
 
 func TestUIResetAndForgot(t *testing.T) {
-	e := newEnv(t)
+	_, mailer := withMail(t) // without e-mail the form is not offered
+	e := newEnv(t, mailer)
 	b := e.browser()
 	require.Equal(t, http.StatusGone, b.get("/ui/reset-password?token=nope").Status)
 	form := b.get("/ui/forgot-password")
