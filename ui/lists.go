@@ -31,6 +31,13 @@ type sortChoice struct {
 	order store.Order
 }
 
+// sortCols are a page's sortable headers: By name for the table head,
+// List in column order for the phone layout, where the head is hidden.
+type sortCols struct {
+	By   map[string]sortCol
+	List []sortCol
+}
+
 // sortCol is a column header: a link that sorts by it (or reverses the
 // current order), and the state screen readers announce.
 type sortCol struct {
@@ -61,8 +68,8 @@ func (s sortSet) choose(q url.Values) sortChoice {
 
 // columns builds the headers: each links to its sort, keeping the
 // filters and going back to page 1.
-func (s sortSet) columns(path string, q url.Values, cur sortChoice) map[string]sortCol {
-	out := make(map[string]sortCol, len(s.cols))
+func (s sortSet) columns(path string, q url.Values, cur sortChoice) sortCols {
+	out := sortCols{By: make(map[string]sortCol, len(s.cols))}
 	for _, c := range s.cols {
 		col := sortCol{Label: c.label}
 		desc := c.desc
@@ -85,7 +92,8 @@ func (s sortSet) columns(path string, q url.Values, cur sortChoice) map[string]s
 			v.Set("dir", "desc")
 		}
 		col.Href = path + "?" + v.Encode()
-		out[c.name] = col
+		out.By[c.name] = col
+		out.List = append(out.List, col)
 	}
 	return out
 }

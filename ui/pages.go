@@ -169,7 +169,7 @@ type keysPage struct {
 	Expiries  []option
 	FormError string
 	Filter    string
-	Sort      map[string]sortCol
+	Sort      sortCols
 	// GettingStarted is the first-run panel for admins, until dismissed.
 	GettingStarted *gettingStarted
 }
@@ -271,7 +271,7 @@ type usersPage struct {
 	Query string
 	// Mail: e-mail is set up, so a reset is sent rather than shown.
 	Mail      bool
-	Sort      map[string]sortCol
+	Sort      sortCols
 	Users     []userRow
 	Pager     pager
 	Roles     []roleOption
