@@ -219,16 +219,20 @@ func verifyStatus(t *testing.T, base, key string) int {
 // waitText waits until the element sel exists and contains text: after a
 // form post the old page may still show an element of the same id.
 func waitText(sel, text string) chromedp.Action[chromedp.Void] {
-	expr := fmt.Sprintf("(function(){var e=document.querySelector(%q);return !!e && e.textContent.includes(%q);})()", sel, text)
+	return waitJS(fmt.Sprintf("(function(){var e=document.querySelector(%q);return !!e && e.textContent.includes(%q);})()", sel, text))
+}
+
+// waitJS waits until the expression is true (errors are expected while
+// the page navigates; it keeps asking).
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		for {
-			// Errors are expected while the page navigates; keep asking.
 			if ok, err := chromedp.Evaluate[bool](expr)(ctx, t); err == nil && ok {
 				return nil
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("waiting for %q in %s: %w", text, sel, ctx.Err())
+				return fmt.Errorf("waiting for %s: %w", expr, ctx.Err())
 			case <-time.After(100 * time.Millisecond):
 			}
 		}

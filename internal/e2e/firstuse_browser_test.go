@@ -67,22 +67,6 @@ func clickWhere(sel string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-// waitJS waits until the expression is true (the page may be navigating).
-func waitJS(expr string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		for {
-			if ok, err := chromedp.Evaluate[bool](expr)(ctx, t); err == nil && ok {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("waiting for %s: %w", expr, ctx.Err())
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	})
-}
-
 // TestBrowserFirstUse walks items 4, 5 (no e-mail), 7, 9, 10 and 12 of
 // issue 16 at both sizes.
 func TestBrowserFirstUse(t *testing.T) {
