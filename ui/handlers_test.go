@@ -215,7 +215,8 @@ func TestUIViewerCannotWrite(t *testing.T) {
 	}()
 	require.Equal(t, http.StatusOK, users.Status)
 	require.NotContains(t, users.Body, "+ New User", "an admin viewer sees users but cannot create them")
-	require.NotContains(t, users.Body, "Copy invitation link")
+	require.NotContains(t, users.Body, "Create invitation link")
+	require.NotContains(t, users.Body, "/ui/users/reset-link")
 }
 
 func TestUIOnboarding(t *testing.T) {
