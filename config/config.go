@@ -107,6 +107,9 @@ type URLs struct {
 	// ProxyBaseURL is the public base URL: SSO redirect_uri, invitation
 	// links, post-login redirects. Nil when unset.
 	ProxyBaseURL *url.URL
+	// LLMBaseURL is where applications send their calls with a key (the
+	// OpenAI base URL), shown with every new key. Nil when unset.
+	LLMBaseURL *url.URL
 	// ProxyLogoutURL is where the UI sends the browser after logout.
 	ProxyLogoutURL *url.URL
 	// LogoutRedirectAllowlist lists absolute URLs a logout request may ask

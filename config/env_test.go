@@ -107,6 +107,7 @@ func allEnv() map[string]string {
 		"KEYGATE_MFA_REQUIRED_ROLES":          "Proxy_Admin, proxy_admin_viewer",
 		"PROXY_BASE_URL":                      "https://keygate.example.com/base",
 		"PROXY_LOGOUT_URL":                    "https://example.com/bye",
+		"KEYGATE_LLM_BASE_URL":                "https://llm.example.com/v1",
 		"KEYGATE_LOGOUT_REDIRECT_ALLOWLIST":   "https://app.example.com/, https://docs.example.com",
 		"GENERIC_CLIENT_ID":                   "kg-client",
 		"GENERIC_CLIENT_SECRET":               "generic-secret",
@@ -181,6 +182,7 @@ func TestEveryEnvVarParsed(t *testing.T) {
 	}
 	want.URLs = URLs{
 		ProxyBaseURL:            mustURL(t, "https://keygate.example.com/base"),
+		LLMBaseURL:              mustURL(t, "https://llm.example.com/v1"),
 		ProxyLogoutURL:          mustURL(t, "https://example.com/bye"),
 		LogoutRedirectAllowlist: []string{"https://app.example.com/", "https://docs.example.com"},
 	}

@@ -96,6 +96,8 @@ func settingTable() []setting {
 		// Public URLs.
 		urlVar(def("PROXY_BASE_URL", "urls.proxy_base_url", "", "public base URL of every link that leaves the server (reset and invitation links, SSO redirect_uri); empty = from KEYGATE_ADDR"),
 			func(c *Config) **url.URL { return &c.URLs.ProxyBaseURL }),
+		urlVar(def("KEYGATE_LLM_BASE_URL", "urls.llm_base_url", "", "the LLM proxy's base URL as applications use it (OpenAI base_url, e.g. https://llm.example.com/v1), shown with every new key; empty = PROXY_BASE_URL + /v1 in forwarding mode, else not shown"),
+			func(c *Config) **url.URL { return &c.URLs.LLMBaseURL }),
 		urlVar(def("PROXY_LOGOUT_URL", "urls.proxy_logout_url", "", "where the browser goes after logout"),
 			func(c *Config) **url.URL { return &c.URLs.ProxyLogoutURL }),
 		listVar(def("KEYGATE_LOGOUT_REDIRECT_ALLOWLIST", "urls.logout_redirect_allowlist", "", "comma-separated absolute URLs whose scheme, host, port (and path prefix) a logout ?redirect= may name"),

@@ -219,6 +219,12 @@ func (c *Config) checkURLs(v *checker) {
 			v.addf("PROXY_BASE_URL", "must not have a query or fragment")
 		}
 	}
+	if u := c.URLs.LLMBaseURL; u != nil {
+		v.checkHTTPURL("KEYGATE_LLM_BASE_URL", u, false)
+		if u.RawQuery != "" || u.Fragment != "" {
+			v.addf("KEYGATE_LLM_BASE_URL", "must not have a query or fragment (clients append paths to it)")
+		}
+	}
 	if u := c.URLs.ProxyLogoutURL; u != nil {
 		v.checkHTTPURL("PROXY_LOGOUT_URL", u, false)
 	}

@@ -57,6 +57,9 @@ func TestValidate(t *testing.T) {
 		{"relative base URL", func(c *Config) { c.URLs.ProxyBaseURL = u("/keygate") }, []string{"PROXY_BASE_URL", "absolute http(s)"}},
 		{"ftp base URL", func(c *Config) { c.URLs.ProxyBaseURL = u("ftp://example.com") }, []string{"PROXY_BASE_URL"}},
 		{"base URL with query", func(c *Config) { c.URLs.ProxyBaseURL = u("https://example.com/?a=1") }, []string{"PROXY_BASE_URL", "query"}},
+		{"relative LLM base URL", func(c *Config) { c.URLs.LLMBaseURL = u("/v1") }, []string{"KEYGATE_LLM_BASE_URL", "absolute http(s)"}},
+		{"LLM base URL with credentials", func(c *Config) { c.URLs.LLMBaseURL = u("https://me:pw@llm.example.com/v1") }, []string{"KEYGATE_LLM_BASE_URL", "credentials"}},
+		{"LLM base URL with query", func(c *Config) { c.URLs.LLMBaseURL = u("https://llm.example.com/v1?a=1") }, []string{"KEYGATE_LLM_BASE_URL", "query"}},
 		{"logout URL without host", func(c *Config) { c.URLs.ProxyLogoutURL = u("https:///path") }, []string{"PROXY_LOGOUT_URL", "host"}},
 		{"bad allowlist entry", func(c *Config) { c.URLs.LogoutRedirectAllowlist = []string{"example.com"} }, []string{"KEYGATE_LOGOUT_REDIRECT_ALLOWLIST"}},
 		{"generic client id without issuer or endpoints", func(c *Config) {

@@ -60,6 +60,25 @@ type Page struct {
 	Limit  int
 }
 
+// Listing orders: the columns a listing may be sorted by. Each filter
+// says which it accepts; any other value keeps the default order, so a
+// caller's string never reaches SQL.
+const (
+	OrderCreated  = "created"
+	OrderAlias    = "alias"     // keys: case-insensitive, unnamed keys last
+	OrderSpend    = "spend"     // keys
+	OrderLastUsed = "last_used" // keys: never-used keys last
+	OrderEmail    = "email"     // users: case-insensitive
+	OrderRole     = "role"      // users
+)
+
+// Order sorts a listing. By "" is the listing's default (creation, oldest
+// first); ties are broken by the primary key in the same direction.
+type Order struct {
+	By   string
+	Desc bool
+}
+
 // ---- users ----
 
 // User is a person (or service identity) that may hold keys and log in.
@@ -99,6 +118,8 @@ type UserFilter struct {
 	TeamID        string
 	SSOSubjects   []string
 	Page          Page
+	// Order accepts OrderCreated, OrderEmail and OrderRole.
+	Order Order
 
 	// Where is a search condition over the User* fields (SCIM filters).
 	Where *Cond
@@ -120,8 +141,8 @@ type Users interface {
 	// DeleteUser removes the user and, in the same transaction, their keys,
 	// invitations, memberships, sessions and second factors.
 	DeleteUser(ctx context.Context, id string) error
-	// ListUsers returns one page, ordered by creation then id, and the
-	// total number of matching users.
+	// ListUsers returns one page, ordered by f.Order (default creation
+	// then id), and the total number of matching users.
 	ListUsers(ctx context.Context, f UserFilter) ([]User, int64, error)
 }
 
@@ -194,7 +215,7 @@ type Teams interface {
 type Key struct {
 	Hash    string // SHA-256 hex of the raw key; primary key
 	KeyName string // "sk-...abcd"
-	Alias   string // unique when not empty
+	Alias   string // unique per owner (UserID) when not empty
 	UserID  string // empty: ownerless (admin-made service key)
 	TeamID  string
 	Models  []string
@@ -238,15 +259,24 @@ type KeyFilter struct {
 	KeyHash  string
 	KeyAlias string
 	KeyType  string
-	Page     Page
+	// Owner matches the owner's user id exactly or, case-insensitively,
+	// part of the owner's e-mail (what listings show).
+	Owner string
+	Page  Page
+	// Order accepts OrderCreated, OrderAlias, OrderSpend and
+	// OrderLastUsed.
+	Order Order
 }
 
 // Keys stores API keys.
 type Keys interface {
-	// CreateKey inserts k; ErrConflict on a duplicate hash or alias.
+	// CreateKey inserts k; ErrConflict on a duplicate hash or on an alias
+	// its owner already gave another key.
 	CreateKey(ctx context.Context, k *Key) error
 	GetKey(ctx context.Context, hash string) (Key, error)
-	GetKeyByAlias(ctx context.Context, alias string) (Key, error)
+	// GetKeyByAlias returns the key of userID ("" = ownerless) named
+	// alias.
+	GetKeyByAlias(ctx context.Context, userID, alias string) (Key, error)
 	UpdateKey(ctx context.Context, hash string, fn func(*Key) error) (Key, error)
 	// ReplaceKeyHash moves the record to a new hash (regeneration) and
 	// applies fn in the same transaction.
@@ -509,6 +539,11 @@ type AuditFilter struct {
 
 	// ActionPrefix matches actions that start with it (e.g. "scim.").
 	ActionPrefix string
+	// Actor matches the actor's id exactly or, case-insensitively, part
+	// of the acting user's e-mail.
+	Actor string
+	// NewestFirst lists the latest events first (default oldest first).
+	NewestFirst bool
 }
 
 // Audit appends and reads audit events.

@@ -10,7 +10,6 @@ import (
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/rbac"
-	"github.com/keygate/keygate/store"
 )
 
 func (u *UI) passwordPage(c *gin.Context) error {
@@ -41,29 +40,23 @@ func (u *UI) passwordSubmit(c *gin.Context) error {
 
 const auditPerPage = 50
 
-// audit lists the audit log newest first (admins and admin viewers). The
-// store pages oldest first, so display page n is store page pages-n+1,
-// reversed: the newest page may be the short one.
+// audit lists the audit log newest first, a full page at a time
+// (admins and admin viewers), filtered by action and by actor (e-mail,
+// as the table shows it, or id).
 func (u *UI) audit(c *gin.Context) error {
 	p := principalOf(c)
 	if !p.Can(rbac.PermReadAll) {
 		return apperr.Forbidden("Only admins can see the audit log.")
 	}
 	pg := pageParam(c.Query("page"))
-	q := service.AuditQuery{Action: strings.TrimSpace(c.Query("action")), ActorID: strings.TrimSpace(c.Query("actor")), Page: 1, Size: 1}
-	_, total, err := u.svc.ListAudit(ctxOf(c), p, q)
+	q := service.AuditQuery{Action: strings.TrimSpace(c.Query("action")), Actor: strings.TrimSpace(c.Query("actor")), Page: pg,
+		Size: auditPerPage, NewestFirst: true}
+	events, total, err := u.svc.ListAudit(ctxOf(c), p, q)
 	if err != nil {
 		return err
 	}
-	d := auditPage{page: u.pageFor(c, "Audit log", "/ui/audit"), Action: q.Action, Actor: q.ActorID,
+	d := auditPage{page: u.pageFor(c, "Audit log", "/ui/audit"), Action: q.Action, Actor: q.Actor,
 		Pager: pagerFor("/ui/audit", c.Request.URL.Query(), pg, auditPerPage, total)}
-	var events []store.AuditEvent
-	if storePage := d.Pager.Pages - pg + 1; total > 0 && storePage >= 1 {
-		q.Page, q.Size = storePage, auditPerPage
-		if events, _, err = u.svc.ListAudit(ctxOf(c), p, q); err != nil {
-			return err
-		}
-	}
 	var ids []string
 	for _, e := range events {
 		ids = append(ids, e.ActorID)
@@ -75,13 +68,12 @@ func (u *UI) audit(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	for i := len(events) - 1; i >= 0; i-- {
-		e := events[i]
+	for _, e := range events {
 		target := e.TargetType
 		if e.TargetID != "" {
 			target += " " + nameOr(emails, shortID(e.TargetID), e.TargetID)
 		}
-		d.Rows = append(d.Rows, auditRow{When: when(e.At), Action: e.Action, Actor: nameOr(emails, actorLabel(e.ActorID), e.ActorID),
+		d.Rows = append(d.Rows, auditRow{ID: e.ID, When: when(e.At), Action: e.Action, Actor: nameOr(emails, actorLabel(e.ActorID), e.ActorID),
 			Role: e.ActorRole, Target: target, IP: e.ClientIP})
 	}
 	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.audit(w, d) })

@@ -60,15 +60,19 @@ type env struct {
 	clock *clock
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, with ...func(*app.Options)) *env {
 	t.Helper()
 	st, err := gormstore.Open(context.Background(), gormstore.Options{SQLitePath: dbtest.SQLitePath(t), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	clk := &clock{t: time.Now().UTC()}
-	a, err := app.New(t.Context(), app.Options{Store: st, Logger: slog.New(slog.DiscardHandler), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
+	o := app.Options{Store: st, Logger: slog.New(slog.DiscardHandler), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
 		MaxBodyBytes: 1 << 20, Now: clk.Now, Secret: "ui-test-secret-0123456789abcdef", Issuer: "http://keygate.test",
-		LogoutURL: logoutURL, UIUsername: adminEmail, UIPassword: adminPassword, PasswordParams: &cheapArgon})
+		LogoutURL: logoutURL, UIUsername: adminEmail, UIPassword: adminPassword, PasswordParams: &cheapArgon}
+	for _, f := range with {
+		f(&o)
+	}
+	a, err := app.New(t.Context(), o)
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)

@@ -115,7 +115,8 @@ func (u *UI) ownLimits(c *gin.Context) (models, budget string) {
 func (u *UI) myKeysData(c *gin.Context) (keysPage, error) {
 	p := principalOf(c)
 	pg := pageParam(c.Query("page"))
-	keys, total, err := u.svc.ListKeys(ctxOf(c), p, service.KeyListInput{UserID: p.UserID, Page: pg, Size: keysPerPage})
+	srt := keySorts().choose(c.Request.URL.Query())
+	keys, total, err := u.svc.ListKeys(ctxOf(c), p, service.KeyListInput{UserID: p.UserID, Page: pg, Size: keysPerPage, Order: srt.order})
 	if err != nil {
 		return keysPage{}, err
 	}
@@ -126,9 +127,13 @@ func (u *UI) myKeysData(c *gin.Context) (keysPage, error) {
 	d := keysPage{page: u.pageFor(c, "My keys", "/ui/"), Heading: "My keys",
 		Intro: "API keys let your applications call the LLM proxy as you. Keep them secret.",
 		Keys:  rows, Pager: pagerFor("/ui/", c.Request.URL.Query(), pg, keysPerPage, total),
+		Sort: keySorts().columns("/ui/", c.Request.URL.Query(), srt),
 		Form: keyForm{Duration: defaultExpiry}, Expiries: expiryOptions(defaultExpiry)}
 	if p.Can(rbac.PermKeyWriteOwn) {
 		d.ModelsHint, d.BudgetHint = u.ownLimits(c)
+	}
+	if p.Can(rbac.PermUserWrite) && !u.gettingStartedDismissed(c, p.UserID) {
+		d.GettingStarted = &gettingStarted{LLMBaseURL: u.opts.LLMBaseURL}
 	}
 	return d, nil
 }
@@ -179,13 +184,18 @@ func (u *UI) createKey(c *gin.Context) error {
 		if lerr != nil {
 			return lerr
 		}
+		if status == http.StatusConflict && form.Alias != "" {
+			// Names are unique per owner: say so in the user's words,
+			// not the API's (which names key_alias).
+			msg = "You already have a key named “" + form.Alias + "”. Choose another name, or delete the old key first."
+		}
 		d.Form, d.FormError, d.Expiries = form, msg, expiryOptions(form.Duration)
 		return u.write(c, status, func(w io.Writer) error { return u.tmpl.keys(w, d) })
 	}
 	noStore(c)
 	exp, _ := expiry(u.now(), ik.Key.ExpiresAt)
 	d := keyCreatedPage{page: u.pageFor(c, "Key created", "/ui/"), Key: ik.Raw, Name: ik.Key.KeyName, Alias: ik.Key.Alias,
-		Expires: exp, Models: joinList(ik.Key.Models, "All models you may use")}
+		Expires: exp, Models: joinList(ik.Key.Models, "All models you may use"), Usage: usageFor(u.opts.LLMBaseURL, ik.Raw, ik.Key.Models)}
 	if len(ik.Key.Models) == 0 {
 		if hint, _ := u.ownLimits(c); hint != "" {
 			d.Models = hint
@@ -216,7 +226,8 @@ func (u *UI) deleteKey(c *gin.Context) error {
 	return u.redirect(c, back, "Key “"+keyLabel(k)+"” was deleted. Applications using it stop working now.")
 }
 
-// allKeys lists every key (admins and admin viewers), filterable by owner.
+// allKeys lists every key (admins and admin viewers), newest first,
+// filterable by owner (e-mail, as the table shows it, or user id).
 func (u *UI) allKeys(c *gin.Context) error {
 	p := principalOf(c)
 	if !p.Can(rbac.PermReadAll) {
@@ -224,7 +235,8 @@ func (u *UI) allKeys(c *gin.Context) error {
 	}
 	pg := pageParam(c.Query("page"))
 	filter := strings.TrimSpace(c.Query("user"))
-	keys, total, err := u.svc.ListKeys(ctxOf(c), p, service.KeyListInput{UserID: filter, Page: pg, Size: keysPerPage})
+	srt := keySorts().choose(c.Request.URL.Query())
+	keys, total, err := u.svc.ListKeys(ctxOf(c), p, service.KeyListInput{Owner: filter, Page: pg, Size: keysPerPage, Order: srt.order})
 	if err != nil {
 		return err
 	}
@@ -241,7 +253,8 @@ func (u *UI) allKeys(c *gin.Context) error {
 		return err
 	}
 	d := keysPage{page: u.pageFor(c, "All keys", "/ui/keys"), Heading: "All keys", All: true, Filter: filter,
-		Intro: "Every API key on this Keygate, newest last.", Keys: rows,
+		Intro: "Every API key on this Keygate, newest first.", Keys: rows,
+		Sort:  keySorts().columns("/ui/keys", c.Request.URL.Query(), srt),
 		Pager: pagerFor("/ui/keys", c.Request.URL.Query(), pg, keysPerPage, total)}
 	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.keys(w, d) })
 }

@@ -17,7 +17,7 @@ import (
 
 func (u *UI) loginData(c *gin.Context) loginPage {
 	return loginPage{page: u.basePage(c, "Sign in"), PasswordEnabled: !u.opts.PasswordLoginDisabled,
-		Providers: u.opts.SSOProviders, Next: safeNext(c.Query("next")), Passkeys: u.svc.PasskeysAvailable()}
+		Providers: u.opts.SSOProviders, Next: safeNext(c.Query("next")), Passkeys: u.svc.PasskeysAvailable(), Mail: u.svc.MailEnabled()}
 }
 
 func (u *UI) loginPage(c *gin.Context) error {
@@ -187,14 +187,21 @@ func emailOf(ob service.Onboarding) string {
 	return ob.User.ID
 }
 
+// forgotPage offers a reset by e-mail; without e-mail set up it says to
+// ask an administrator, who can make a reset link on the Users page.
 func (u *UI) forgotPage(c *gin.Context) error {
-	d := forgotPage{page: u.basePage(c, "Forgot password")}
+	d := forgotPage{page: u.basePage(c, "Forgot password"), NoMail: !u.svc.MailEnabled()}
 	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.forgot(w, d) })
 }
 
 // forgotSubmit answers the same whether or not the address is known.
+// Without e-mail nothing could be sent, and the page does not pretend.
 func (u *UI) forgotSubmit(c *gin.Context) error {
 	d := forgotPage{page: u.basePage(c, "Forgot password"), Email: strings.TrimSpace(c.PostForm("email"))}
+	if !u.svc.MailEnabled() {
+		d.NoMail = true
+		return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.forgot(w, d) })
+	}
 	status := http.StatusOK
 	if err := u.svc.ForgotPassword(ctxOf(c), d.Email, c.ClientIP()); err != nil {
 		st, msg, ok := publicError(err)

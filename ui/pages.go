@@ -120,6 +120,8 @@ type loginPage struct {
 	Providers       []SSOProvider
 	// Passkeys offers "Sign in with a passkey".
 	Passkeys bool
+	// Mail: e-mail is set up, so "Forgot your password?" can mail a link.
+	Mail bool
 }
 
 // setPasswordPage serves onboarding (from an invitation) and password
@@ -141,6 +143,8 @@ type forgotPage struct {
 	Email string
 	Error string
 	Sent  bool
+	// NoMail: e-mail is not set up; an administrator makes reset links.
+	NoMail bool
 }
 
 // messagePage is a page that only says something: errors and unusable
@@ -169,6 +173,9 @@ type keysPage struct {
 	// caller (their own models and budget).
 	ModelsHint string
 	BudgetHint string
+	Sort       sortCols
+	// GettingStarted is the first-run panel for admins, until dismissed.
+	GettingStarted *gettingStarted
 }
 
 type keyRow struct {
@@ -220,6 +227,7 @@ type keyCreatedPage struct {
 	Expires string
 	Models  string
 	Budget  string
+	Usage   keyUsage
 }
 
 type pager struct {
@@ -267,7 +275,10 @@ type spendRow struct {
 
 type usersPage struct {
 	page
-	Query     string
+	Query string
+	// Mail: e-mail is set up, so a reset is sent rather than shown.
+	Mail      bool
+	Sort      sortCols
 	Users     []userRow
 	Pager     pager
 	Roles     []roleOption
@@ -291,6 +302,8 @@ type userRow struct {
 	// Row actions that ask first; nil when the viewer may not.
 	Delete   *confirmStep
 	ResetMFA *confirmStep
+	// Status is service.UserStatus: "invited", "active" or "blocked".
+	Status string
 }
 
 type roleOption struct {
@@ -312,6 +325,17 @@ type inviteLinkPage struct {
 	Created   bool // a new user was created with this invitation
 	Email     string
 	UserID    string
+	Link      string
+	Expires   string
+	MailSent  bool
+	MailError string
+}
+
+// resetLinkPage shows an admin-made password-reset link once, or says
+// it was mailed.
+type resetLinkPage struct {
+	page
+	Email     string
 	Link      string
 	Expires   string
 	MailSent  bool
@@ -395,6 +419,7 @@ type auditPage struct {
 }
 
 type auditRow struct {
+	ID     int64
 	When   string
 	Action string
 	Actor  string

@@ -51,12 +51,14 @@ const (
 	pageUserEdit    = "useredit"
 	pageKeyEdit     = "keyedit"
 	pageTeamEdit    = "teamedit"
+	pageResetLink   = "resetlink"
 )
 
 func pageNames() []string {
 	return []string{pageLogin, pageSetPassword, pageLinkGone, pageForgot, pageKeys, pageKeyCreated, pageSpend, pageUsers,
 		pageInviteLink, pageInvitations, pageTeams, pagePassword, pageAudit, pageError, pageSCIM, pageLogout,
-		pageMFAStep, pageTOTPSetup, pageCodes, pageSecurity, pageConfirm, pageUserEdit, pageKeyEdit, pageTeamEdit}
+		pageMFAStep, pageTOTPSetup, pageCodes, pageSecurity, pageConfirm, pageUserEdit, pageKeyEdit, pageTeamEdit,
+		pageResetLink}
 }
 
 // templates is the parsed page set: one template tree per page, each made
@@ -135,6 +137,9 @@ func (t *templates) recoveryCodes(w io.Writer, d recoveryCodesPage) error {
 	return t.exec(w, pageCodes, d)
 }
 func (t *templates) security(w io.Writer, d securityPage) error { return t.exec(w, pageSecurity, d) }
+func (t *templates) resetLink(w io.Writer, d resetLinkPage) error {
+	return t.exec(w, pageResetLink, d)
+}
 
 // write renders a page into a buffer first and sends it only when
 // rendering succeeded, so a template error never leaves half a page.

@@ -84,7 +84,8 @@ func renderAll(t *testing.T, tm *templates, role rbac.Role, full bool) map[strin
 	var events []auditRow
 	if full {
 		users = []userRow{{ID: "u-1", Email: "dana@example.com", Alias: "Dana", Role: "Admin", Teams: "t-1", Keys: 2, Spend: "$3.00",
-			Created: "2026-11-01", Self: true}, {ID: "u-2", Role: "Internal User", Teams: "—", Disabled: true}}
+			Created: "2026-11-01", Self: true, Status: "active"}, {ID: "u-2", Role: "Internal User", Teams: "—", Disabled: true, Status: "blocked"},
+			{ID: "u-3", Email: "new@example.com", Status: "invited"}, {ID: "u-4", Email: "old@example.com", Status: "active"}}
 		invites = []invitationRow{{UserID: "u-2", Status: "pending"}, {UserID: "u-3", Email: "x@example.com", Status: "accepted"},
 			{UserID: "u-4", Status: "expired"}}
 		teams = []teamRow{{ID: "t-1", Alias: "Platform", Models: "gpt-4o", Spend: "$5.00", Budget: budgetOf(5, ptr(100.0)), CanManage: true,
@@ -95,22 +96,35 @@ func renderAll(t *testing.T, tm *templates, role rbac.Role, full bool) map[strin
 	cases := map[string]func(w io.Writer) error{
 		pageKeys: func(w io.Writer) error {
 			return tm.keys(w, keysPage{page: pg("/ui/"), Heading: "My keys", Keys: fixtureKeys(role, full), Pager: pager3,
-				Form: keyForm{Alias: "a", Duration: "30d"}, Expiries: expiryOptions("30d"), FormError: map[bool]string{true: "Bad budget"}[full]})
+				Form: keyForm{Alias: "a", Duration: "30d"}, Expiries: expiryOptions("30d"), FormError: map[bool]string{true: "Bad budget"}[full],
+				Sort: keySorts().columns("/ui/", nil, keySorts().def), GettingStarted: map[bool]*gettingStarted{true: {}}[full && rbac.Can(role, rbac.PermUserWrite)]})
 		},
 		pageKeys + "-all": func(w io.Writer) error {
-			return tm.keys(w, keysPage{page: pg("/ui/keys"), Heading: "All keys", All: true, Keys: fixtureKeys(role, full), Pager: pager3, Filter: "u-1"})
+			return tm.keys(w, keysPage{page: pg("/ui/keys"), Heading: "All keys", All: true, Keys: fixtureKeys(role, full), Pager: pager3, Filter: "u-1",
+				Sort: keySorts().columns("/ui/keys", nil, keySorts().def)})
 		},
 		pageKeyCreated: func(w io.Writer) error {
 			d := keyCreatedPage{page: pg("/ui/"), Key: "sk-kg-secret", Name: "sk-...cret", Expires: "Never", Models: "All models"}
 			if full {
 				d.Alias, d.Budget = "laptop", "$10.00"
+				d.Usage = usageFor("https://llm.example.com/v1", d.Key, []string{"gpt-4o"})
 			}
 			return tm.keyCreated(w, d)
 		},
 		pageSpend: func(w io.Writer) error { return tm.spend(w, sp) },
 		pageUsers: func(w io.Writer) error {
 			return tm.users(w, usersPage{page: pg("/ui/users"), Users: users, Pager: pager3, Roles: roleOptions("internal_user"),
+				Sort: userSorts().columns("/ui/users", nil, userSorts().def), Mail: full,
 				Query: map[bool]string{true: "dana"}[full], FormError: map[bool]string{true: "Exists"}[full]})
+		},
+		pageResetLink: func(w io.Writer) error {
+			d := resetLinkPage{page: pg("/ui/users"), Email: "old@example.com", Expires: "2026-12-04"}
+			if full {
+				d.MailSent = true
+			} else {
+				d.Link, d.MailError = "http://k/ui/reset-password?token=x", "smtp down"
+			}
+			return tm.resetLink(w, d)
 		},
 		pageInviteLink: func(w io.Writer) error {
 			d := inviteLinkPage{page: pg("/ui/users"), Email: "new@example.com"}
@@ -214,7 +228,8 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 			users := pages[pageUsers]
 			require.Equal(t, rbac.Can(role, rbac.PermUserWrite), strings.Contains(users, "+ New User"), "%s new user", role)
 			if full {
-				require.Equal(t, rbac.Can(role, rbac.PermInvitationWrite), strings.Contains(users, "Copy invitation link"), role)
+				require.Equal(t, rbac.Can(role, rbac.PermInvitationWrite), strings.Contains(users, "Create invitation link"), role)
+				require.Equal(t, rbac.Can(role, rbac.PermUserWrite), strings.Contains(users, "Send password reset"), role)
 				require.Equal(t, rbac.Can(role, rbac.PermKeyWriteOwn), strings.Contains(keys, "Yes, delete this key"), "%s delete", role)
 				require.Contains(t, pages[pageSpend], "<rect class=\"bar\"")
 				require.Contains(t, pages[pageLogin], "Sign in with Okta")

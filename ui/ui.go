@@ -33,6 +33,8 @@ type SessionOps interface {
 	ForgotPassword(ctx context.Context, email, clientIP string) error
 	PeekReset(ctx context.Context, token string) (service.Onboarding, error)
 	ResetPassword(ctx context.Context, token, password string) (service.LoginResult, error)
+	// MailEnabled: reset links can be mailed (SMTP is set up).
+	MailEnabled() bool
 }
 
 // KeyOps is what the key pages need.
@@ -54,6 +56,7 @@ type UserOps interface {
 	ListUsers(ctx context.Context, p auth.Principal, in service.UserListInput) ([]service.UserListItem, int64, error)
 	DeleteUsers(ctx context.Context, p auth.Principal, ids []string) ([]string, error)
 	UpdateUser(ctx context.Context, p auth.Principal, in service.UserUpdate) (service.UserDetail, error)
+	CreateResetLink(ctx context.Context, p auth.Principal, userID string) (service.IssuedReset, error)
 }
 
 // TeamOps is what the teams page needs.
@@ -118,6 +121,10 @@ type Options struct {
 	// BaseURL is PROXY_BASE_URL, for the SCIM base URL shown to admins;
 	// empty means the request's own scheme and host.
 	BaseURL string
+	// LLMBaseURL is where applications send API calls with a key (the
+	// OpenAI base URL), shown with every new key; empty means unknown,
+	// and the page says how to configure it.
+	LLMBaseURL string
 }
 
 // UI holds the page handlers.
@@ -207,6 +214,8 @@ func (u *UI) Routes() []Route {
 		{Method: post, Path: "/users/delete", Perm: rbac.PermUserWrite, h: u.deleteUser},
 		{Method: get, Path: "/users/edit", Perm: rbac.PermUserWrite, h: u.userEditPage},
 		{Method: post, Path: "/users/edit", Perm: rbac.PermUserWrite, h: u.userEditSubmit},
+		{Method: post, Path: "/users/reset-link", Perm: rbac.PermUserWrite, h: u.resetLink},
+		{Method: post, Path: "/getting-started/dismiss", Perm: rbac.PermReadOwn, h: u.dismissGettingStarted},
 		{Method: get, Path: "/invitations", Perm: rbac.PermReadAll, h: u.invitations},
 		{Method: post, Path: "/invitations/revoke", Perm: rbac.PermInvitationWrite, h: u.revokeInvitation},
 		{Method: get, Path: "/teams", Perm: rbac.PermReadOwn, h: u.teams},

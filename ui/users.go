@@ -35,11 +35,13 @@ func (u *UI) usersData(c *gin.Context) (usersPage, error) {
 	}
 	pg := pageParam(c.Query("page"))
 	q := strings.TrimSpace(c.Query("q"))
-	items, total, err := u.svc.ListUsers(ctxOf(c), p, service.UserListInput{EmailContains: q, Page: pg, PageSize: usersPerPage})
+	srt := userSorts().choose(c.Request.URL.Query())
+	items, total, err := u.svc.ListUsers(ctxOf(c), p, service.UserListInput{EmailContains: q, Page: pg, PageSize: usersPerPage, Order: srt.order})
 	if err != nil {
 		return usersPage{}, err
 	}
-	d := usersPage{page: u.pageFor(c, "Internal Users", "/ui/users"), Query: q,
+	d := usersPage{page: u.pageFor(c, "Internal Users", "/ui/users"), Query: q, Mail: u.svc.MailEnabled(),
+		Sort:  userSorts().columns("/ui/users", c.Request.URL.Query(), srt),
 		Pager: pagerFor("/ui/users", c.Request.URL.Query(), pg, usersPerPage, total),
 		Roles: roleOptions(string(rbac.RoleInternalUser)), Form: userForm{Role: string(rbac.RoleInternalUser)}}
 	names, err := u.teamNames(c, p)
@@ -62,7 +64,7 @@ func (u *UI) usersData(c *gin.Context) (usersPage, error) {
 		}
 		d.Users = append(d.Users, userRow{ID: it.User.ID, Email: it.User.Email, Alias: it.User.Alias, Role: roleLabel(it.User.Role),
 			Teams: joinList(teams, "—"), Keys: it.KeyCount, Spend: money(it.User.Spend), Created: day(it.User.CreatedAt),
-			Disabled: it.User.Disabled, Self: it.User.ID == p.UserID, MFA: mfaOf[it.User.ID].Enabled()})
+			Disabled: it.User.Disabled, Self: it.User.ID == p.UserID, MFA: mfaOf[it.User.ID].Enabled(), Status: service.UserStatus(it.User)})
 		row := &d.Users[len(d.Users)-1]
 		if p.Can(rbac.PermUserWrite) && !row.Self {
 			label := userLabel(it.User.Email, it.User.ID)
@@ -135,12 +137,13 @@ func fillInvite(d *inviteLinkPage, iss service.IssuedInvitation) {
 	}
 }
 
-// inviteUser makes a fresh invitation link for an existing user (older
-// unused links of that user stop working).
+// inviteUser makes a fresh invitation link for a user who has not signed
+// in yet (older unused links of that user stop working). The service
+// refuses anyone who has: their link would replace their password.
 func (u *UI) inviteUser(c *gin.Context) error {
 	p := principalOf(c)
 	id := c.PostForm("user_id")
-	iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: id})
+	iss, err := u.svc.CreateInvitation(ctxOf(c), p, service.NewInvitation{UserID: id, OnlyNew: true})
 	if err != nil {
 		return u.redirectError(c, "/ui/users", err)
 	}
@@ -174,6 +177,23 @@ func mfaResetStep(id, label string) confirmStep {
 	return confirmStep{ID: domID("reset-mfa-", id), Action: "/ui/users/mfa-reset", Button: "Reset 2FA", Danger: true,
 		Fields: fields("user_id", id, "label", label), Title: "Reset two-factor authentication?", Before: "Remove every second factor of ",
 		Subject: label, After: " and sign them out everywhere?", Yes: "Yes, reset 2FA"}
+}
+
+// resetLink makes a password-reset link for a user who has signed in:
+// mailed to them when e-mail is set up, else shown once for the admin to
+// pass on.
+func (u *UI) resetLink(c *gin.Context) error {
+	iss, err := u.svc.CreateResetLink(ctxOf(c), principalOf(c), c.PostForm("user_id"))
+	if err != nil {
+		return u.redirectError(c, "/ui/users", err)
+	}
+	d := resetLinkPage{page: u.pageFor(c, "Password reset link", "/ui/users"), Email: iss.User.Email, Link: iss.Link,
+		Expires: when(iss.ExpiresAt) + " UTC", MailSent: iss.MailSent, MailError: iss.MailError}
+	if d.Email == "" {
+		d.Email = iss.User.ID
+	}
+	noStore(c)
+	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.resetLink(w, d) })
 }
 
 func (u *UI) deleteUser(c *gin.Context) error {

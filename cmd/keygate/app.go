@@ -75,6 +75,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist, MetricsToken: cfg.Metrics.Token,
 		BaseURL: base, InvitationTTL: cfg.Auth.InvitationTTL, Mailer: ml, MFARequiredRoles: cfg.Auth.MFARequiredRoles,
 		SSOProviders: providers, SSOPolicy: ssoPolicy(cfg), Forwarding: forwarding(cfg),
+		LLMBaseURL: strings.TrimSuffix(urlString(cfg.URLs.LLMBaseURL), "/"),
 	})
 	if err != nil {
 		_ = st.Close()

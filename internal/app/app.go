@@ -105,6 +105,10 @@ type Options struct {
 
 	// Forwarding turns on forwarding mode when its URL is set.
 	Forwarding Forwarding
+	// LLMBaseURL is where applications send their API calls (the
+	// OpenAI base URL, KEYGATE_LLM_BASE_URL), shown with every new key;
+	// empty means BaseURL + "/v1" in forwarding mode, else unknown.
+	LLMBaseURL string
 
 	// Sleep is how logins from a client address with many recent failures
 	// wait (default: a timer); tests replace it to observe the slow-down.
@@ -242,12 +246,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.api.Add(api.PublicHTTP(http.MethodGet, "/metrics", a.metrics.Handler()))
 	a.api.Add(scim.New(scim.Options{Ops: a.svc, BaseURL: o.BaseURL}).Routes()...)
-	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), scim.Shape())
-	a.api.Mount(engine)
 	pages, err := a.newUI()
 	if err != nil {
 		return nil, err
 	}
+	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), scim.Shape(), pages.ErrorPages())
+	a.api.Mount(engine)
 	pages.Mount(engine)
 	a.ui = pages
 	if err := a.buildForwarding(authn); err != nil {
@@ -261,7 +265,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 func (a *App) newUI() (*ui.UI, error) {
 	o := a.opts
 	uo := ui.Options{Logger: o.Logger, Service: a.svc, Web: a.web, SecureCookies: o.SecureCookies,
-		PasswordLoginDisabled: o.PasswordLoginDisabled, Now: o.Now, BaseURL: o.BaseURL}
+		PasswordLoginDisabled: o.PasswordLoginDisabled, Now: o.Now, BaseURL: o.BaseURL, LLMBaseURL: o.LLMBaseURL}
+	if uo.LLMBaseURL == "" && o.Forwarding.URL != nil {
+		// Forwarding mode: applications call this server, which forwards
+		// /v1/* upstream.
+		uo.LLMBaseURL = strings.TrimSuffix(o.BaseURL, "/") + "/v1"
+	}
 	for _, p := range o.SSOProviders {
 		uo.SSOProviders = append(uo.SSOProviders, ui.SSOProvider{Name: p.Name(), DisplayName: p.DisplayName(), URL: "/sso/login/" + p.Name()})
 	}

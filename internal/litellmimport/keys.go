@@ -189,7 +189,7 @@ func (im *importer) key(ctx context.Context, sk SourceKey) error {
 	im.keyBudget(id, &want, sk.Budget)
 	im.count(tableKeys, sk.Columns, keyCarried)
 	im.keyTeams[hash] = want.TeamID
-	alias, err := im.alias(ctx, id, hash, strings.TrimSpace(deref(sk.KeyAlias)))
+	alias, err := im.alias(ctx, id, hash, want.UserID, strings.TrimSpace(deref(sk.KeyAlias)))
 	if err != nil {
 		return err
 	}
@@ -252,13 +252,14 @@ func (im *importer) key(ctx context.Context, sk SourceKey) error {
 	return nil
 }
 
-// alias returns the alias to give the key: Keygate keeps aliases unique,
-// so one another key already holds is dropped with a warning.
-func (im *importer) alias(ctx context.Context, id, hash, alias string) (string, error) {
+// alias returns the alias to give the key: Keygate keeps aliases unique
+// per owner (LiteLLM across all keys, in code only), so one another key
+// of the same owner already holds is dropped with a warning.
+func (im *importer) alias(ctx context.Context, id, hash, owner, alias string) (string, error) {
 	if alias == "" {
 		return "", nil
 	}
-	other, err := im.st.GetKeyByAlias(ctx, alias)
+	other, err := im.st.GetKeyByAlias(ctx, owner, alias)
 	found, err := exists(err, "key by alias")
 	if err != nil {
 		return "", err
@@ -267,15 +268,15 @@ func (im *importer) alias(ctx context.Context, id, hash, alias string) (string, 
 		im.warn("key %s: alias %q is taken by key %s; imported without an alias", id, alias, orUnnamed(other.KeyName))
 		return "", nil
 	}
-	if owner, ok := im.aliasOwner(alias, hash); !ok {
-		im.warn("key %s: alias %q is also key %s's; imported without an alias", id, alias, owner)
+	if holder, ok := im.aliasOwner(owner+"\x00"+alias, hash); !ok {
+		im.warn("key %s: alias %q is also key %s's; imported without an alias", id, alias, holder)
 		return "", nil
 	}
 	return alias, nil
 }
 
-// aliasOwner claims alias for hash within this run; it reports the
-// earlier claimant when another key has it.
+// aliasOwner claims alias (owner and name) for hash within this run; it
+// reports the earlier claimant when another key has it.
 func (im *importer) aliasOwner(alias, hash string) (string, bool) {
 	if im.aliases == nil {
 		im.aliases = map[string]string{}

@@ -51,6 +51,11 @@ type InvitationOptions struct {
 type NewInvitation struct {
 	UserID    string `json:"user_id"`
 	SendEmail *bool  `json:"send_email"`
+	// OnlyNew refuses a user who has already signed in (UserStatus
+	// "active"): an invitation would greet them as new and replace their
+	// password. The web UI sets it; /invitation/new keeps LiteLLM's
+	// behaviour and does not.
+	OnlyNew bool `json:"-"`
 }
 
 // IssuedInvitation is a created invitation with its secret id and link,
@@ -95,6 +100,10 @@ func (s *Service) CreateInvitation(ctx context.Context, p auth.Principal, in New
 	if err != nil {
 		return IssuedInvitation{}, notFound(err, "User %q does not exist; create it with /user/new first.", truncate(in.UserID, 80))
 	}
+	if in.OnlyNew && UserStatus(u) != "invited" {
+		return IssuedInvitation{}, apperr.Conflict("%s has already signed in, so an invitation would replace their password; send a password reset instead.",
+			userLabel(u))
+	}
 	now := s.Now()
 	id := uuid.NewString() // 122 random bits from crypto/rand
 	inv := store.Invitation{IDHash: HashSecret(id), UserID: u.ID, Purpose: purposeInvitation, ExpiresAt: now.Add(s.invites.TTL),
@@ -113,6 +122,13 @@ func (s *Service) CreateInvitation(ctx context.Context, p auth.Principal, in New
 		out.MailSent, out.MailError = s.mailInvitation(ctx, p, u, out.Link, inv.ExpiresAt)
 	}
 	return out, nil
+}
+
+func userLabel(u store.User) string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return u.ID
 }
 
 // mailInvitation sends the invitation and reports the outcome instead of

@@ -177,8 +177,14 @@ type KeyListInput struct {
 	TeamID   string
 	KeyHash  string
 	KeyAlias string
-	Page     int
-	Size     int
+	// Owner matches the owner's id or part of their e-mail (admins and
+	// admin viewers only, like listing others' keys).
+	Owner string
+	Page  int
+	Size  int
+	// Order: store.OrderCreated, OrderAlias, OrderSpend or OrderLastUsed
+	// ("" = oldest first); anything else is 400.
+	Order store.Order
 }
 
 // ListKeys lists keys: admins and admin viewers any, everyone else only
@@ -191,7 +197,16 @@ func (s *Service) ListKeys(ctx context.Context, p auth.Principal, in KeyListInpu
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := validOrder(in.Order, store.OrderCreated, store.OrderAlias, store.OrderSpend, store.OrderLastUsed); err != nil {
+		return nil, 0, err
+	}
+	if len(in.Owner) > maxIDLen {
+		return nil, 0, apperr.InvalidParam("owner", "owner is too long.")
+	}
 	if !p.Can(rbac.PermReadAll) {
+		if in.Owner != "" {
+			return nil, 0, apperr.Forbidden("You can only list your own keys.")
+		}
 		teamAdmin := false
 		if in.TeamID != "" && in.UserID == "" {
 			if teamAdmin, err = isTeamAdmin(ctx, s.store, p, in.TeamID); err != nil {
@@ -211,7 +226,8 @@ func (s *Service) ListKeys(ctx context.Context, p auth.Principal, in KeyListInpu
 			}
 		}
 	}
-	keys, total, err := s.store.ListKeys(ctx, store.KeyFilter{UserID: in.UserID, TeamID: in.TeamID, KeyHash: in.KeyHash, KeyAlias: in.KeyAlias, Page: pg})
+	keys, total, err := s.store.ListKeys(ctx, store.KeyFilter{UserID: in.UserID, TeamID: in.TeamID, KeyHash: in.KeyHash, KeyAlias: in.KeyAlias,
+		Owner: in.Owner, Page: pg, Order: in.Order})
 	if err != nil {
 		return nil, 0, fmt.Errorf("service: list keys: %w", err)
 	}
@@ -451,6 +467,31 @@ func (s *Service) SetKeyBlocked(ctx context.Context, p auth.Principal, ref strin
 	return out, nil
 }
 
+// keyByAlias finds the key an alias names for p. Aliases are unique per
+// owner, so the caller's own key of that name comes first; otherwise the
+// name must be unambiguous (an admin names another's key by its value
+// when several owners use the name).
+func keyByAlias(ctx context.Context, tx store.Store, p auth.Principal, alias string) (store.Key, error) {
+	if p.UserID != "" {
+		k, err := tx.GetKeyByAlias(ctx, p.UserID, alias)
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return k, err
+		}
+	}
+	ks, n, err := tx.ListKeys(ctx, store.KeyFilter{KeyAlias: alias, Page: store.Page{Limit: 2}})
+	switch {
+	case err != nil:
+		return store.Key{}, fmt.Errorf("service: key by alias: %w", err)
+	case n == 0 || alias == "":
+		return store.Key{}, apperr.NotFound("No key with alias %q.", truncate(alias, 80))
+	case n > 1 && !p.Can(rbac.PermReadAll):
+		return store.Key{}, apperr.Forbidden("You are not authorized to delete this key; nothing was deleted.")
+	case n > 1:
+		return store.Key{}, apperr.Conflict("%d keys of different owners are named %q; name the key by its value or hash.", n, truncate(alias, 80))
+	}
+	return ks[0], nil
+}
+
 // DeleteKeys deletes keys named by value/hash or by alias. All-or-nothing:
 // an unknown key is 404 and a key the caller may not delete is 403, and in
 // either case nothing is deleted.
@@ -474,9 +515,9 @@ func (s *Service) DeleteKeys(ctx context.Context, p auth.Principal, refs, aliase
 			keys = append(keys, k)
 		}
 		for _, a := range aliases {
-			k, err := tx.GetKeyByAlias(ctx, a)
+			k, err := keyByAlias(ctx, tx, p, a)
 			if err != nil {
-				return notFound(err, "No key with alias %q.", truncate(a, 80))
+				return err
 			}
 			keys = append(keys, k)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keygate/keygate/auth"
@@ -498,6 +499,9 @@ type UserListInput struct {
 	SSOUserIDs []string
 	Page       int
 	PageSize   int
+	// Order: store.OrderCreated, OrderEmail or OrderRole ("" = oldest
+	// first); anything else is 400.
+	Order store.Order
 }
 
 // UserListItem is a user in a listing, with their key count.
@@ -520,8 +524,11 @@ func (s *Service) ListUsers(ctx context.Context, p auth.Principal, in UserListIn
 	if err != nil {
 		return nil, 0, err
 	}
+	if err := validOrder(in.Order, store.OrderCreated, store.OrderEmail, store.OrderRole); err != nil {
+		return nil, 0, err
+	}
 	users, total, err := s.store.ListUsers(ctx, store.UserFilter{Role: in.Role, UserIDs: in.UserIDs, SSOSubjects: in.SSOUserIDs,
-		EmailContains: strings.ToLower(in.EmailContains), TeamID: in.TeamID, Page: page})
+		EmailContains: strings.ToLower(in.EmailContains), TeamID: in.TeamID, Page: page, Order: in.Order})
 	if err != nil {
 		return nil, 0, fmt.Errorf("service: list users: %w", err)
 	}
@@ -538,6 +545,28 @@ func (s *Service) ListUsers(ctx context.Context, p auth.Principal, in UserListIn
 		out = append(out, UserListItem{UserDetail: UserDetail{User: u, Memberships: ms}, KeyCount: n})
 	}
 	return out, total, nil
+}
+
+// validOrder accepts an empty order or one by the listed columns: a sort
+// value is never passed on unchecked.
+func validOrder(o store.Order, allowed ...string) error {
+	if o.By == "" || slices.Contains(allowed, o.By) {
+		return nil
+	}
+	return apperr.InvalidParam("sort", "sort must be one of: %s.", strings.Join(allowed, ", "))
+}
+
+// UserStatus is how far a user got: "blocked", "invited" (has never set a
+// password nor signed in by SSO, so an invitation link is how they start)
+// or "active".
+func UserStatus(u store.User) string {
+	switch {
+	case u.Disabled:
+		return "blocked"
+	case u.PasswordHash == "" && u.SSOSubject == "":
+		return "invited"
+	}
+	return "active"
 }
 
 // pageOf turns 1-based page/page_size into a store.Page, enforcing

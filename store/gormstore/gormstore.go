@@ -468,3 +468,30 @@ func likeContains(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(s) + "%"
 }
+
+// orderSQL is the ORDER BY of a listing: the column expression cols maps
+// o.By to (fixed SQL, never the caller's string), then the tie-breaker
+// key, both in o's direction; def when o.By is not in cols. An expression
+// may start with a "nulls/blank last" term of its own, which keeps its
+// direction either way.
+func orderSQL(o store.Order, cols map[string][2]string, key, def string) string {
+	c, ok := cols[o.By]
+	if !ok {
+		return def
+	}
+	dir := " ASC"
+	if o.Desc {
+		dir = " DESC"
+	}
+	if c[0] != "" {
+		return c[0] + ", " + c[1] + dir + ", " + key + dir
+	}
+	return c[1] + dir + ", " + key + dir
+}
+
+// ownerOrEmail matches column against a user id or part of a user's
+// e-mail, as listings show owners and actors by e-mail.
+func (s *Store) ownerOrEmail(q *gorm.DB, column, v string) *gorm.DB {
+	sub := s.rdb.Model(&userRow{}).Select("id").Where(`email_lower LIKE ? ESCAPE '\'`, likeContains(strings.ToLower(v)))
+	return q.Where(column+" = ? OR "+column+" IN (?)", v, sub)
+}

@@ -69,9 +69,9 @@ func (s *Store) CreateKey(ctx context.Context, k *store.Key) error {
 	return nil
 }
 
-func (s *Store) getKeyWhere(ctx context.Context, what, query string, arg any) (store.Key, error) {
+func (s *Store) getKeyWhere(ctx context.Context, what, query string, args ...any) (store.Key, error) {
 	var row keyRow
-	if err := s.read(ctx).Where(query, arg).Take(&row).Error; err != nil {
+	if err := s.read(ctx).Where(query, args...).Take(&row).Error; err != nil {
 		return store.Key{}, fmt.Errorf("gormstore: get key %s: %w", what, translate(err))
 	}
 	k, err := rowToKey(row)
@@ -86,12 +86,13 @@ func (s *Store) GetKey(ctx context.Context, hash string) (store.Key, error) {
 	return s.getKeyWhere(ctx, "by hash", "hash = ?", hash)
 }
 
-// GetKeyByAlias returns the key with alias; an empty alias matches none.
-func (s *Store) GetKeyByAlias(ctx context.Context, alias string) (store.Key, error) {
+// GetKeyByAlias returns the key of userID named alias; an empty alias
+// matches none.
+func (s *Store) GetKeyByAlias(ctx context.Context, userID, alias string) (store.Key, error) {
 	if alias == "" {
 		return store.Key{}, fmt.Errorf("gormstore: get key by alias: empty alias: %w", store.ErrNotFound)
 	}
-	return s.getKeyWhere(ctx, fmt.Sprintf("by alias %q", alias), "alias = ?", alias)
+	return s.getKeyWhere(ctx, fmt.Sprintf("by alias %q", alias), "user_id = ? AND alias = ?", userID, alias)
 }
 
 // UpdateKey locks the key, applies fn and writes it back; the hash cannot
@@ -176,9 +177,12 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, i
 		if f.KeyType != "" {
 			q = q.Where("key_type = ?", f.KeyType)
 		}
+		if f.Owner != "" {
+			q = s.ownerOrEmail(q, "user_id", f.Owner)
+		}
 		return q
 	}
-	rows, total, err := list(ctx, s, &keyRow{}, scope, "created_at, hash", f.Page)
+	rows, total, err := list(ctx, s, &keyRow{}, scope, orderSQL(f.Order, keyOrders(), "hash", "created_at, hash"), f.Page)
 	if err != nil {
 		return nil, 0, fmt.Errorf("gormstore: list keys: %w", err)
 	}
@@ -191,6 +195,16 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, i
 		out = append(out, k)
 	}
 	return out, total, nil
+}
+
+// keyOrders are the sortable key columns (store.KeyFilter.Order).
+func keyOrders() map[string][2]string {
+	return map[string][2]string{
+		store.OrderCreated:  {"", "created_at"},
+		store.OrderAlias:    {"CASE WHEN alias = '' THEN 1 ELSE 0 END", "lower(alias)"},
+		store.OrderSpend:    {"", "spend"},
+		store.OrderLastUsed: {"CASE WHEN last_active IS NULL THEN 1 ELSE 0 END", "last_active"},
+	}
 }
 
 // TouchKeys writes last-active times in one transaction. A time never

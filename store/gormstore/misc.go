@@ -228,6 +228,9 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		if f.TargetID != "" {
 			q = q.Where("target_id = ?", f.TargetID)
 		}
+		if f.Actor != "" {
+			q = s.ownerOrEmail(q, "actor_id", f.Actor)
+		}
 		if f.Since != nil {
 			q = q.Where("at >= ?", dbTime(*f.Since))
 		}
@@ -236,7 +239,11 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 		}
 		return q
 	}
-	rows, total, err := list(ctx, s, &auditRow{}, scope, "at, id", f.Page)
+	order := "at, id"
+	if f.NewestFirst {
+		order = "at DESC, id DESC"
+	}
+	rows, total, err := list(ctx, s, &auditRow{}, scope, order, f.Page)
 	if err != nil {
 		return nil, 0, fmt.Errorf("gormstore: list audit: %w", err)
 	}

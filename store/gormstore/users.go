@@ -164,7 +164,17 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
-// ListUsers returns one page ordered by (created_at, id) and the total.
+// userOrders are the sortable user columns (store.UserFilter.Order).
+func userOrders() map[string][2]string {
+	return map[string][2]string{
+		store.OrderCreated: {"", "created_at"},
+		store.OrderEmail:   {"", "email_lower"},
+		store.OrderRole:    {"", "role"},
+	}
+}
+
+// ListUsers returns one page ordered by f.Order (default (created_at,
+// id)) and the total.
 func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]store.User, int64, error) {
 	where, err := s.condSQL(f.Where, userFields)
 	if err != nil {
@@ -191,7 +201,7 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]store.User
 		}
 		return q
 	}
-	rows, total, err := list(ctx, s, &userRow{}, scope, "created_at, id", f.Page)
+	rows, total, err := list(ctx, s, &userRow{}, scope, orderSQL(f.Order, userOrders(), "id", "created_at, id"), f.Page)
 	if err != nil {
 		return nil, 0, fmt.Errorf("gormstore: list users: %w", err)
 	}

@@ -219,7 +219,7 @@ func testNotFound(t *testing.T, s store.Store) {
 	_, checks["GetMembership"] = s.GetMembership(ctx, "x", "y")
 	checks["DeleteMembership"] = s.DeleteMembership(ctx, "x", "y")
 	_, checks["GetKey"] = s.GetKey(ctx, "x")
-	_, checks["GetKeyByAlias"] = s.GetKeyByAlias(ctx, "x")
+	_, checks["GetKeyByAlias"] = s.GetKeyByAlias(ctx, "x", "x")
 	_, checks["UpdateKey"] = s.UpdateKey(ctx, "x", func(k *store.Key) error { return noop(k) })
 	_, checks["ReplaceKeyHash"] = s.ReplaceKeyHash(ctx, "x", "y", func(k *store.Key) error { return noop(k) })
 	checks["DeleteKey"] = s.DeleteKey(ctx, "x")

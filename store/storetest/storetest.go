@@ -78,6 +78,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MFA/RecoveryCodes", testRecoveryCodes},
 		{"MFA/SummariesAndDelete", testMFASummariesAndDelete},
 		{"MFA/Challenges", testMFAChallenges},
+		{"Keys/AliasUniquePerOwner", testKeysAliasPerOwner},
+		{"Keys/OrderAndOwner", testKeysOrderAndOwner},
+		{"Users/Order", testUsersOrder},
+		{"Audit/NewestFirstAndActor", testAuditNewestFirstAndActor},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
