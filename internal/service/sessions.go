@@ -64,6 +64,10 @@ type LoginInput struct {
 	// MFARequiredError.
 	OTP      string `json:"otp"`
 	ClientIP string `json:"-"`
+	// TrustedDevice is the account a valid device cookie names (set by
+	// internal/websession after a sign-in from this browser); a sign-in
+	// to that account skips the per-address slow-down.
+	TrustedDevice string `json:"-"`
 }
 
 // errBadCredentials is the one answer for every failed login, so a caller
@@ -82,7 +86,8 @@ func (s *Service) sessionsEnabled() error {
 // answer. The attempt is recorded against the account before the
 // password is checked (attempts.go), so no burst gets more than
 // MaxFailures guesses per window; the client address is slowed down by
-// its own failures but never locked.
+// its own failures but never locked, and not at all for the account a
+// device cookie names (in.TrustedDevice).
 func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error) {
 	if err := s.sessionsEnabled(); err != nil {
 		return LoginResult{}, err
@@ -114,7 +119,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	if found {
 		account = "user:" + u.ID
 	}
-	release, err := s.slowAddress(ctx, in.ClientIP)
+	release, err := s.slowAddress(ctx, in.ClientIP, found && in.TrustedDevice == u.ID)
 	if err != nil {
 		return LoginResult{}, err
 	}
