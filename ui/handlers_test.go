@@ -106,6 +106,7 @@ func TestUILogin(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, p.Status)
 	require.Equal(t, "/ui/", p.Header.Get("Location"))
 	require.NotEmpty(t, b.cookie("keygate_session"))
+	require.NotEmpty(t, b.cookie("keygate_device"), "the browser is remembered for the per-address slow-down")
 	home := b.get("/ui/")
 	require.Equal(t, http.StatusOK, home.Status)
 	require.Contains(t, home.Body, "dev@example.com")

@@ -129,3 +129,38 @@ func TestQueueIsBounded(t *testing.T) {
 	}
 	require.Zero(t, h.waiting.Load())
 }
+
+// TestReservationKeepsItsPlace: a reservation is a place in the bounded
+// queue taken ahead of the check. While it is held, callers past the
+// bound are refused; its own check is never refused, and a released or
+// used reservation frees the place.
+func TestReservationKeepsItsPlace(t *testing.T) {
+	ctx := context.Background()
+	h, err := New(cheapParams(), 1)
+	require.NoError(t, err)
+	h.LimitQueue(0) // the one slot is the only place
+	phc, err := h.Hash(ctx, "a fine password")
+	require.NoError(t, err)
+
+	r, err := h.Reserve()
+	require.NoError(t, err)
+	_, err = h.Reserve()
+	require.ErrorIs(t, err, ErrBusy)
+	_, _, err = h.Verify(ctx, phc, "a fine password")
+	require.ErrorIs(t, err, ErrBusy, "the reserved place is not free")
+	ok, _, err := r.Verify(ctx, phc, "a fine password")
+	require.NoError(t, err)
+	require.True(t, ok)
+	r.Release() // after use: nothing
+	require.Zero(t, h.waiting.Load())
+
+	r, err = h.Reserve()
+	require.NoError(t, err)
+	r.Release()
+	r.Release()
+	require.Zero(t, h.waiting.Load())
+	r, err = h.Reserve()
+	require.NoError(t, err)
+	require.NoError(t, r.VerifyDummy(ctx, "a fine password"))
+	require.Zero(t, h.waiting.Load())
+}

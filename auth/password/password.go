@@ -144,9 +144,10 @@ type Hasher struct {
 	// in New, that VerifyDummy checks against.
 	dummy   string
 	dummies atomic.Uint64
-	// waiting counts callers waiting for a slot; past maxQueued a caller
-	// gets ErrBusy at once. An unbounded queue lets a burst of bad logins
-	// make every legitimate one wait behind it.
+	// waiting counts callers admitted but not yet holding a slot
+	// (reservations included); past maxQueued plus the free slots a
+	// caller gets ErrBusy at once. An unbounded queue lets a burst of bad
+	// logins make every legitimate one wait behind it.
 	waiting   atomic.Int64
 	maxQueued int64
 }
@@ -220,6 +221,10 @@ func (h *Hasher) hash(ctx context.Context, password []byte) (string, error) {
 // cancelled wait returns ctx's error. Passwords longer than any valid one
 // do not match and cost no KDF run.
 func (h *Hasher) Verify(ctx context.Context, phc, password string) (ok, needsRehash bool, err error) {
+	return h.verify(ctx, phc, password, h.acquire)
+}
+
+func (h *Hasher) verify(ctx context.Context, phc, password string, take func(context.Context) error) (ok, needsRehash bool, err error) {
 	d, err := parse(phc)
 	if err != nil {
 		return false, false, err
@@ -227,7 +232,7 @@ func (h *Hasher) Verify(ctx context.Context, phc, password string) (ok, needsReh
 	if len(password) > maxInputBytes {
 		return false, false, nil
 	}
-	ok, err = h.check(ctx, d, password)
+	ok, err = h.check(ctx, d, password, take)
 	if err != nil {
 		return false, false, err
 	}
@@ -239,6 +244,10 @@ func (h *Hasher) Verify(ctx context.Context, phc, password string) (ok, needsReh
 // the response takes as long as for a wrong password. It returns only a
 // context error.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	return h.verifyDummy(ctx, password, h.acquire)
+}
+
+func (h *Hasher) verifyDummy(ctx context.Context, password string, take func(context.Context) error) error {
 	d, err := parse(h.dummy)
 	if err != nil {
 		return fmt.Errorf("password: dummy hash: %w", err)
@@ -246,7 +255,7 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	if len(password) > maxInputBytes {
 		return nil
 	}
-	if _, err := h.check(ctx, d, password); err != nil {
+	if _, err := h.check(ctx, d, password, take); err != nil {
 		return err
 	}
 	h.dummies.Add(1)
@@ -258,9 +267,9 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 func (h *Hasher) DummyVerifications() uint64 { return h.dummies.Load() }
 
 // check recomputes d's key for password under the semaphore and compares
-// in constant time.
-func (h *Hasher) check(ctx context.Context, d decoded, password string) (bool, error) {
-	if err := h.acquire(ctx); err != nil {
+// in constant time. take gets the slot (acquire, or a Reservation's).
+func (h *Hasher) check(ctx context.Context, d decoded, password string, take func(context.Context) error) (bool, error) {
+	if err := take(ctx); err != nil {
 		return false, err
 	}
 	key := argon2.IDKey([]byte(password), d.salt, d.params.Time, d.params.Memory, d.params.Threads, d.params.KeyLen)
@@ -269,22 +278,38 @@ func (h *Hasher) check(ctx context.Context, d decoded, password string) (bool, e
 }
 
 // acquire takes a computation slot, gives up when ctx ends, or refuses
-// with ErrBusy when the queue of waiters is full. ctx is checked first
-// because select picks at random among ready cases.
+// with ErrBusy when the queue of waiters is full.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("password: %w", err)
 	}
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	default:
-	}
-	if h.waiting.Add(1) > h.maxQueued {
-		h.waiting.Add(-1)
+	if !h.admit() {
 		return ErrBusy
 	}
+	return h.wait(ctx)
+}
+
+// admit counts one more caller that will wait for a slot, unless the
+// free slots and the queue are all spoken for. Reservations count from
+// Reserve until their check gets its slot, so a burst that is refused
+// here cannot push an admitted caller out.
+func (h *Hasher) admit() bool {
+	free := int64(cap(h.sem) - len(h.sem))
+	if h.waiting.Add(1) > h.maxQueued+free {
+		h.waiting.Add(-1)
+		return false
+	}
+	return true
+}
+
+// wait takes a slot for an admitted caller, or gives up when ctx ends;
+// either way the caller stops counting as waiting. ctx is checked first
+// because select picks at random among ready cases.
+func (h *Hasher) wait(ctx context.Context) error {
 	defer h.waiting.Add(-1)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("password: %w", err)
+	}
 	select {
 	case h.sem <- struct{}{}:
 		return nil
@@ -294,3 +319,52 @@ func (h *Hasher) acquire(ctx context.Context) error {
 }
 
 func (h *Hasher) release() { <-h.sem }
+
+// Reservation is a place in the hasher's queue taken before a check, for
+// callers that must learn the hasher is overloaded before they do
+// something they cannot take back: a login records its attempt against
+// the account first, and an overload refusal after that would count as a
+// failed attempt. Use it for one Verify or VerifyDummy, or Release it;
+// it is not safe for concurrent use.
+type Reservation struct {
+	h    *Hasher
+	done bool
+}
+
+// Reserve takes a place in the queue, or answers ErrBusy at once when
+// every slot and place is spoken for (as Verify would).
+func (h *Hasher) Reserve() (*Reservation, error) {
+	if !h.admit() {
+		return nil, ErrBusy
+	}
+	return &Reservation{h: h}, nil
+}
+
+// Release gives the place back if no check used it; calling it after a
+// check (or twice) does nothing, so callers can defer it.
+func (r *Reservation) Release() {
+	if !r.done {
+		r.done = true
+		r.h.waiting.Add(-1)
+	}
+}
+
+// take waits for a slot in the reserved place; a used or released
+// reservation queues like an unreserved caller.
+func (r *Reservation) take(ctx context.Context) error {
+	if r.done {
+		return r.h.acquire(ctx)
+	}
+	r.done = true
+	return r.h.wait(ctx)
+}
+
+// Verify is Hasher.Verify in the reserved place: it never answers ErrBusy.
+func (r *Reservation) Verify(ctx context.Context, phc, password string) (ok, needsRehash bool, err error) {
+	return r.h.verify(ctx, phc, password, r.take)
+}
+
+// VerifyDummy is Hasher.VerifyDummy in the reserved place.
+func (r *Reservation) VerifyDummy(ctx context.Context, password string) error {
+	return r.h.verifyDummy(ctx, password, r.take)
+}

@@ -75,6 +75,9 @@ type Options struct {
 	PasswordParams *password.Params
 	// MaxConcurrentHashes bounds parallel password hashing (memory).
 	MaxConcurrentHashes int
+	// Hasher, when set, is used instead of one made from PasswordParams
+	// and MaxConcurrentHashes (tests hold places in its queue).
+	Hasher *password.Hasher
 	// UIUsername / UIPassword bootstrap an admin account.
 	UIUsername, UIPassword string
 	// SecureCookies marks cookies Secure (TLS or https base URL).
@@ -165,9 +168,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.PasswordParams != nil {
 		params = *o.PasswordParams
 	}
-	hasher, err := password.New(params, o.MaxConcurrentHashes)
-	if err != nil {
-		return nil, fmt.Errorf("app: password hasher: %w", err)
+	hasher := o.Hasher
+	if hasher == nil {
+		var err error
+		if hasher, err = password.New(params, o.MaxConcurrentHashes); err != nil {
+			return nil, fmt.Errorf("app: password hasher: %w", err)
+		}
 	}
 	a.hasher = hasher
 	authn := auth.Chain{auth.NewMasterKey(o.MasterKeyHash), a.keyAuth}

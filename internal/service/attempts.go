@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -17,10 +18,14 @@ import (
 //     checked, in one atomic step with the count (store.TakeLoginAttempt),
 //     so at most MaxFailures attempts per Window are ever evaluated,
 //     however a burst is spread over connections or replicas;
-//   - per client address: failures slow the address down progressively
-//     but never refuse a right password outright, because one address may
-//     be a whole office behind NAT (or a proxy not listed in
-//     KEYGATE_TRUSTED_PROXIES).
+//   - per client address: failures slow the address down progressively,
+//     one check at a time, because one address may be a whole office
+//     behind NAT (or a proxy not listed in KEYGATE_TRUSTED_PROXIES). A
+//     flood from that address would still hold everyone behind it, so a
+//     browser that signed in to an account before (a device cookie,
+//     internal/websession; OWASP's "device cookies") skips the slow-down
+//     for that account, and the others are told they are being slowed,
+//     after a bounded wait, never that they are locked.
 
 // tooMany is the 429 of a full window that frees up at oldest + window.
 func tooMany(msg string, oldest time.Time, window time.Duration, now time.Time) error {
@@ -63,9 +68,11 @@ func (o SessionOptions) addrDelay(n int64) time.Duration {
 // slowAddress waits as long as the client address's recent failures ask
 // for, holding the address's turn, so parallel requests cannot share one
 // wait. The returned release must be called after the password check.
-func (s *Service) slowAddress(ctx context.Context, ip string) (release func(), err error) {
+// trusted (a valid device cookie for the account being signed in to)
+// skips it.
+func (s *Service) slowAddress(ctx context.Context, ip string, trusted bool) (release func(), err error) {
 	none := func() {}
-	if ip == "" {
+	if ip == "" || trusted {
 		return none, nil
 	}
 	n, _, err := s.store.CountLoginFailures(ctx, addrSubject(ip), s.Now().Add(-s.sessions.Window))
@@ -76,14 +83,18 @@ func (s *Service) slowAddress(ctx context.Context, ip string) (release func(), e
 	if d == 0 {
 		return none, nil
 	}
-	// A turn that does not come within a few delays is a flood from this
-	// address: answer 429 rather than queue without end.
-	wctx, cancel := context.WithTimeout(ctx, 2*s.sessions.AddrMaxDelay)
+	// A turn that does not come within the longest delay is a flood from
+	// this address: answer 429 rather than queue without end. Nothing is
+	// locked, so the answer says to retry, not that logins failed.
+	wctx, cancel := context.WithTimeout(ctx, s.sessions.AddrMaxDelay)
 	defer cancel()
 	release, err = s.turns.acquire(wctx, ip)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("service: waiting for the address's turn: %w", ctx.Err())
+		}
 		secs := int(math.Ceil(s.sessions.AddrMaxDelay.Seconds()))
-		e := apperr.Invalid("Too many failed logins from your network; try again in %d seconds.", secs)
+		e := apperr.Invalid("Sign-ins from your network are being slowed down after many failed attempts; retry in %d seconds.", secs)
 		e.Kind = apperr.KindRateLimited
 		e.RetryAfterSeconds = secs
 		return nil, e

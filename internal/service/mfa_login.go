@@ -262,6 +262,9 @@ type MFALogin struct {
 	Code     string          `json:"code"`
 	WebAuthn json.RawMessage `json:"webauthn"`
 	ClientIP string          `json:"-"`
+	// TrustedDevice is LoginInput's: the account a valid device cookie
+	// names.
+	TrustedDevice string `json:"-"`
 }
 
 // CompleteMFALogin finishes a pending sign-in with its second factor, or
@@ -284,7 +287,7 @@ func (s *Service) CompleteMFALogin(ctx context.Context, in MFALogin) (LoginResul
 	if err != nil || u.Disabled {
 		return LoginResult{}, errMFAChallenge
 	}
-	release, err := s.slowAddress(ctx, in.ClientIP)
+	release, err := s.slowAddress(ctx, in.ClientIP, in.TrustedDevice == u.ID)
 	if err != nil {
 		return LoginResult{}, err
 	}
@@ -478,7 +481,7 @@ func (s *Service) passwordless(ctx context.Context, c store.MFAChallenge, in MFA
 	if err != nil || u.Disabled {
 		return LoginResult{}, errBadPasskey
 	}
-	release, err := s.slowAddress(ctx, in.ClientIP)
+	release, err := s.slowAddress(ctx, in.ClientIP, in.TrustedDevice == u.ID)
 	if err != nil {
 		return LoginResult{}, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keygate/keygate/auth"
+	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/rbac"
 	"github.com/keygate/keygate/store"
@@ -37,6 +38,10 @@ type PasswordHasher interface {
 	Hash(ctx context.Context, password string) (string, error)
 	Verify(ctx context.Context, phc, password string) (ok bool, needsRehash bool, err error)
 	VerifyDummy(ctx context.Context, password string) error
+	// Reserve takes a place in the hashing queue before anything is
+	// recorded for an attempt, so an overload refusal (ErrBusy) comes
+	// before the attempt counts, never after.
+	Reserve() (*password.Reservation, error)
 }
 
 // Options configures a Service.

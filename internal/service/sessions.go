@@ -64,6 +64,10 @@ type LoginInput struct {
 	// MFARequiredError.
 	OTP      string `json:"otp"`
 	ClientIP string `json:"-"`
+	// TrustedDevice is the account a valid device cookie names (set by
+	// internal/websession after a sign-in from this browser); a sign-in
+	// to that account skips the per-address slow-down.
+	TrustedDevice string `json:"-"`
 }
 
 // errBadCredentials is the one answer for every failed login, so a caller
@@ -82,7 +86,8 @@ func (s *Service) sessionsEnabled() error {
 // answer. The attempt is recorded against the account before the
 // password is checked (attempts.go), so no burst gets more than
 // MaxFailures guesses per window; the client address is slowed down by
-// its own failures but never locked.
+// its own failures but never locked, and not at all for the account a
+// device cookie names (in.TrustedDevice).
 func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error) {
 	if err := s.sessionsEnabled(); err != nil {
 		return LoginResult{}, err
@@ -114,26 +119,33 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 	if found {
 		account = "user:" + u.ID
 	}
-	release, err := s.slowAddress(ctx, in.ClientIP)
+	release, err := s.slowAddress(ctx, in.ClientIP, found && in.TrustedDevice == u.ID)
 	if err != nil {
 		return LoginResult{}, err
 	}
 	defer release()
+	// The hashing queue is asked first: its overload 429 must not count
+	// as a failed attempt, and once recorded an attempt stays counted.
+	slot, err := s.passwords.Reserve()
+	if err != nil {
+		return LoginResult{}, err
+	}
+	defer slot.Release()
 	w, err := s.takeAttempt(ctx, account, s.sessions.MaxFailures, s.sessions.Window, "Too many failed logins")
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("service: login attempt: %w", err)
 	}
 	ok, rehash := false, false
 	if found && u.PasswordHash != "" {
-		ok, rehash, err = s.passwords.Verify(ctx, u.PasswordHash, in.Password)
-		if errors.Is(err, password.ErrBusy) {
-			return LoginResult{}, err // 429; not a failed attempt
+		ok, rehash, err = slot.Verify(ctx, u.PasswordHash, in.Password)
+		if err != nil && !errors.Is(err, password.ErrInvalidHash) {
+			return LoginResult{}, err // the client went away while queued
 		}
 		if err != nil {
 			s.log.Warn("stored password hash unusable", "user_id", u.ID, "err", err)
 			ok = false
 		}
-	} else if err := s.passwords.VerifyDummy(ctx, in.Password); errors.Is(err, password.ErrBusy) {
+	} else if err := slot.VerifyDummy(ctx, in.Password); err != nil {
 		return LoginResult{}, err
 	}
 	if !ok || u.Disabled {
@@ -337,14 +349,23 @@ func (s *Service) ChangePassword(ctx context.Context, p auth.Principal, in Passw
 	// A stolen session must not become a password oracle: the current
 	// password gets the login's attempt limit, and misses are audited.
 	subject := "password-change:" + u.ID
+	// As at login: an overload refusal comes before the attempt counts.
+	slot, err := s.passwords.Reserve()
+	if err != nil {
+		return err
+	}
+	defer slot.Release()
 	if _, err := s.takeAttempt(ctx, subject, s.sessions.MaxFailures, s.sessions.Window, "Too many wrong current passwords"); err != nil {
 		return fmt.Errorf("service: password change attempt: %w", err)
 	}
 	ok := false
 	if u.PasswordHash != "" {
-		ok, _, _ = s.passwords.Verify(ctx, u.PasswordHash, in.CurrentPassword)
-	} else {
-		_ = s.passwords.VerifyDummy(ctx, in.CurrentPassword)
+		ok, _, err = slot.Verify(ctx, u.PasswordHash, in.CurrentPassword)
+		if err != nil && !errors.Is(err, password.ErrInvalidHash) {
+			return err
+		}
+	} else if err := slot.VerifyDummy(ctx, in.CurrentPassword); err != nil {
+		return err
 	}
 	if !ok {
 		if err := s.audit(ctx, s.store, p, "user.password_change_failed", "user", u.ID, nil, nil); err != nil {

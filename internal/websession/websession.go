@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,13 @@ const (
 	// token lives: the browser's second step sends it back without page
 	// script ever reading it.
 	MFACookie = "keygate_mfa"
+	// DeviceCookie marks a browser that has signed in to one account
+	// before (HttpOnly, DeviceTTL): that account's sign-ins from it skip
+	// the per-address slow-down (OWASP's device cookies), so a flood of
+	// failures from a shared address cannot hold its users back.
+	DeviceCookie = "keygate_device"
+	// DeviceTTL is how long a device cookie is honoured.
+	DeviceTTL = 365 * 24 * time.Hour
 	// CSRFHeader and CSRFField carry a token on state-changing requests.
 	CSRFHeader = auth.CSRFHeader
 	CSRFField  = auth.CSRFField
@@ -110,10 +118,10 @@ type Options struct {
 
 // Manager is the browser session.
 type Manager struct {
-	o                          Options
-	csrfKey, refreshKey, formK []byte
-	cop                        *http.CrossOriginProtection
-	allow                      []allowEntry
+	o                                   Options
+	csrfKey, refreshKey, formK, deviceK []byte
+	cop                                 *http.CrossOriginProtection
+	allow                               []allowEntry
 }
 
 // New checks the options (an unusable allow-list entry is an error) and
@@ -130,7 +138,7 @@ func New(o Options) (*Manager, error) {
 		}
 	}
 	m := &Manager{o: o, csrfKey: derive(key, "keygate-csrf-v1"), refreshKey: derive(key, "keygate-refresh-v1"),
-		formK: derive(key, "keygate-ui-forms-v1"), cop: http.NewCrossOriginProtection()}
+		formK: derive(key, "keygate-ui-forms-v1"), deviceK: derive(key, "keygate-device-v1"), cop: http.NewCrossOriginProtection()}
 	if o.BaseURL != "" {
 		origin, err := originOf(o.BaseURL)
 		if err != nil {
@@ -352,6 +360,7 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if m.o.Sessions == nil {
 		return service.LoginResult{}, apperr.Unavailable("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
 	}
+	in.TrustedDevice = m.DeviceUser(r)
 	res, err := m.o.Sessions.Login(ctx, in)
 	if e, ok := service.AsMFARequired(err); ok {
 		m.PendMFA(w, e)
@@ -360,10 +369,48 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return service.LoginResult{}, err
 	}
 	m.Start(w, res)
+	m.setDevice(w, res.User.ID)
 	if m.MFAToken(r) != "" {
 		m.ClearMFA(w) // an abandoned second step
 	}
 	return res, nil
+}
+
+// ---- device cookies ----
+
+// setDevice marks the browser as one that signed in to userID. The value
+// is the account id, the issue time and their HMAC: nothing secret, and
+// nothing a browser can make for another account.
+func (m *Manager) setDevice(w http.ResponseWriter, userID string) {
+	if userID == "" {
+		return
+	}
+	payload := base64.RawURLEncoding.EncodeToString([]byte(userID)) + "." + strconv.FormatInt(m.o.Now().Unix(), 10)
+	http.SetCookie(w, m.cookie(DeviceCookie, payload+"."+m.mac(m.deviceK, "keygate-device:"+payload), int(DeviceTTL.Seconds()), true))
+}
+
+// DeviceUser is the account the browser's device cookie names, or "" when
+// it has none, or one that is forged, expired or issued in the future.
+func (m *Manager) DeviceUser(r *http.Request) string {
+	ck, err := r.Cookie(DeviceCookie)
+	if err != nil || len(ck.Value) > 1024 {
+		return ""
+	}
+	i := strings.LastIndexByte(ck.Value, '.')
+	if i < 0 || !hmac.Equal([]byte(ck.Value[i+1:]), []byte(m.mac(m.deviceK, "keygate-device:"+ck.Value[:i]))) {
+		return ""
+	}
+	id64, issued, _ := strings.Cut(ck.Value[:i], ".")
+	at, err := strconv.ParseInt(issued, 10, 64)
+	if err != nil {
+		return ""
+	}
+	age := m.o.Now().Sub(time.Unix(at, 0))
+	id, err := base64.RawURLEncoding.DecodeString(id64)
+	if err != nil || age < -time.Minute || age > DeviceTTL {
+		return ""
+	}
+	return string(id)
 }
 
 // PendMFA remembers a sign-in that waits for its second factor (or its
@@ -403,11 +450,13 @@ func (m *Manager) CompleteMFA(ctx context.Context, w http.ResponseWriter, r *htt
 	if in.Token == "" {
 		in.Token = m.MFAToken(r)
 	}
+	in.TrustedDevice = m.DeviceUser(r)
 	res, err := m.o.Sessions.CompleteMFALogin(ctx, in)
 	if err != nil {
 		return service.LoginResult{}, err
 	}
 	m.Start(w, res)
+	m.setDevice(w, res.User.ID)
 	m.ClearMFA(w)
 	return res, nil
 }
@@ -416,6 +465,7 @@ func (m *Manager) CompleteMFA(ctx context.Context, w http.ResponseWriter, r *htt
 // set up its factor (the service started the session).
 func (m *Manager) Enrolled(w http.ResponseWriter, res service.LoginResult) {
 	m.Start(w, res)
+	m.setDevice(w, res.User.ID)
 	m.ClearMFA(w)
 }
 
