@@ -6,6 +6,7 @@
 package httperr
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -48,8 +49,18 @@ func Handle(h HandlerFunc) gin.HandlerFunc {
 	}
 }
 
+// StatusClientClosed is nginx's 499: the client closed the request before
+// the answer.
+const StatusClientClosed = 499
+
 // Resolve turns any error into its public form: status, type and message.
 func Resolve(err error) (status int, typ, msg, param string, retryAfter int) {
+	if errors.Is(err, context.Canceled) {
+		// The client went away while the request waited (its turn to
+		// hash a password, say): nobody reads this answer, and it is not
+		// a server error to log.
+		return StatusClientClosed, "client_closed_request", "The client closed the request.", "", 0
+	}
 	if e, ok := apperr.As(err); ok {
 		status, typ = kindStatus(e.Kind)
 		msg = e.Message

@@ -1,12 +1,14 @@
 package httperr
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/store"
 )
 
@@ -23,4 +25,13 @@ func TestResolveDatabaseFailures(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	require.Contains(t, msg, "disk full or read-only")
 	require.Positive(t, retry)
+}
+
+// TestResolveClientGone: a request whose client left while it waited is
+// nginx's 499, not a 500 in the error log.
+func TestResolveClientGone(t *testing.T) {
+	status, _, _, _, _ := Resolve(fmt.Errorf("service: login: wait for a hashing slot: %w", context.Canceled))
+	require.Equal(t, StatusClientClosed, status)
+	status, _, _, _, _ = Resolve(&apperr.Error{Kind: apperr.KindInternal, Err: fmt.Errorf("x: %w", context.Canceled)})
+	require.Equal(t, StatusClientClosed, status)
 }
