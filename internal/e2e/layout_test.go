@@ -93,6 +93,7 @@ const layoutProbe = `(function(){
 // nothing running off the page or out of its card, a readable chart axis,
 // and on a laptop a Spend table whose columns all show.
 func TestBrowserLayout(t *testing.T) {
+	t.Parallel()
 	s := startUIStack(t)
 	s.seedLayout()
 	admin := s.root

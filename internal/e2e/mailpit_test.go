@@ -42,6 +42,7 @@ const mailpitSender = "noreply@keygate.example.test"
 // TestMailpitDelivers sends both kinds of message through plain SMTP with
 // AUTH to loopback, and an invitation through mandatory STARTTLS.
 func TestMailpitDelivers(t *testing.T) {
+	t.Parallel()
 	bin := mailpitBinary(t)
 
 	t.Run("plain with AUTH", func(t *testing.T) {
@@ -283,6 +284,7 @@ func writeSelfSignedPEM(t *testing.T, dir string) (certPath, keyPath string) {
 // mail server; a request naming Host: attacker.example must not change
 // where the link points. The link that arrives is then used.
 func TestResetLinkThroughMailpitIgnoresHost(t *testing.T) {
+	t.Parallel()
 	mp := startMailpit(t, mailpitBinary(t), "--smtp-auth-allow-insecure")
 	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: mp.smtpPort, TLS: mail.TLSNone, From: mailpitSender, Logger: quietLogger()})
 	require.NoError(t, err)
