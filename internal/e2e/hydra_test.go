@@ -254,18 +254,17 @@ func hydraBinary(t *testing.T) string {
 // so a fresh clone or worktree finds a build made by another; "" if the
 // module files cannot be read.
 func hydraCached() string {
-	dir := os.Getenv("KEYGATE_CACHE_DIR")
-	if dir == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return ""
-			}
-			base = filepath.Join(home, ".cache")
+	// Not os.UserCacheDir: build.sh is a shell script and uses the same
+	// rule as it on every system.
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
 		}
-		dir = filepath.Join(base, "keygate")
+		base = filepath.Join(home, ".cache")
 	}
+	dir := filepath.Join(base, "keygate")
 	h := sha256.New()
 	for _, f := range []string{"go.mod", "go.sum"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "tools", "hydra", f))

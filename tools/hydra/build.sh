@@ -9,7 +9,7 @@
 #
 # A cold build takes minutes (~2 on an idle 2-core machine, ~10 on a busy
 # CI runner), so the binary is kept outside the clone, in
-#   ${KEYGATE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keygate}/hydra-<hash>
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/keygate/hydra-<hash>
 # where <hash> is the first 16 hex digits of SHA-256(go.mod || go.sum):
 # every clone and worktree on the machine (and every CI run that keeps
 # $HOME/.cache) reuses it, and a change of Hydra's version or requirements
@@ -20,7 +20,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="$root/bin/hydra"
 cd "$root/tools/hydra"
 hash="$(cat go.mod go.sum | sha256sum | cut -c1-16)"
-cache="${KEYGATE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keygate}"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/keygate"
 cached="$cache/hydra-$hash"
 if [ -n "${FORCE:-}" ] || [ ! -x "$cached" ]; then
   mkdir -p "$cache"
