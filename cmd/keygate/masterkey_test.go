@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -64,4 +65,27 @@ func TestGeneratedMasterKeySurvivesRestart(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, code)
 	code, _ = get(t, base+"/user/list", m[1])
 	require.Equal(t, http.StatusOK, code)
+}
+
+// The banner's URL is how to reach Keygate from this machine; when it
+// listens on every interface the banner says so instead of implying
+// localhost only, and on the loopback default it prints the real address.
+func TestBannerSaysWhereItListens(t *testing.T) {
+	lookup, environ := envOf(map[string]string{"LITELLM_MASTER_KEY": "sk-Zq8vR2mK7pX4nW9tL3bY6cF1hJ5dG0sA"})
+	cfg, err := loadConfig("serve", nil, env{lookup: lookup, environ: environ})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:4100", cfg.Server.Addr, "loopback, beside LiteLLM's 4000")
+	mk, err := loadMasterKey(cfg)
+	require.NoError(t, err)
+
+	var out strings.Builder
+	base := announce(&out, "http", "127.0.0.1:4100", cfg, mk, "sqlite", time.Millisecond)
+	require.Equal(t, "http://127.0.0.1:4100", base)
+	require.NotContains(t, out.String(), "every network interface")
+
+	for _, addr := range []string{"[::]:4100", "0.0.0.0:4100"} {
+		out.Reset()
+		announce(&out, "http", addr, cfg, mk, "sqlite", time.Millisecond)
+		require.Contains(t, out.String(), "listening:   "+addr+", on every network interface", addr)
+	}
 }
