@@ -13,10 +13,12 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/keygate ./cmd/keyg
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/keygate /usr/local/bin/keygate
 COPY --from=build --chown=65532:65532 /out/data /data
+# A container is reached through its network interface, so it listens on
+# all of them (outside a container the default is loopback only).
 ENV KEYGATE_DATA_DIR=/data \
-    KEYGATE_ADDR=:4000
+    KEYGATE_ADDR=0.0.0.0:4100
 USER 65532:65532
-EXPOSE 4000
+EXPOSE 4100
 VOLUME ["/data"]
 HEALTHCHECK --interval=15s --timeout=5s --start-period=5s --retries=3 CMD ["/usr/local/bin/keygate", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/keygate"]

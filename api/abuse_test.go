@@ -31,6 +31,7 @@ import (
 // mailed reset link (account takeover). Links that leave the server come
 // from configuration only.
 func TestLinksIgnoreHostHeader(t *testing.T) {
+	t.Parallel()
 	sink := smtptest.Start(t)
 	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: sink.Port(), TLS: mail.TLSNone, From: "keygate@example.com"})
 	require.NoError(t, err)
@@ -57,6 +58,7 @@ func TestLinksIgnoreHostHeader(t *testing.T) {
 // Defect 3: lockout was check-then-act, so a concurrent burst had every
 // guess evaluated and a right password inside the burst logged in.
 func TestLockoutBurst(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("burst", rbac.RoleInternalUser)
 		e.setPassword("burst", "the right password")
@@ -108,6 +110,7 @@ func TestLockoutBurst(t *testing.T) {
 
 // Defect 3: the e-mail and the user id of one account are one bucket.
 func TestLockoutOneBucketPerAccount(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	e.userWithRole("duo", rbac.RoleInternalUser)
 	e.setPassword("duo", "duo's right password")
@@ -129,6 +132,7 @@ func TestLockoutOneBucketPerAccount(t *testing.T) {
 // from an address now slow it down but never refuse another account's
 // right password outright.
 func TestPerIPFailuresDoNotLockOthers(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var waits []time.Duration
 	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
@@ -170,6 +174,7 @@ func TestPerIPFailuresDoNotLockOthers(t *testing.T) {
 // Defect 4: X-Forwarded-For without a trusted proxy means every client
 // shares the proxy's address; say so once.
 func TestForwardedForWithoutTrustedProxyWarns(t *testing.T) {
+	t.Parallel()
 	var logs syncbuf.Buffer
 	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -200,6 +205,7 @@ func redirectAttacks() []string {
 // Defect 5: return_to of the SSO flow became an open redirect
 // (/%09/evil.example).
 func TestSSOReturnToStaysOnOrigin(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, service.SSOPolicy{})
 	for _, target := range redirectAttacks() {
 		b := browser(t)
@@ -232,6 +238,7 @@ func TestSSOReturnToStaysOnOrigin(t *testing.T) {
 
 // Defect 6: the logout allow-list was a string prefix.
 func TestLogoutAllowlistComparesOrigins(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
 		o.LogoutURL = "https://intranet.example/bye"
 		o.LogoutAllowlist = []string{"https://app.example.com", "https://portal.example.com/signed-out"}
@@ -263,6 +270,7 @@ func TestLogoutAllowlistComparesOrigins(t *testing.T) {
 // Defect 7: login CSRF on LiteLLM's form login, and /v2/login took
 // text/plain (which a cross-site form can send).
 func TestLoginRefusesCrossSitePosts(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("cs", rbac.RoleInternalUser)
 		e.setPassword("cs", "cs's password!")
@@ -315,6 +323,7 @@ func TestLoginRefusesCrossSitePosts(t *testing.T) {
 // Defect 8: cookie-authenticated writes on forwarded /v1/* routes skipped
 // CSRF.
 func TestForwardedCookieWritesNeedCSRF(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int64
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
@@ -370,6 +379,7 @@ func cookieHeader(cookies map[string]string) string {
 
 // Defect 8: GET /ui/logout ended a session without a token.
 func TestLogoutNeedsPOSTWithCSRF(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	e.userWithRole("lo", rbac.RoleInternalUser)
 	e.setPassword("lo", "lo's password!")
@@ -401,6 +411,7 @@ func TestLogoutNeedsPOSTWithCSRF(t *testing.T) {
 // time told whether the account exists. It now answers before the mail
 // server is even reached.
 func TestForgotPasswordAnswersBeforeMail(t *testing.T) {
+	t.Parallel()
 	sink := smtptest.Start(t)
 	held := sink.Hold()
 	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: sink.Port(), TLS: mail.TLSNone, From: "keygate@example.com", Timeout: time.Minute})
@@ -426,6 +437,7 @@ func TestForgotPasswordAnswersBeforeMail(t *testing.T) {
 // Defect 10: password change had no attempt limit and failures were not
 // audited.
 func TestPasswordChangeLimitedAndAudited(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("pc", rbac.RoleInternalUser)
 		e.setPassword("pc", "pc's real password")
@@ -454,6 +466,7 @@ func TestPasswordChangeLimitedAndAudited(t *testing.T) {
 // fresh one, so a stolen token lived as long as the session. Defect 14:
 // the refreshed cookie had no Max-Age and the CSRF cookie was not renewed.
 func TestExpiredTokenAloneIsNotExchanged(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("ex", rbac.RoleInternalUser)
 		e.setPassword("ex", "ex's password!!")
@@ -494,6 +507,7 @@ func assertBadRequest(t *testing.T, r response, name string) bool {
 // Defect 12: NUL bytes, invalid UTF-8 and overlong text reached the
 // database and came back as 500s.
 func TestTextValidatedAtEdge(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("tx", rbac.RoleInternalUser)
 		long := strings.Repeat("a", 50000)

@@ -39,6 +39,7 @@ func (e *testEnv) mustOK(r response) map[string]any {
 // admin may list, block and delete members' team keys, never regenerate or
 // reshape them, and never touch keys of users who outrank them.
 func TestNobodyReceivesAnotherUsersCredential(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("boss", rbac.RoleProxyAdmin)
 		lead := e.userWithRole("lead", rbac.RoleInternalUser)
@@ -89,6 +90,7 @@ func TestNobodyReceivesAnotherUsersCredential(t *testing.T) {
 // TestNoKeyGrantsMoreThanItsOwner (defect 1, last rule): no caller, not
 // even a proxy admin, can shape a key beyond what its owner may hold.
 func TestNoKeyGrantsMoreThanItsOwner(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		r := e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "lim", "user_role": "internal_user",
 			"models": []string{"gpt-4o"}, "max_budget": 5})
@@ -120,6 +122,7 @@ func TestNoKeyGrantsMoreThanItsOwner(t *testing.T) {
 // will read it, from every place a request can name one; a header can only
 // narrow, and only a trusted proxy's header settles the question.
 func TestVerifyModelSources(t *testing.T) {
+	t.Parallel()
 	for _, db := range databases() {
 		t.Run(db.name, func(t *testing.T) {
 			e := newEnv(t, db.open(t))
@@ -187,6 +190,7 @@ func TestVerifyModelSources(t *testing.T) {
 // teams is answered without a team, and team blocks and budgets do not
 // apply to it.
 func TestPersonalKeyHasNoTeam(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.mustOK(e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "blocked-team", "blocked": true}))
 		e.mustOK(e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "poor", "max_budget": 1}))
@@ -207,6 +211,7 @@ func TestPersonalKeyHasNoTeam(t *testing.T) {
 // TestOneModelMatcher (defect 6): key creation, update and verification
 // agree on wildcards and LiteLLM's special names.
 func TestOneModelMatcher(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		r := e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "w", "user_role": "internal_user", "models": []string{"openai/*"}})
 		w := e.mustOK(r)["key"].(string)
@@ -228,6 +233,7 @@ func TestOneModelMatcher(t *testing.T) {
 // TestDurationBounds (defect 8): a duration beyond ten years is refused
 // instead of wrapping around to a date in the past.
 func TestDurationBounds(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		before := snapshot(t, e)
 		for _, c := range []struct{ path, field string }{
@@ -248,6 +254,7 @@ func TestDurationBounds(t *testing.T) {
 // unknown account and one they may not add look the same, and nobody who
 // outranks them joins their team through them.
 func TestTeamAdminCannotProbeOrPullInAdmins(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		lead := e.userWithRole("lead", rbac.RoleInternalUser)
 		e.userWithRole("boss", rbac.RoleProxyAdmin)
@@ -281,6 +288,7 @@ func TestTeamAdminCannotProbeOrPullInAdmins(t *testing.T) {
 // TestRedTeamFindings: what an outside review of the access decision
 // found (issue 12 follow-up); each case failed before its fix.
 func TestRedTeamFindings(t *testing.T) {
+	t.Parallel()
 	for _, db := range databases() {
 		t.Run(db.name, func(t *testing.T) {
 			e := newEnvWith(t, db.open(t), func(o *app.Options) { o.TrustedProxies = []string{"192.0.2.0/24"} })
@@ -350,6 +358,7 @@ func TestRedTeamFindings(t *testing.T) {
 // of team keys leaves out ownerless keys and keys of higher roles, and
 // they cannot raise member budgets past the team's or their own at all.
 func TestTeamAdminSeesOnlyWhatTheyManage(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		lead := e.userWithRole("lead", rbac.RoleInternalUser)
 		e.userWithRole("boss", rbac.RoleProxyAdmin)
@@ -382,6 +391,7 @@ func TestTeamAdminSeesOnlyWhatTheyManage(t *testing.T) {
 // TestSpendReportTokenBounds (red team): token counts that would overflow
 // their sum are refused.
 func TestSpendReportTokenBounds(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	k := e.userWithRole("u", rbac.RoleInternalUser)
 	r := e.do(http.MethodPost, "/spend/report", masterKey, map[string]any{"request_id": "r", "api_key": k, "spend": 1,

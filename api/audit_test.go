@@ -31,6 +31,7 @@ func auditCount(t *testing.T, e *testEnv) int64 {
 // right action, actor and target; a failed change writes none; no event
 // holds a password, key or token.
 func TestAuditTrail(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		var secrets []string
 		step := func(action, actor, target string, fn func()) {

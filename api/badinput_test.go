@@ -12,6 +12,7 @@ import (
 // write endpoint: each must get a 4xx in LiteLLM's error shape, never a
 // 500, and change nothing.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "u1", "user_email": "u1@example.com"})
 		e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "t1"})

@@ -89,6 +89,7 @@ func keySpend(t *testing.T, st store.Store, key string) (float64, int64) {
 // forwarded calls on a budget worth four spend at most the budget plus one
 // call's real cost; a sequential client gets exactly four calls.
 func TestBudgetHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	for _, db := range databases() {
 		t.Run(db.name, func(t *testing.T) {
 			up, served := fakeLLM(t)
@@ -138,6 +139,7 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 // may spend up to twice that in a burst that reaches both before either
 // records (README, "Budgets and reservations").
 func TestBudgetAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	url := dbtestPostgres(t)
 	up, _ := fakeLLM(t)
 	a := newEnvWithNotifierOpts(t, url, withForwarding(up))

@@ -80,6 +80,7 @@ func (f *faultDB) failInserts(t *testing.T, table string) (restore func()) {
 // cannot be written, no user is left behind, and the retry succeeds
 // instead of answering 409.
 func TestUserNewIsOneTransaction(t *testing.T) {
+	t.Parallel()
 	for _, db := range faultDBs(t) {
 		t.Run(db.name, func(t *testing.T) {
 			e := newEnv(t, db.store)
@@ -118,6 +119,7 @@ func TestUserNewIsOneTransaction(t *testing.T) {
 // cannot be written, no user is provisioned, no account is linked and the
 // invitation that would have linked it is not consumed.
 func TestSSOLoginIsOneTransaction(t *testing.T) {
+	t.Parallel()
 	db := faultDBs(t)[0]
 	srv := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(srv.Close)

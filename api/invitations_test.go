@@ -26,6 +26,7 @@ func invitationID(t *testing.T, link string) string {
 // password, and manages a key with the session. A viewer invited the same
 // way cannot create keys.
 func TestSeedFlow(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		r := e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_email": "nina@example.com", "user_role": "internal_user", "auto_create_key": false})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
@@ -92,6 +93,7 @@ func TestSeedFlow(t *testing.T) {
 }
 
 func TestInvitationRules(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		internal := e.userWithRole("ian", rbac.RoleInternalUser)
 		viewer := e.userWithRole("ada", rbac.RoleProxyAdminViewer)
@@ -148,6 +150,7 @@ func TestInvitationRules(t *testing.T) {
 // TestConcurrentClaims: of 50 simultaneous claims of one link exactly one
 // succeeds.
 func TestConcurrentClaims(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("cc", rbac.RoleInternalUser)
 		r := e.do(http.MethodPost, "/invitation/new", masterKey, map[string]any{"user_id": "cc"})
@@ -172,6 +175,7 @@ func TestConcurrentClaims(t *testing.T) {
 }
 
 func TestInviteOnUserNewWithoutSMTP(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	r := e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_email": "mo@example.com", "send_invite_email": true})
 	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
@@ -183,6 +187,7 @@ func TestInviteOnUserNewWithoutSMTP(t *testing.T) {
 }
 
 func TestForgotPasswordAnswersAlike(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	e.userWithRole("fay", rbac.RoleInternalUser)
 	a := e.do(http.MethodPost, "/user/forgot_password", "", map[string]any{"user_email": "fay@example.com"})

@@ -13,6 +13,7 @@ import (
 )
 
 func TestKeyLifecycle(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		userKey := e.userWithRole("kim", rbac.RoleInternalUser)
 		require.Regexp(t, apikey.Regex, userKey)
@@ -96,6 +97,7 @@ func TestKeyLifecycle(t *testing.T) {
 // internal user or a viewer may not do with keys is refused with 403 and
 // changes nothing.
 func TestKeyOwnership(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "blue"})
 		e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "red", "models": []string{"gpt-4o-mini"}})
@@ -178,6 +180,7 @@ func TestKeyOwnership(t *testing.T) {
 }
 
 func TestOwnerlessAndTypedKeys(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		r := e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"key_alias": "svc"})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
@@ -207,6 +210,7 @@ func TestOwnerlessAndTypedKeys(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "t", "models": []string{"gpt-4o", "gpt-4o-mini"}})
 		r := e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "uma", "user_role": "internal_user", "teams": []string{"t"}, "auto_create_key": false})
@@ -282,6 +286,7 @@ func flip(b byte) string {
 }
 
 func TestSpendLogsScope(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		a := e.userWithRole("amy", rbac.RoleInternalUser)
 		b := e.userWithRole("ben", rbac.RoleInternalUserViewer)
@@ -315,6 +320,7 @@ func TestSpendLogsScope(t *testing.T) {
 // TestVerifyBodyModel: the model in a forwarded JSON body is enforced even
 // when the body is large or cut off, and every method is accepted.
 func TestVerifyBodyModel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	r := e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"models": []string{"gpt-4o"}})
 	key := r.JSON(t)["key"].(string)
@@ -359,6 +365,7 @@ func TestVerifyBodyModel(t *testing.T) {
 // TestVerifyDatabaseDown: with the database gone, a cached answer still
 // holds, an uncached key is 503 (never an allow), and readiness says so.
 func TestVerifyDatabaseDown(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, pgOptions(dbtestPostgres(t)))
 	e := newEnv(t, st)
 	cached := e.userWithRole("cache", "internal_user")
@@ -377,6 +384,7 @@ func TestVerifyDatabaseDown(t *testing.T) {
 // TestBudgetPeriodReset: a key blocked by its budget works again once its
 // budget_duration has elapsed and the reset job has run.
 func TestBudgetPeriodReset(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		r := e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"max_budget": 1, "budget_duration": "1d"})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())

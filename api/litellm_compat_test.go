@@ -17,6 +17,7 @@ import (
 // TestLiteLLMDashboardContract: the requests LiteLLM's dashboard and
 // clients make answer in LiteLLM's shape.
 func TestLiteLLMDashboardContract(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, pgOptions(dbtestPostgres(t)))
 	e := newEnv(t, st)
 	ctx := t.Context()

@@ -16,6 +16,7 @@ import (
 // 20 s): past a bounded queue, logins are answered 429 with Retry-After at
 // once, and nothing fails with a 5xx.
 func TestLoginBurstIsBounded(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
 		o.PasswordParams = nil // the real cost: the queue has to fill
 		o.MaxConcurrentHashes = 1

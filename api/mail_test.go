@@ -16,6 +16,7 @@ import (
 // right recipient with the right subject, and its link completes
 // onboarding; a reset mail's link resets the password.
 func TestInvitationMailCompletesOnboarding(t *testing.T) {
+	t.Parallel()
 	sink := smtptest.Start(t)
 	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: sink.Port(), TLS: mail.TLSNone, From: "keygate@example.com"})
 	require.NoError(t, err)

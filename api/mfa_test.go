@@ -99,6 +99,7 @@ func (e *testEnv) auditActions(userID string) []string {
 // refused → wrong codes lock out like passwords → a recovery code works
 // once → an admin resets the user's factors.
 func TestMFATOTPLifecycle(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		apiKey := e.userWithRole("mia", rbac.RoleInternalUser)
 		viewerKey := e.userWithRole("vic", rbac.RoleProxyAdminViewer)
@@ -241,6 +242,7 @@ func TestMFATOTPLifecycle(t *testing.T) {
 // TestMFADisableNeedsCurrentFactor: turning the authenticator off needs a
 // current code, and wrong codes there count toward the sign-in lockout.
 func TestMFADisableNeedsCurrentFactor(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("dan", rbac.RoleInternalUser)
 		e.setPassword("dan", "dan-password-1")
@@ -284,6 +286,7 @@ func TestMFADisableNeedsCurrentFactor(t *testing.T) {
 // no session, only a token that sets one up; other roles sign in as
 // before; the last factor cannot be removed.
 func TestMFAPolicyRequiredRole(t *testing.T) {
+	t.Parallel()
 	for _, db := range databases() {
 		t.Run(db.name, func(t *testing.T) {
 			e := newEnvWith(t, db.open(t), func(o *app.Options) {
@@ -344,6 +347,7 @@ func TestMFAPolicyRequiredRole(t *testing.T) {
 // mailbox, not the second factor: claiming one for a user with a factor,
 // or of a role that requires one, still ends at the second step.
 func TestMFALinksDoNotBypass(t *testing.T) {
+	t.Parallel()
 	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
 		o.MaxBodyBytes = 1 << 20
 		o.MFARequiredRoles = []string{string(rbac.RoleProxyAdmin)}
@@ -383,6 +387,7 @@ func resetToken(t *testing.T, e *testEnv, userID string) string {
 // TestMFANoticesMailed: every change to a user's second factors is
 // mailed to them, after the change commits.
 func TestMFANoticesMailed(t *testing.T) {
+	t.Parallel()
 	sink := smtptest.Start(t)
 	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: sink.Port(), TLS: mail.TLSNone, From: "keygate@example.com"})
 	require.NoError(t, err)
@@ -417,6 +422,7 @@ func TestMFANoticesMailed(t *testing.T) {
 // signed in (amr) and can demand a second factor (README, "Demanding MFA
 // in the proxy"). An admin cannot reset their own factors.
 func TestMFAAMRVerifiableFromJWKS(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	e.userWithRole("kim", rbac.RoleInternalUser)
 	e.setPassword("kim", "kim-password-1")
@@ -465,6 +471,7 @@ func TestMFAAMRVerifiableFromJWKS(t *testing.T) {
 // TestMFABadInput: malformed second steps and passkey answers are 4xx
 // with LiteLLM's error body, never a 500, and count as failures.
 func TestMFABadInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	e.userWithRole("bo", rbac.RoleInternalUser)
 	e.setPassword("bo", "bo-password-1")
@@ -515,6 +522,7 @@ func TestMFABadInput(t *testing.T) {
 // TestPasswordlessBeginLimited: beginning a passwordless sign-in needs no
 // credential, so one client address gets a bounded number per minute.
 func TestPasswordlessBeginLimited(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	for i := range 30 {
 		r := e.do(http.MethodPost, "/v2/login/mfa/webauthn?passwordless=true", "", nil)

@@ -75,6 +75,7 @@ func loadOpenAPI(t *testing.T) openAPIDoc {
 // registered. HTML pages under /ui/ are not part of the JSON API and are
 // not described.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	t.Parallel()
 	doc := loadOpenAPI(t)
 	registered := map[string]bool{}
 	var missing, wrongPerm []string
@@ -133,6 +134,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 // client generator relies on: the version, each operation's responses and
 // operationId, declared path parameters, and that every $ref resolves.
 func TestOpenAPIDocumentIsWellFormed(t *testing.T) {
+	t.Parallel()
 	doc := loadOpenAPI(t)
 	require.Regexp(t, `^3\.0\.\d+$`, doc.OpenAPI)
 	require.NotEmpty(t, doc.Info.Title)
@@ -217,6 +219,7 @@ func resolves(root any, ref string) bool {
 }
 
 func TestOpenAPIServed(t *testing.T) {
+	t.Parallel()
 	rec := httptest.NewRecorder()
 	openAPIApp(t).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
 	require.Equal(t, http.StatusOK, rec.Code)

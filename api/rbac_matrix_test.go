@@ -70,6 +70,7 @@ func matrixBody() map[string]any {
 // role, and with an ownerless (role-less) key, and requires 403 with
 // nothing changed wherever the role table says no.
 func TestRBACMatrix(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "victim", "user_email": "victim@example.com", "user_role": "internal_user"})
 		e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "team-1", "members_with_roles": []any{map[string]any{"user_id": "victim", "role": "admin"}}})
@@ -113,6 +114,7 @@ func TestRBACMatrix(t *testing.T) {
 // TestEveryRouteDeclaresPermission: Mount refuses a route with neither a
 // permission nor Public, so no route can be added without a policy.
 func TestEveryRouteDeclaresPermission(t *testing.T) {
+	t.Parallel()
 	srv := api.New(api.Options{})
 	srv.Add(api.Route{Method: http.MethodGet, Path: "/oops", Handler: nil})
 	eng, err := api.NewEngine(api.EngineOptions{})
@@ -123,6 +125,7 @@ func TestEveryRouteDeclaresPermission(t *testing.T) {
 // TestRouteTableMatchesRouter: everything the router serves comes from
 // the table (so the matrix above sees it).
 func TestRouteTableMatchesRouter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	eng, err := api.NewEngine(api.EngineOptions{})
 	require.NoError(t, err)

@@ -25,6 +25,7 @@ func (e *ssoEnv) provision(t *testing.T, body map[string]any) string {
 // SCIM externalId (Okta sends its user id as both). A deactivated user
 // cannot sign in, and an unverified e-mail still never links.
 func TestSSOLinksSCIMProvisionedUsers(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, service.SSOPolicy{})
 	byEmail := e.provision(t, map[string]any{"userName": "pat@corp.example"})
 	e.op.SetUser(oidctest.User{Subject: "sub-pat", Email: "PAT@corp.example", EmailVerified: true})

@@ -43,6 +43,7 @@ func (e *testEnv) setPassword(id, pw string) {
 }
 
 func TestPasswordLogin(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("lena", rbac.RoleInternalUser)
 		e.setPassword("lena", "correct horse battery")
@@ -117,6 +118,7 @@ func decodeClaims(t *testing.T, tok string) map[string]any {
 }
 
 func TestLoginLockout(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("max", rbac.RoleInternalUser)
 		e.setPassword("max", "the right password")
@@ -139,6 +141,7 @@ func TestLoginLockout(t *testing.T) {
 // TestLockoutSharedAcrossReplicas: failures counted by one instance lock
 // the account on another instance using the same PostgreSQL.
 func TestLockoutSharedAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	url := dbtestPostgres(t)
 	a := newEnv(t, openStore(t, pgOptions(url)))
 	b := newEnv(t, openStore(t, pgOptions(url)))
@@ -158,6 +161,7 @@ func TestLockoutSharedAcrossReplicas(t *testing.T) {
 }
 
 func TestCSRFAndCookies(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("cora", rbac.RoleInternalUser)
 		e.setPassword("cora", "cora's password")
@@ -189,6 +193,7 @@ func TestCSRFAndCookies(t *testing.T) {
 }
 
 func TestTokenRefreshWhileSessionLives(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("tia", rbac.RoleInternalUser)
 		e.setPassword("tia", "tia's password!")
@@ -223,6 +228,7 @@ func TestTokenRefreshWhileSessionLives(t *testing.T) {
 }
 
 func TestJWTAttacks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	e.userWithRole("eve", rbac.RoleInternalUser)
 	e.setPassword("eve", "eve's password!")
@@ -276,6 +282,7 @@ func TestJWTAttacks(t *testing.T) {
 // the published discovery document and JWKS alone (go-oidc, as a LiteLLM
 // or Envoy JWT filter would), across a signing-key rotation.
 func TestJWKSIndependentVerifier(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
 	srvURL := srv.URL
@@ -319,6 +326,7 @@ func decodeHeader(t *testing.T, tok string) map[string]any {
 }
 
 func TestLogoutRedirects(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, databases()[0].open(t))
 	e.userWithRole("lou", rbac.RoleInternalUser)
 	e.setPassword("lou", "lou's password!")
@@ -340,6 +348,7 @@ func TestLogoutRedirects(t *testing.T) {
 }
 
 func TestPasswordChange(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("pam", rbac.RoleInternalUser)
 		e.setPassword("pam", "old password 1")
@@ -364,6 +373,7 @@ func TestPasswordChange(t *testing.T) {
 // user deletion each invalidate existing tokens in both of two instances on
 // one PostgreSQL within one second (LISTEN/NOTIFY).
 func TestRevocationAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	url := dbtestPostgres(t)
 	a := newEnvWithNotifier(t, url)
 	b := newEnvWithNotifier(t, url)
@@ -410,6 +420,7 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 // TestKeyDeleteAcrossReplicas: a key deleted through one instance is
 // rejected by the other's /auth/verify within one second.
 func TestKeyDeleteAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	url := dbtestPostgres(t)
 	a := newEnvWithNotifier(t, url)
 	b := newEnvWithNotifier(t, url)

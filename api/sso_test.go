@@ -125,6 +125,7 @@ func userCount(t *testing.T, st store.Store) int64 {
 }
 
 func TestSSOFullFlowAndJIT(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, service.SSOPolicy{AllowedEmailDomains: []string{"corp.example"}})
 	e.op.SetUser(oidctest.User{Subject: "sub-ann", Email: "ann@corp.example", EmailVerified: true, Name: "Ann"})
 	b := browser(t)
@@ -154,6 +155,7 @@ func TestSSOFullFlowAndJIT(t *testing.T) {
 }
 
 func TestSSORejections(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, service.SSOPolicy{})
 	e.op.SetUser(oidctest.User{Subject: "sub-bob", Email: "bob@corp.example", EmailVerified: true})
 	n := userCount(t, e.store)
@@ -212,6 +214,7 @@ func TestSSORejections(t *testing.T) {
 }
 
 func TestSSORoleMapping(t *testing.T) {
+	t.Parallel()
 	pol := service.SSOPolicy{RoleMapping: sso.RoleMapping{Claim: "groups", Map: map[string]string{
 		"llm-admins": "proxy_admin", "llm-users": "internal_user", "auditors": "proxy_admin_viewer"}}}
 	e := newSSOEnv(t, pol)
@@ -244,6 +247,7 @@ func TestSSORoleMapping(t *testing.T) {
 }
 
 func TestSSOLinking(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, service.SSOPolicy{})
 	// invite-aware: the invited account is linked and the invitation consumed
 	r := e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "dana", "user_email": "dana@corp.example", "user_role": "internal_user", "auto_create_key": false})
@@ -280,6 +284,7 @@ func TestSSOLinking(t *testing.T) {
 }
 
 func TestSSOLogout(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnv(t, service.SSOPolicy{})
 	e.op.SetUser(oidctest.User{Subject: "sub-gus", Email: "gus@corp.example", EmailVerified: true})
 	b := browser(t)
@@ -321,6 +326,7 @@ func TestSSOLogout(t *testing.T) {
 // Defect 1: the post-logout return address handed to the identity
 // provider is built from configuration, not from the Host header.
 func TestSSOLogoutReturnIgnoresHost(t *testing.T) {
+	t.Parallel()
 	e := newSSOEnvWith(t, service.SSOPolicy{}, func(o *app.Options) { o.LogoutURL = "" })
 	e.op.SetUser(oidctest.User{Subject: "sub-hal", Email: "hal@corp.example", EmailVerified: true})
 	b := browser(t)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestTeamLifecycle(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		lead := e.userWithRole("lead", rbac.RoleInternalUser)
 		member := e.userWithRole("member", rbac.RoleInternalUser)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestUserLifecycle(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		// create with client-chosen, e-mail-like id; unknown fields ignored
 		r := e.do(http.MethodPost, "/user/new", masterKey, map[string]any{
@@ -105,6 +106,7 @@ func TestUserLifecycle(t *testing.T) {
 }
 
 func TestUserSelfScope(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		carol := e.userWithRole("carol", rbac.RoleInternalUser)
 		e.userWithRole("dave", rbac.RoleInternalUser)
@@ -133,6 +135,7 @@ func TestUserSelfScope(t *testing.T) {
 }
 
 func TestNoSecretsInUserAnswers(t *testing.T) {
+	t.Parallel()
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		e.userWithRole("erin", rbac.RoleInternalUser)
 		_, err := e.store.UpdateUser(t.Context(), "erin", func(u *User) error { u.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"; return nil })

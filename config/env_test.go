@@ -15,7 +15,7 @@ func TestDefaultsWithEmptyEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Default(), c)
 
-	require.Equal(t, ":4000", c.Server.Addr)
+	require.Equal(t, "127.0.0.1:4100", c.Server.Addr)
 	require.Equal(t, 10*time.Second, c.Server.ReadHeaderTimeout)
 	require.Equal(t, 60*time.Second, c.Server.ReadTimeout)
 	require.Equal(t, 10*time.Minute, c.Server.WriteTimeout)
@@ -229,7 +229,7 @@ func TestEnvValueForms(t *testing.T) {
 			func(t *testing.T, c *Config) { require.Equal(t, 12*time.Hour, c.Auth.SessionTTL) }},
 		{"empty variable is unset", map[string]string{"KEYGATE_ADDR": "", "SMTP_PORT": ""},
 			func(t *testing.T, c *Config) {
-				require.Equal(t, ":4000", c.Server.Addr)
+				require.Equal(t, "127.0.0.1:4100", c.Server.Addr)
 				require.Equal(t, 587, c.SMTP.Port)
 			}},
 		{"plain byte counts", map[string]string{"KEYGATE_MAX_BODY_BYTES": "4096"},

@@ -114,7 +114,7 @@ func TestRedacted(t *testing.T) {
 
 	d := Default().Redacted()
 	require.Empty(t, d["LITELLM_MASTER_KEY"], "unset secrets show empty")
-	require.Equal(t, ":4000", d["KEYGATE_ADDR"])
+	require.Equal(t, "127.0.0.1:4100", d["KEYGATE_ADDR"])
 	require.Equal(t, "(set)", redactDSN("host=db password=HUSH"))
 	require.Equal(t, "postgres://db/keygate", redactDSN("postgres://db/keygate?password=HUSH"))
 

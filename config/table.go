@@ -28,7 +28,8 @@ func reservedEnv(name string) bool {
 func settingTable() []setting {
 	return []setting{
 		// Server.
-		stringVar(def("KEYGATE_ADDR", "server.addr", ":4000", "listen address, host:port"),
+		stringVar(def("KEYGATE_ADDR", "server.addr", "127.0.0.1:4100",
+			"listen address, host:port; the default answers this machine only (use :4100 or 0.0.0.0:4100 for every interface) on a port beside LiteLLM's 4000"),
 			func(c *Config) *string { return &c.Server.Addr }),
 		stringVar(def("KEYGATE_TLS_CERT_FILE", "server.tls_cert_file", "", "PEM certificate; with the key file, serve HTTPS"),
 			func(c *Config) *string { return &c.Server.TLSCertFile }),

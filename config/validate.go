@@ -74,7 +74,7 @@ func (v *checker) positive(name string, d time.Duration) {
 func (c *Config) checkServer(v *checker) {
 	s := c.Server
 	if _, port, err := net.SplitHostPort(s.Addr); err != nil {
-		v.addf("KEYGATE_ADDR", `%q is not host:port (e.g. ":4000")`, s.Addr)
+		v.addf("KEYGATE_ADDR", `%q is not host:port (e.g. "127.0.0.1:4100" or ":4100")`, s.Addr)
 	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		v.addf("KEYGATE_ADDR", "port %q is not a number from 0 to 65535", port)
 	}

@@ -127,7 +127,7 @@ func TestYAMLErrors(t *testing.T) {
 			[]string{"line 2: server.addr: want a single value"}},
 		{"list where a single value belongs", "server:\n  addr: [a, b]\n",
 			[]string{"server.addr: want a single value"}},
-		{"value where a section belongs", "server: ':4000'\n",
+		{"value where a section belongs", "server: ':4100'\n",
 			[]string{"server: want a mapping"}},
 		{"bad duration", "auth:\n  token_ttl: soon\n",
 			[]string{`line 2: auth.token_ttl="soon": not a duration`}},

@@ -250,8 +250,10 @@ type spendPage struct {
 	Days      int
 	Truncated bool
 	Chart     chart
-	Models    []spendModel
-	Recent    []spendRow
+	// PhoneChart is the same data drawn for narrow screens.
+	PhoneChart chart
+	Models     []spendModel
+	Recent     []spendRow
 }
 
 type spendModel struct {

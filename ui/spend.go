@@ -104,6 +104,7 @@ func spendView(rows []store.SpendEntry, since time.Time) spendPage {
 	}
 	d.Total, d.Requests, d.Tokens = money(total), int64(len(rows)), tokens(toks)
 	d.Chart = barChart(perDay, since)
+	d.PhoneChart = barChartIn(phoneChart, perDay, since)
 	for name, a := range models {
 		pct := 0
 		if total > 0 {
@@ -139,6 +140,7 @@ func shortHash(h string) string {
 // chart is a bar chart drawn as inline SVG on the server: no script, no
 // library, readable by screen readers through its summary and titles.
 type chart struct {
+	Name              string
 	Width, Height     int
 	Left, Right       float64
 	Top, Base         float64
@@ -162,8 +164,30 @@ type tick struct {
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
 
-func barChart(values []float64, start time.Time) chart {
-	ch := chart{Width: 720, Height: 220, Left: 56, Right: 712, Top: 12, Base: 190}
+// chartFrame is a chart's drawing area in SVG units and how often the
+// date axis is labelled.
+type chartFrame struct {
+	name             string // "wide" or "phone": the CSS class that shows it on its screens
+	width, height    int
+	left, right      float64
+	top, base        float64
+	labelEvery, tail int // a date label every labelEvery days, none in the last tail days but today's
+}
+
+var (
+	// wideChart fills a laptop's card; its 11-unit labels are drawn at
+	// about 11 px there.
+	wideChart = chartFrame{name: "wide", width: 720, height: 220, left: 56, right: 712, top: 12, base: 190, labelEvery: 7, tail: 3}
+	// phoneChart is drawn instead on narrow screens (style.css): the SVG
+	// scales to the card, so a narrower frame keeps its labels readable
+	// (~12 px at 390 px) where the wide one's shrink to 5 px.
+	phoneChart = chartFrame{name: "phone", width: 340, height: 200, left: 52, right: 322, top: 12, base: 172, labelEvery: 10, tail: 5}
+)
+
+func barChart(values []float64, start time.Time) chart { return barChartIn(wideChart, values, start) }
+
+func barChartIn(f chartFrame, values []float64, start time.Time) chart {
+	ch := chart{Name: f.name, Width: f.width, Height: f.height, Left: f.left, Right: f.right, Top: f.top, Base: f.base}
 	peak, peakDay := 0.0, 0
 	var sum float64
 	for i, v := range values {
@@ -188,7 +212,7 @@ func barChart(values []float64, start time.Time) chart {
 		ch.Bars = append(ch.Bars, chartBar{X: round1(ch.Left + float64(i)*slot + slot*0.15), Y: round1(ch.Base - h),
 			W: round1(slot * 0.7), H: round1(h), Title: day(date) + ": " + money(v)})
 		// A label every week and one for today, never two touching.
-		if (i%7 == 0 && i <= len(values)-4) || i == len(values)-1 {
+		if (i%f.labelEvery == 0 && i < len(values)-f.tail) || i == len(values)-1 {
 			ch.XLabels = append(ch.XLabels, tick{X: round1(ch.Left + float64(i)*slot + slot/2), Y: ch.Base + 18, Label: date.Format("Jan 2")})
 		}
 	}

@@ -163,7 +163,7 @@ func TestDefaultDataIsIgnoredByGit(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	require.NoError(t, err)
 	for _, p := range []string{filepath.Join(cfg.Database.DataDir, "keygate.db"), filepath.Join(cfg.Database.DataDir, "keygate.secret"),
-		filepath.Join(cfg.Database.DataDir, "keygate.db-wal"), "keygate.secret", "keygate.db", "keygate.db-shm"} {
+		filepath.Join(cfg.Database.DataDir, "keygate.db-wal"), filepath.Join(cfg.Database.DataDir, masterKeyFile), "keygate.secret", "keygate.db", "keygate.db-shm"} {
 		cmd := exec.Command(git, "check-ignore", "-q", "--no-index", p)
 		cmd.Dir = root
 		require.NoError(t, cmd.Run(), "%s is not ignored by .gitignore", p)

@@ -44,6 +44,9 @@ func adminCommand(ctx context.Context, name string, args []string, e env, stdout
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	base := issuerURL(cfg)
+	if err := prepareDataDir(cfg, log); err != nil {
+		return err
+	}
 	a, err := buildApp(ctx, cfg, log, sha256.Sum256([]byte("sk-cli-unused")), base)
 	if err != nil {
 		return err

@@ -33,10 +33,8 @@ type built struct {
 // application's options; this is the only place config meets the rest.
 // base is the public base URL (publicBase): the session issuer and the
 // base of every link that leaves the server.
+// The caller runs prepareDataDir first.
 func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterHash [sha256.Size]byte, base string) (*built, error) {
-	if err := prepareDataDir(cfg, log); err != nil {
-		return nil, err
-	}
 	st, err := gormstore.Open(ctx, gormstore.Options{
 		DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(),
 		MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
@@ -129,7 +127,7 @@ func publicBase(cfg *config.Config, listenAddr string) string {
 	}
 	host, port, err := net.SplitHostPort(listenAddr)
 	if err != nil || port == "" || port == "0" {
-		port = "4000"
+		port = "4100"
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost"

@@ -13,8 +13,8 @@ import (
 
 // Files Keygate keeps in the data directory (SQLite only), readable by
 // its own user alone: the database holds key hashes and sessions, the
-// secret encrypts the signing keys.
-var dataFiles = []string{"keygate.db", "keygate.db-wal", "keygate.db-shm", "keygate.secret"}
+// secret encrypts the signing keys, the master key's hash admits admins.
+var dataFiles = []string{"keygate.db", "keygate.db-wal", "keygate.db-shm", "keygate.secret", masterKeyFile}
 
 // prepareDataDir makes the SQLite data directory (0700) and the database
 // file (0600) before SQLite opens it, so neither is ever readable by
@@ -95,3 +95,8 @@ func weakMasterKey(key string) bool {
 	}
 	return digits || letters
 }
+
+// masterKeyFile holds the SHA-256 (hex) of a master key Keygate generated
+// itself, so that key keeps working across restarts; the raw key is
+// printed once and never stored.
+const masterKeyFile = "master-key.sha256"

@@ -23,7 +23,7 @@ func healthcheck(ctx context.Context, args []string, lookup func(string) (string
 	if *url == "" {
 		addr, ok := lookup("KEYGATE_ADDR")
 		if !ok || addr == "" {
-			addr = ":4000"
+			addr = "127.0.0.1:4100" // config's default
 		}
 		_, port, err := net.SplitHostPort(addr)
 		if err != nil {

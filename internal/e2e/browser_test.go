@@ -22,6 +22,7 @@ import (
 // admin invites them, they set a password, create a key, use it, delete
 // it and sign out to the company's logout page.
 func TestBrowserSelfServeStory(t *testing.T) {
+	t.Parallel()
 	s := startUIStack(t)
 	admin := s.root
 	s.signIn(admin, uiAdminEmail, uiAdminPassword, "login")
@@ -164,6 +165,7 @@ func (s *uiStack) seedSpend() {
 // and a form post forged outside the page (no or a wrong CSRF token) is
 // refused and changes nothing.
 func TestBrowserViewerCannotCreate(t *testing.T) {
+	t.Parallel()
 	s := startUIStack(t)
 	ctx := context.Background()
 	email, role, pw := "viewer@example.com", string(rbac.RoleInternalUserViewer), "viewer-password"

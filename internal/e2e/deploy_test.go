@@ -41,6 +41,7 @@ func lower(ss []string) []string {
 }
 
 func TestNginxExampleCoversEveryHeader(t *testing.T) {
+	t.Parallel()
 	conf := readDeploy(t, "nginx", "keygate.conf")
 	for _, h := range identityHeaders() {
 		v := "$keygate_" + strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(h), "x-keygate-"), "-", "_")
@@ -62,6 +63,7 @@ func TestNginxExampleCoversEveryHeader(t *testing.T) {
 }
 
 func TestTraefikExampleCoversEveryHeader(t *testing.T) {
+	t.Parallel()
 	var cfg struct {
 		HTTP struct {
 			Middlewares map[string]struct {
@@ -103,6 +105,7 @@ func TestTraefikExampleCoversEveryHeader(t *testing.T) {
 }
 
 func TestEnvoyExampleCoversEveryHeader(t *testing.T) {
+	t.Parallel()
 	var doc any
 	require.NoError(t, yaml.Unmarshal([]byte(readDeploy(t, "envoy", "envoy.yaml")), &doc))
 	authz := findTyped(doc, "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz")

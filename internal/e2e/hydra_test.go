@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/auth/sso"
+	"github.com/keygate/keygate/internal/app"
+	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/internal/testutil/dbtest"
 )
 
@@ -44,6 +47,7 @@ const (
 // RP-initiated logout ending at the post-logout URL, and the back-channel
 // logout token Hydra sends, verified by the same provider.
 func TestHydraSSO(t *testing.T) {
+	t.Parallel()
 	bin := hydraBinary(t)
 	backchannel := make(chan string, 4)
 	bcSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -140,8 +144,88 @@ func TestHydraSSO(t *testing.T) {
 	}
 }
 
+// TestHydraSSOThroughKeygate is the sign-in a person makes with a real
+// identity provider, end to end through Keygate's own routes: a browser
+// (cookie-keeping client) opens /sso/login/hydra, Keygate sends it to
+// Hydra with state, nonce and PKCE, Hydra runs its login and consent
+// challenges, and Keygate's /sso/callback exchanges the code, verifies the
+// ID token against Hydra's JWKS, provisions the user (proxy_admin by
+// PROXY_ADMIN_ID) and starts the session the web UI then accepts.
+func TestHydraSSOThroughKeygate(t *testing.T) {
+	t.Parallel()
+	bin := hydraBinary(t)
+	publicAddr, adminAddr := hydraFreeAddr(t), hydraFreeAddr(t)
+	issuer, admin := "http://"+publicAddr, "http://"+adminAddr
+	loginApp := httptest.NewServer(hydraLoginConsentApp(t, admin))
+	t.Cleanup(loginApp.Close)
+	// Keygate's listener comes first: its callback URL is registered at
+	// Hydra and configured in the provider.
+	kg := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(kg.Close)
+	callback := kg.URL + "/sso/callback"
+
+	hydraStart(t, bin, publicAddr, adminAddr, loginApp.URL)
+	status, body := hydraAdmin(t, http.MethodPost, admin+"/admin/clients", map[string]any{
+		"client_id": hydraClientID, "client_secret": hydraClientSecret,
+		"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
+		"scope": "openid email profile", "redirect_uris": []string{callback},
+		"token_endpoint_auth_method": "client_secret_basic",
+	})
+	require.Equal(t, http.StatusCreated, status, "registering the client: %s", body)
+
+	ctx := context.Background()
+	g, err := sso.NewGeneric(ctx, sso.GenericOptions{
+		Name: "hydra", DisplayName: "Ory Hydra", ClientID: hydraClientID, ClientSecret: hydraClientSecret,
+		Issuer: issuer, RedirectURL: callback,
+	})
+	require.NoError(t, err)
+	a, err := app.New(ctx, app.Options{Store: openStore(t, ""), Logger: quietLogger(), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
+		MaxBodyBytes: 1 << 20, Secret: "e2e-hydra-secret-0123456789abcdef", Issuer: kg.URL, BaseURL: kg.URL,
+		SSOProviders: []sso.Provider{g}, SSOPolicy: service.SSOPolicy{ProxyAdminID: "alice"}})
+	require.NoError(t, err)
+	actx, cancel := context.WithCancel(ctx)
+	a.Run(actx)
+	t.Cleanup(func() { cancel(); a.Wait() })
+	kg.Config.Handler = a.Handler()
+
+	// The browser follows every redirect, as a real one does; it records
+	// where it went to prove the callback was Keygate's.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	var hops []string
+	browser := &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		hops = append(hops, req.URL.Scheme+"://"+req.URL.Host+req.URL.Path)
+		if len(via) > 20 {
+			return errors.New("too many redirects")
+		}
+		return nil
+	}}
+	resp, err := browser.Get(kg.URL + "/sso/login/hydra")
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode, "hops %v: %s", hops, page)
+	require.Contains(t, hops, issuer+"/oauth2/auth", "went to Hydra")
+	require.Contains(t, hops, loginApp.URL+"/login", "Hydra's login challenge")
+	require.Contains(t, hops, loginApp.URL+"/consent", "Hydra's consent challenge")
+	require.Contains(t, hops, callback, "came back to Keygate's /sso/callback")
+	require.Equal(t, kg.URL+"/ui/", resp.Request.URL.Scheme+"://"+resp.Request.URL.Host+resp.Request.URL.Path, "landed in the web UI")
+	require.Contains(t, string(page), "alice@example.com", "signed in as the IdP's user")
+
+	// The session is Keygate's: an admin page opens with it, and the role
+	// came from Keygate's policy (PROXY_ADMIN_ID), not from the IdP.
+	resp, err = browser.Get(kg.URL + "/ui/users")
+	require.NoError(t, err)
+	page, _ = io.ReadAll(resp.Body)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "/ui/users", resp.Request.URL.Path, "not sent to the login page")
+	require.Contains(t, string(page), "alice@example.com")
+}
+
 // hydraBinary finds Hydra: $KEYGATE_HYDRA_BIN, the repository's bin/hydra
-// (tools/hydra/build.sh), or hydra on PATH; otherwise the test skips (or
+// or the build cache tools/hydra/build.sh fills (hydraCached), or hydra on
+// PATH; otherwise the test skips (or
 // fails under KEYGATE_TEST_REQUIRE_ALL=1).
 func hydraBinary(t *testing.T) string {
 	t.Helper()
@@ -151,7 +235,7 @@ func hydraBinary(t *testing.T) string {
 		}
 		return p
 	}
-	for _, p := range []string{filepath.Join("..", "..", "bin", "hydra"), "/work/main/bin/hydra"} {
+	for _, p := range []string{filepath.Join("..", "..", "bin", "hydra"), hydraCached(), "/work/main/bin/hydra"} {
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
 			abs, err := filepath.Abs(p)
 			require.NoError(t, err)
@@ -163,6 +247,34 @@ func hydraBinary(t *testing.T) string {
 	}
 	dbtest.RequireOrSkip(t, "Ory Hydra", "bash tools/hydra/build.sh")
 	return ""
+}
+
+// hydraCached is where tools/hydra/build.sh keeps the Hydra built from
+// this checkout's tools/hydra/go.mod and go.sum (the same hash names it),
+// so a fresh clone or worktree finds a build made by another; "" if the
+// module files cannot be read.
+func hydraCached() string {
+	// Not os.UserCacheDir: build.sh is a shell script and uses the same
+	// rule as it on every system.
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	dir := filepath.Join(base, "keygate")
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "tools", "hydra", f))
+		if err != nil {
+			return ""
+		}
+		h.Write(b)
+	}
+	name := fmt.Sprintf("hydra-%x", h.Sum(nil))[:len("hydra-")+16]
+	return filepath.Join(dir, name)
 }
 
 func hydraFreeAddr(t *testing.T) string {

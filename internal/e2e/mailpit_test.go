@@ -42,6 +42,7 @@ const mailpitSender = "noreply@keygate.example.test"
 // TestMailpitDelivers sends both kinds of message through plain SMTP with
 // AUTH to loopback, and an invitation through mandatory STARTTLS.
 func TestMailpitDelivers(t *testing.T) {
+	t.Parallel()
 	bin := mailpitBinary(t)
 
 	t.Run("plain with AUTH", func(t *testing.T) {
@@ -50,7 +51,7 @@ func TestMailpitDelivers(t *testing.T) {
 			Username: "keygate", Password: "smtp-password", From: mailpitSender, Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(t, err)
 
-		invite := "http://127.0.0.1:4000/ui/onboarding?id=" + uuid.NewString()
+		invite := "http://127.0.0.1:4100/ui/onboarding?id=" + uuid.NewString()
 		expires := time.Now().Add(7 * 24 * time.Hour)
 		require.NoError(t, m.SendInvitation(t.Context(), mail.Invitation{
 			To: "Alice Example <alice@example.test>", Link: invite, InvitedBy: "admin@example.test", ExpiresAt: expires}))
@@ -64,7 +65,7 @@ func TestMailpitDelivers(t *testing.T) {
 		require.Contains(t, got.Text, expires.UTC().Format("2 January 2006 at 15:04 UTC"))
 		require.True(t, strings.HasSuffix(got.MessageID, "@keygate.example.test"), got.MessageID)
 
-		reset := "http://127.0.0.1:4000/ui/reset-password?token=" + uuid.NewString()
+		reset := "http://127.0.0.1:4100/ui/reset-password?token=" + uuid.NewString()
 		require.NoError(t, m.SendPasswordReset(t.Context(), mail.PasswordReset{
 			To: "bob@example.test", Link: reset, ExpiresAt: time.Now().Add(30 * time.Minute)}))
 		got = mp.waitFor(t, "bob@example.test")
@@ -283,6 +284,7 @@ func writeSelfSignedPEM(t *testing.T, dir string) (certPath, keyPath string) {
 // mail server; a request naming Host: attacker.example must not change
 // where the link points. The link that arrives is then used.
 func TestResetLinkThroughMailpitIgnoresHost(t *testing.T) {
+	t.Parallel()
 	mp := startMailpit(t, mailpitBinary(t), "--smtp-auth-allow-insecure")
 	m, err := mail.New(mail.Options{Host: "127.0.0.1", Port: mp.smtpPort, TLS: mail.TLSNone, From: mailpitSender, Logger: quietLogger()})
 	require.NoError(t, err)
@@ -290,7 +292,7 @@ func TestResetLinkThroughMailpitIgnoresHost(t *testing.T) {
 	// The base is what cmd derives from the listen address without
 	// PROXY_BASE_URL; the server below answers on another address.
 	a, err := app.New(context.Background(), app.Options{Store: st, Logger: quietLogger(), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
-		MaxBodyBytes: 1 << 20, Secret: "mailpit-test-secret-0123456789", Issuer: "http://localhost:4000", Mailer: app.Mailer(m)})
+		MaxBodyBytes: 1 << 20, Secret: "mailpit-test-secret-0123456789", Issuer: "http://localhost:4100", Mailer: app.Mailer(m)})
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
@@ -309,7 +311,7 @@ func TestResetLinkThroughMailpitIgnoresHost(t *testing.T) {
 
 	got := mp.waitFor(t, "dora@example.test")
 	require.NotContains(t, got.Text+got.HTML, "attacker.example")
-	tok := regexp.MustCompile(`http://localhost:4000/ui/reset-password\?token=([A-Za-z0-9_-]{43})`).FindStringSubmatch(got.Text)
+	tok := regexp.MustCompile(`http://localhost:4100/ui/reset-password\?token=([A-Za-z0-9_-]{43})`).FindStringSubmatch(got.Text)
 	require.Len(t, tok, 2, got.Text)
 	resp, err = srv.Client().Post(srv.URL+"/user/reset_password", "application/json",
 		strings.NewReader(`{"token":"`+tok[1]+`","new_password":"dora's new password"}`))

@@ -22,6 +22,7 @@ import (
 // password and the passkey, and once with the passkey alone. The session
 // JWT says how each sign-in happened (amr).
 func TestBrowserPasskeys(t *testing.T) {
+	t.Parallel()
 	s := startUIStackAt(t, "localhost")
 	email, role, pw := "pat@example.com", string(rbac.RoleInternalUser), "pat-password-123"
 	_, err := s.app.Service().CreateUser(context.Background(), auth.Principal{Method: auth.MethodMasterKey, Role: rbac.RoleProxyAdmin},

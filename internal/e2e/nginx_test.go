@@ -21,6 +21,7 @@ import (
 // every outcome a client can meet — including that the upstream never sees
 // a denied request.
 func TestNginxForwardAuth(t *testing.T) {
+	t.Parallel()
 	t.Run("auth_request", func(t *testing.T) { testNginx(t, false) })
 	t.Run("njs", func(t *testing.T) { testNginx(t, true) })
 }

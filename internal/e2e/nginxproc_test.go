@@ -26,7 +26,7 @@ const (
 // The examples' addresses, each written once in deploy/nginx/*.conf;
 // renderNginxSite replaces them with the test's listeners.
 const (
-	exampleKeygate  = "server 127.0.0.1:4000;"
+	exampleKeygate  = "server 127.0.0.1:4100;"
 	exampleUpstream = "server 127.0.0.1:4001;"
 	exampleListen   = "listen 8080;"
 	exampleJSPath   = "js_path   /etc/nginx/njs/;"

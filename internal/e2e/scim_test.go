@@ -197,6 +197,7 @@ func scimPatch(ops ...map[string]any) map[string]any {
 }
 
 func TestSCIMLifecycleBinarySQLite(t *testing.T) {
+	t.Parallel()
 	a := client{t: t, base: runKeygate(t, nil), http: &http.Client{Timeout: 30 * time.Second}}
 	scimLifecycle(t, a, nil)
 }
@@ -206,6 +207,7 @@ func TestSCIMLifecycleBinarySQLite(t *testing.T) {
 // whose cache already holds the user's key, must refuse it after
 // deactivation.
 func TestSCIMLifecycleBinaryPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := dbtest.PostgresURL(t)
 	env := map[string]string{"DATABASE_URL": dsn}
 	a := client{t: t, base: runKeygate(t, env), http: &http.Client{Timeout: 30 * time.Second}}

@@ -88,10 +88,10 @@ func TestRelyingPartyFromBaseURL(t *testing.T) {
 	rp, err := mfa.NewRP("https://Keygate.Example.com:8443/base", "Keygate")
 	require.NoError(t, err)
 	require.Equal(t, "keygate.example.com", rp.ID())
-	for _, bad := range []string{"", "keygate.example.com", "ftp://keygate.example.com", "http://127.0.0.1:4000", "http://[::1]:4000"} {
+	for _, bad := range []string{"", "keygate.example.com", "ftp://keygate.example.com", "http://127.0.0.1:4100", "http://[::1]:4100"} {
 		_, err := mfa.NewRP(bad, "Keygate")
 		require.Error(t, err, bad)
 	}
-	_, err = mfa.NewRP("http://localhost:4000", "Keygate")
+	_, err = mfa.NewRP("http://localhost:4100", "Keygate")
 	require.NoError(t, err, "localhost is a host name browsers accept")
 }

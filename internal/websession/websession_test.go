@@ -57,13 +57,13 @@ func TestCheckOrigin(t *testing.T) {
 		{"none", ""}:                        nil, // typed into the address bar
 		{"cross-site", ""}:                  ErrCrossOrigin,
 		{"same-site", ""}:                   ErrCrossOrigin,
-		{"", "http://internal:4000"}:        nil, // the request's own Host
+		{"", "http://internal:4100"}:        nil, // the request's own Host
 		{"", "https://keygate.example.com"}: nil, // the configured base
 		{"", "https://evil.example"}:        ErrCrossOrigin,
 		{"", "null"}:                        ErrCrossOrigin,
 		{"cross-site", "https://keygate.example.com"}: nil,
 	} {
-		r := httptest.NewRequest(http.MethodPost, "http://internal:4000/login", nil)
+		r := httptest.NewRequest(http.MethodPost, "http://internal:4100/login", nil)
 		if hdr[0] != "" {
 			r.Header.Set("Sec-Fetch-Site", hdr[0])
 		}

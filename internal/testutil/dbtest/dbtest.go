@@ -40,10 +40,15 @@ const (
 
 const localPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
-// pg is the test process's PostgreSQL, resolved once. It is the one
-// package-level variable: a process has exactly one such server, and
-// tests reach it through PostgresURL(t) without threading a handle.
-var pg postgresState
+// pg is the test process's PostgreSQL, resolved once, and skips the
+// tests it skipped for want of a component. They are package-level: a
+// process has exactly one such server and one end of run, and tests reach
+// them through PostgresURL(t) and RequireOrSkip(t) without threading a
+// handle.
+var (
+	pg    postgresState
+	skips skipLog
+)
 
 type postgresState struct {
 	once sync.Once
@@ -92,15 +97,20 @@ func (p *postgresState) stop() {
 	}
 }
 
-// Main runs the tests of a package and stops the throwaway PostgreSQL
-// cluster, if one was started, before the process exits. Use it as
+// Main runs the tests of a package, stops the throwaway PostgreSQL
+// cluster, if one was started, before the process exits, and ends with a
+// summary of the tests that skipped for want of a real component. Use it
+// as
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 //
-// Without it the watchdog still stops the cluster a second after exit.
+// Without it the watchdog still stops the cluster a second after exit,
+// and skips are reported one by one on stderr.
 func Main(m *testing.M) {
+	skips.start()
 	code := m.Run()
 	pg.stop()
+	skips.report(code)
 	os.Exit(code)
 }
 
@@ -113,8 +123,7 @@ func RequireOrSkip(t testing.TB, component, why string) {
 	if os.Getenv(EnvRequireAll) == "1" {
 		t.Fatalf("%s (%s=1 forbids skipping)", msg, EnvRequireAll)
 	}
-	// go test hides t.Skip messages without -v; stderr always shows.
-	fmt.Fprintf(os.Stderr, "dbtest: SKIPPING %s: %s\n", t.Name(), msg)
+	skips.add(t.Name(), msg)
 	t.Skipf("SKIPPED: %s (set %s=1 to make this a failure)", msg, EnvRequireAll)
 }
 

@@ -42,7 +42,12 @@ func TestHelperProcess(t *testing.T) {
 
 func runHelper(t *testing.T, mode string, env ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.v")
+	return runHelperArgs(t, mode, []string{"-test.run=^TestHelperProcess$", "-test.v"}, env...)
+}
+
+func runHelperArgs(t *testing.T, mode string, args []string, env ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode, EnvRequireAll+"=")
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
@@ -127,6 +132,23 @@ func TestRequireOrSkip(t *testing.T) {
 	require.Error(t, err, out)
 	require.Contains(t, out, "--- FAIL")
 	require.Contains(t, out, "CHROMIUM NOT AVAILABLE")
+}
+
+// TestSkipSummary: without -v the testing package prints nothing about a
+// skipped test, so Main ends the run with one line per test that lacked
+// a real component, naming it and how to get it.
+func TestSkipSummary(t *testing.T) {
+	out, err := runHelperArgs(t, "require", []string{"-test.run=^TestHelperProcess$"})
+	require.NoError(t, err, out)
+	require.NotContains(t, out, "--- SKIP", "not verbose")
+	require.Contains(t, out, "SKIPPED: TestHelperProcess — CHROMIUM NOT AVAILABLE: not installed")
+	require.Contains(t, out, "1 test skipped")
+	require.Contains(t, out, EnvRequireAll+"=1")
+
+	// Nothing skipped, nothing said.
+	out, err = runHelperArgs(t, "", []string{"-test.run=^TestHelperProcess$"})
+	require.NoError(t, err, out)
+	require.NotContains(t, out, "SKIPPED")
 }
 
 func TestThrowawayCluster(t *testing.T) {

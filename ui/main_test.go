@@ -1,0 +1,9 @@
+package ui
+
+import (
+	"testing"
+
+	"github.com/keygate/keygate/internal/testutil/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
