@@ -243,6 +243,7 @@ func TestEnvValueForms(t *testing.T) {
 		}, func(t *testing.T, c *Config) { require.Equal(t, Default(), c) }},
 		{"reserved KEYGATE_ variables are not typos", map[string]string{
 			"KEYGATE_CONFIG": "/etc/keygate.yaml", "KEYGATE_TEST_POSTGRES": "1", "KEYGATE_LITELLM_MIGRATIONS": "/x",
+			"KEYGATE_HYDRA_BIN": "/x", "KEYGATE_UPDATE_SCREENSHOTS": "1", "KEYGATE_SCREENSHOT_DIR": "/x", "KEYGATE_DBTEST_HELPER": "1",
 		}, func(t *testing.T, c *Config) { require.Equal(t, Default(), c) }},
 	}
 	for _, tt := range tests {

@@ -19,7 +19,14 @@ const envPrefix = "KEYGATE_"
 // importer's tests find LiteLLM's schema), which end-to-end runs pass to
 // the binary.
 func reservedEnv(name string) bool {
-	return name == EnvConfigFile || strings.HasPrefix(name, "KEYGATE_TEST_") || name == "KEYGATE_LITELLM_MIGRATIONS"
+	if name == EnvConfigFile || strings.HasPrefix(name, "KEYGATE_TEST_") {
+		return true
+	}
+	switch name {
+	case "KEYGATE_LITELLM_MIGRATIONS", "KEYGATE_HYDRA_BIN", "KEYGATE_UPDATE_SCREENSHOTS", "KEYGATE_SCREENSHOT_DIR", "KEYGATE_DBTEST_HELPER":
+		return true // the test suites' switches (README, "Tests")
+	}
+	return false
 }
 
 // settingTable is the single source of truth for names, YAML keys,
