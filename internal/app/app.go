@@ -232,7 +232,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.api.OnUserInfo(a.userInfoKeys)
 	a.api.OnTeamInfo(a.teamInfoKeys)
 	engine, err := api.NewEngine(api.EngineOptions{Logger: o.Logger, TrustedProxies: o.TrustedProxies,
-		MaxBodyBytes: o.MaxBodyBytes, LogAll: quietHotPath})
+		MaxBodyBytes: o.MaxBodyBytes, LogAll: quietHotPath, Shape: scim.Shape()})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -242,7 +242,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.api.Add(api.PublicHTTP(http.MethodGet, "/metrics", a.metrics.Handler()))
 	a.api.Add(scim.New(scim.Options{Ops: a.svc, BaseURL: o.BaseURL}).Routes()...)
-	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), scim.Shape())
+	engine.Use(httperr.Observe(a.metrics.ObserveHTTP))
 	a.api.Mount(engine)
 	pages, err := a.newUI()
 	if err != nil {
