@@ -398,3 +398,79 @@ func TestSpendReportTokenBounds(t *testing.T) {
 		"prompt_tokens": int64(9223372036854775807), "completion_tokens": 2})
 	requireError(t, r, http.StatusBadRequest)
 }
+
+// TestVerifyMethodHeadersOnlyNarrow: a method header from a proxy Keygate
+// does not trust is still checked, so it can only make the decision
+// stricter; and since nginx's auth_request and Traefik ask with GET
+// whatever the client used, a route that takes a model in its body needs
+// the model established for a model-restricted credential unless a trusted
+// proxy said the client's method.
+func TestVerifyMethodHeadersOnlyNarrow(t *testing.T) {
+	for _, db := range databases() {
+		t.Run(db.name, func(t *testing.T) {
+			e := newEnv(t, db.open(t))
+			e.userWithRole("ivy", rbac.RoleInternalUser)
+			key := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"models": []string{"gpt-4o"}}))["key"].(string)
+			free := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{}))["key"].(string)
+			readOnly := e.mustOK(e.do("POST", "/key/generate", masterKey, map[string]any{"user_id": "ivy", "key_type": "read_only"}))["key"].(string)
+			chat := "/auth/verify/v1/chat/completions"
+			post := map[string]string{"X-Original-Method": "POST"}
+			cases := []struct {
+				name       string
+				method     string
+				path       string
+				hdr        map[string]string
+				want, free int
+			}{
+				{"untrusted X-Original-Method POST, no body", "GET", chat, post, 403, 200},
+				{"untrusted X-Forwarded-Method POST, no body", "GET", chat, map[string]string{"X-Forwarded-Method": "post"}, 403, 200},
+				{"untrusted X-Original-Method GET does not settle the method", "GET", chat, map[string]string{"X-Original-Method": "GET"}, 403, 200},
+				{"no method header: the subrequest's GET proves nothing", "GET", chat, nil, 403, 200},
+				{"HEAD subrequest", "HEAD", chat, nil, 403, 200},
+				{"embeddings", "GET", "/auth/verify/v1/embeddings", nil, 403, 200},
+				{"route from an untrusted header", "GET", "/auth/verify", map[string]string{"X-Original-URI": "/v1/chat/completions"}, 403, 200},
+				{"model on verify's own query", "GET", chat + "?model=gpt-4o", post, 200, 200},
+				{"a disallowed model on the query", "GET", chat + "?model=gpt-5", post, 403, 200},
+				{"a route that names no model", "GET", "/auth/verify/v1/models", post, 200, 200},
+				{"a route that names no model, no header", "GET", "/auth/verify/v1/models", nil, 200, 200},
+			}
+			for _, c := range cases {
+				r := e.verifyAs(c.method, c.path, key, c.hdr, "")
+				require.Equal(t, c.want, r.Code, "%s: %s", c.name, r.Body.String())
+				if c.want == 403 && c.method != "HEAD" && !strings.Contains(c.path, "model=") {
+					require.Contains(t, r.Body.String(), "Cannot tell which model", c.name)
+				}
+				r = e.verifyAs(c.method, c.path, free, c.hdr, "")
+				require.Equal(t, c.free, r.Code, "%s (unrestricted key): %s", c.name, r.Body.String())
+			}
+			// Batches run the models their uploaded file names: a restricted
+			// key may not create one, whatever model its body claims.
+			batch := map[string]string{"Content-Type": "application/json", "X-Original-Method": "POST"}
+			for _, p := range []string{"/auth/verify/v1/batches", "/auth/verify/v1/files"} {
+				r := e.verifyAs("POST", p, key, batch, `{"model":"gpt-4o","input_file_id":"file-1","endpoint":"/v1/chat/completions"}`)
+				require.Equal(t, 403, r.Code, "%s: %s", p, r.Body.String())
+				require.Equal(t, 200, e.verifyAs("POST", p, free, batch, `{"input_file_id":"file-1"}`).Code, p)
+			}
+			// A read_only key only reads: a claimed POST makes the request
+			// one that is not a read.
+			require.Equal(t, 200, e.verifyAs("GET", "/auth/verify/v1/models", readOnly, nil, "").Code)
+			require.Equal(t, 403, e.verifyAs("GET", "/auth/verify/v1/models", readOnly, post, "").Code)
+
+			trusted := newEnvWith(t, db.open(t), func(o *app.Options) { o.TrustedProxies = []string{"192.0.2.0/24"} })
+			tk := trusted.mustOK(trusted.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"models": []string{"gpt-4o"}}))["key"].(string)
+			via := func(hdr map[string]string) int {
+				h := map[string]string{"X-Original-URI": "/v1/chat/completions"}
+				for k, v := range hdr {
+					h[k] = v
+				}
+				return trusted.verifyAs("GET", "/auth/verify", tk, h, "").Code
+			}
+			require.Equal(t, 403, via(nil), "a trusted proxy that omits the method")
+			require.Equal(t, 403, via(post))
+			require.Equal(t, 200, via(map[string]string{"X-Original-Method": "GET"}), "a trusted proxy says the client sent GET")
+			require.Equal(t, 200, via(map[string]string{"X-Forwarded-Method": "GET"}))
+			require.Equal(t, 403, via(map[string]string{"X-Original-Method": "GET", "X-Forwarded-Method": "POST"}), "every method named counts")
+			require.Equal(t, 200, via(map[string]string{"X-Original-Method": "POST", "X-Keygate-Model": "gpt-4o"}))
+		})
+	}
+}

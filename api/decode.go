@@ -46,7 +46,7 @@ func decodeJSON(c *gin.Context, v any) error {
 		}
 		return apperr.Invalid("Could not read the request body.").Wrap(err)
 	}
-	if err := checkJSONText(body); err != nil {
+	if err := CheckJSONText(body); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -23,6 +23,10 @@ type EngineOptions struct {
 	// LogAll decides whether a successful request gets an access-log line;
 	// nil logs every request.
 	LogAll httperr.AccessLog
+	// Shape, when set, runs before the edge checks (body cap, text
+	// validation), so that their refusals already use the error shape a
+	// route family answers in (SCIM's under /scim/v2: scim.Shape).
+	Shape gin.HandlerFunc
 }
 
 // NewEngine returns a Gin engine with Keygate's middleware: request id,
@@ -41,7 +45,11 @@ func NewEngine(o EngineOptions) (*gin.Engine, error) {
 	e.HandleMethodNotAllowed = true
 	e.NoRoute(httperr.NotFound)
 	e.NoMethod(httperr.MethodNotAllowed)
-	e.Use(httperr.RequestContext(o.Logger, o.LogAll), limitBody(o.MaxBodyBytes), checkText)
+	e.Use(httperr.RequestContext(o.Logger, o.LogAll))
+	if o.Shape != nil {
+		e.Use(o.Shape)
+	}
+	e.Use(limitBody(o.MaxBodyBytes), checkText)
 	if len(o.TrustedProxies) == 0 {
 		e.Use(warnForwardedFor(o.Logger))
 	}

@@ -352,7 +352,12 @@ func TestVerifyBodyModel(t *testing.T) {
 		r = e.doHeaders(m, "/auth/verify", map[string]string{"Authorization": "Bearer " + key, "Content-Type": "application/json"}, `{"model":"gpt-4o"}`)
 		require.Equal(t, http.StatusOK, r.Code, m)
 	}
+	// A GET on a route that takes its model in a body proves nothing
+	// (auth_request asks with GET whatever the client sent): a restricted
+	// key needs its model established there (TestVerifyMethodHeadersOnlyNarrow).
 	r = e.doHeaders(http.MethodGet, "/auth/verify/v1/chat/completions", map[string]string{"Authorization": "Bearer " + key}, "")
+	require.Equal(t, http.StatusForbidden, r.Code)
+	r = e.doHeaders(http.MethodGet, "/auth/verify/v1/models", map[string]string{"Authorization": "Bearer " + key}, "")
 	require.Equal(t, http.StatusOK, r.Code)
 	// every identity header is present even when empty, so a client copy
 	// can never survive a proxy that copies them

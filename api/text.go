@@ -96,11 +96,12 @@ func requestText(r *http.Request) error {
 	return nil
 }
 
-// checkJSONText refuses a JSON body with invalid UTF-8 (which the decoder
+// CheckJSONText refuses a JSON body with invalid UTF-8 (which the decoder
 // would silently turn into U+FFFD) or with a key or string holding NUL or
 // longer than maxJSONString. Syntax errors are left to the decoder, which
-// names them better.
-func checkJSONText(body []byte) error {
+// names them better. Handlers that read JSON their own way (SCIM) call it
+// too.
+func CheckJSONText(body []byte) error {
 	if !utf8.Valid(body) {
 		return apperr.Invalid("The request body must be UTF-8.")
 	}

@@ -122,9 +122,21 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 			}
 		}
 	}
+	// The method: a trusted proxy's header settles it; every method header
+	// is checked anyway, so an untrusted one (or a second one) can only
+	// narrow. Without a trusted header the subrequest's own method may be
+	// the proxy's GET rather than the client's.
+	req.MethodUnsure = true
 	if trusted {
 		if m := firstHeader(r, methodHeaders); m != "" {
-			req.Method = strings.ToUpper(m)
+			req.Method, req.MethodUnsure = strings.ToUpper(m), false
+		}
+	}
+	for _, h := range methodHeaders {
+		for _, v := range r.Header.Values(h) {
+			if v = strings.ToUpper(strings.TrimSpace(v)); v != "" && v != req.Method {
+				req.MethodClaims = append(req.MethodClaims, v)
+			}
 		}
 	}
 	established := false
@@ -173,24 +185,10 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 		req.Models = append(req.Models, models...)
 		established = true
 	}
-	if !established && modelBearing(req) {
+	if !established && req.ModelBearing() {
 		req.ModelsKnown = false
 	}
 	return req
-}
-
-// modelBearing reports whether any route of req (or, none being known, its
-// method) carries a model.
-func modelBearing(req access.Request) bool {
-	if len(req.Routes) == 0 {
-		return access.ModelBearing(req.Method, "")
-	}
-	for _, r := range req.Routes {
-		if access.ModelBearing(req.Method, r) {
-			return true
-		}
-	}
-	return false
 }
 
 // readVerifyBody reads the forwarded body; complete is false when it was

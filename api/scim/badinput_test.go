@@ -100,3 +100,89 @@ func (e *env) doContentType(method, path, ct, body string) response {
 	r.Header.Set("Authorization", "Bearer "+e.token)
 	return e.serve(r)
 }
+
+// TestNULIsASCIMErrorNeverADatabaseError: a NUL (written as the JSON
+// escape \u0000, which the edge text check cannot see in the raw query or
+// body) in a filter value or any string of a body is a SCIM 400 on both
+// databases — PostgreSQL refuses NUL in text mid-query (a 500 before) —
+// and a NUL in the path is SCIM's error schema too, not LiteLLM's.
+func TestNULIsASCIMErrorNeverADatabaseError(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *env) {
+		id := e.create("nul@example.com", map[string]any{"displayName": "Nul"})
+		gid := e.ok(e.scim(http.MethodPost, "/Groups", group("nuls", id)), http.StatusCreated)["id"].(string)
+		for _, f := range []string{`userName eq "\u0000"`, `userName co "a\u0000"`, `userName sw "\u0000"`, `userName ew "\u0000"`,
+			`userName ne "\u0000"`, `externalId eq "\u0000"`, `id eq "\u0000"`, `emails.value eq "\u0000"`, `emails co "\u0000"`,
+			`emails[value eq "\u0000"]`, `displayName co "\u0000"`, `not (userName eq "\u0000")`, `userName eq "x" or externalId eq "\u0000"`} {
+			before := e.snapshot()
+			requireSCIMError(t, e.scim(http.MethodGet, "/Users?"+filterQ(f), nil), 400, "invalidFilter")
+			require.Equal(t, before, e.snapshot(), f)
+		}
+		for _, f := range []string{`displayName eq "\u0000"`, `displayName co "\u0000"`, `externalId eq "\u0000"`, `id eq "\u0000"`,
+			`members.value eq "\u0000"`, `members eq "\u0000"`, `members[value eq "\u0000"]`} {
+			requireSCIMError(t, e.scim(http.MethodGet, "/Groups?"+filterQ(f), nil), 400, "invalidFilter")
+		}
+		nul := "a\x00b"
+		userSchema := []string{"urn:ietf:params:scim:schemas:core:2.0:User"}
+		for name, body := range map[string]any{
+			"userName":              user("a\x00@example.com", nil),
+			"externalId":            user("n1@example.com", map[string]any{"externalId": nul}),
+			"name.givenName":        user("n2@example.com", map[string]any{"name": map[string]any{"givenName": nul}}),
+			"name.familyName":       user("n3@example.com", map[string]any{"name": map[string]any{"familyName": nul}}),
+			"name.formatted":        user("n4@example.com", map[string]any{"name": map[string]any{"formatted": nul}}),
+			"emails.value":          user("n5@example.com", map[string]any{"emails": []any{map[string]any{"value": "x\x00@example.com"}}}),
+			"emails.type":           user("n6@example.com", map[string]any{"emails": []any{map[string]any{"value": "n6@example.com", "type": nul}}}),
+			"title":                 user("n7@example.com", map[string]any{"title": nul}),
+			"an attribute name":     user("n8@example.com", map[string]any{"x\x00y": "z"}),
+			"a schema URN":          map[string]any{"schemas": []string{userSchema[0], "urn:x\x00"}, "userName": "n9@example.com"},
+			"enterprise department": user("n10@example.com", map[string]any{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": nul}}),
+		} {
+			before := e.snapshot()
+			r := e.scim(http.MethodPost, "/Users", body)
+			require.Equal(t, http.StatusBadRequest, r.Code, "%s: %s", name, r.Body.String())
+			requireSCIMError(t, r, 400, r.JSON(t)["scimType"].(string))
+			require.Contains(t, []any{"invalidValue", "invalidSyntax"}, r.JSON(t)["scimType"], name)
+			require.Equal(t, before, e.snapshot(), name)
+			r = e.scim(http.MethodPut, "/Users/"+id, body)
+			require.Equal(t, http.StatusBadRequest, r.Code, "PUT %s: %s", name, r.Body.String())
+			require.Equal(t, before, e.snapshot(), name)
+		}
+		for name, op := range map[string]map[string]any{
+			"replace displayName":     {"op": "replace", "path": "displayName", "value": nul},
+			"replace externalId":      {"op": "replace", "path": "externalId", "value": nul},
+			"replace userName":        {"op": "replace", "path": "userName", "value": "a\x00@example.com"},
+			"replace name.givenName":  {"op": "replace", "path": "name.givenName", "value": nul},
+			"add emails":              {"op": "add", "path": "emails", "value": []any{map[string]any{"value": "y\x00@example.com"}}},
+			"replace without path":    {"op": "replace", "value": map[string]any{"displayName": nul}},
+			"a path filter":           {"op": "replace", "path": `emails[value eq "\u0000"].type`, "value": "home"},
+			"a NUL in the path":       {"op": "replace", "path": "display\x00Name", "value": "x"},
+			"a NUL in the op":         {"op": "rep\x00lace", "path": "displayName", "value": "x"},
+			"remove by a path filter": {"op": "remove", "path": `emails[value eq "\u0000"]`},
+		} {
+			before := e.snapshot()
+			r := e.scim(http.MethodPatch, "/Users/"+id, patch(op))
+			require.Equal(t, http.StatusBadRequest, r.Code, "%s: %s", name, r.Body.String())
+			require.Equal(t, before, e.snapshot(), name)
+		}
+		for name, body := range map[string]any{
+			"displayName":                   group("g\x00"),
+			"externalId":                    map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "g1", "externalId": nul},
+			"member":                        group("g2", "u\x00"),
+			"patch member":                  patch(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": "u\x00"}}}),
+			"patch remove member by filter": patch(map[string]any{"op": "remove", "path": `members[value eq "\u0000"]`}),
+			"patch displayName":             patch(map[string]any{"op": "replace", "path": "displayName", "value": nul}),
+		} {
+			before := e.snapshot()
+			method, path := http.MethodPost, "/Groups"
+			if strings.HasPrefix(name, "patch") {
+				method, path = http.MethodPatch, "/Groups/"+gid
+			}
+			r := e.scim(method, path, body)
+			require.Equal(t, http.StatusBadRequest, r.Code, "%s: %s", name, r.Body.String())
+			require.Equal(t, before, e.snapshot(), name)
+		}
+		for _, p := range []string{"/Users/%00", "/Groups/%00", "/Users?filter=%00", "/Users/a%00b", "/Users/%FF"} {
+			requireSCIMError(t, e.scim(http.MethodGet, p, nil), 400, "invalidValue")
+		}
+		requireSCIMError(t, e.scim(http.MethodDelete, "/Users/%00", nil), 400, "invalidValue")
+	})
+}

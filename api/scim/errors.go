@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/keygate/keygate/api"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/internal/service"
 )
@@ -74,10 +76,13 @@ func readObject(c *gin.Context) (map[string]any, error) {
 	if c.Request.Body == nil {
 		return nil, bad(typeInvalidSyntax, "A JSON request body is required.")
 	}
-	dec := json.NewDecoder(c.Request.Body)
+	body, err := io.ReadAll(c.Request.Body)
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var v any
-	err := dec.Decode(&v)
+	if err == nil {
+		err = dec.Decode(&v)
+	}
 	if err == nil {
 		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
 			err = terr
@@ -101,6 +106,14 @@ func readObject(c *gin.Context) (map[string]any, error) {
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return nil, bad(typeInvalidSyntax, "The request body must be a JSON object.")
+	}
+	// Every string, stored or not, is checked as the rest of the API checks
+	// JSON: a NUL written as \u0000 is refused by PostgreSQL mid-query.
+	var textErr *apperr.Error
+	if err := api.CheckJSONText(body); errors.As(err, &textErr) {
+		return nil, textErr.Wrap(typeInvalidValue)
+	} else if err != nil {
+		return nil, err
 	}
 	return obj, nil
 }

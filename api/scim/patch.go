@@ -96,6 +96,9 @@ func parseTarget(path, coreSchema string) (target, error) {
 	if err != nil {
 		return target{}, bad(typeInvalidPath, "path %q is not a valid SCIM attribute path.", truncate(path))
 	}
+	if p.ValueExpression != nil && !checkFilterText(p.ValueExpression) {
+		return target{}, bad(typeInvalidPath, "path %q compares with text holding a NUL character.", truncate(path))
+	}
 	t := target{attr: strings.ToLower(p.AttributePath.AttributeName), filter: p.ValueExpression, raw: path}
 	t.sub = strings.ToLower(p.AttributePath.SubAttributeName())
 	if s := p.SubAttributeName(); s != "" {

@@ -1,6 +1,9 @@
 package access
 
 import (
+	"net/http"
+	"strings"
+
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/rbac"
@@ -11,6 +14,17 @@ type Request struct {
 	// Method is the client's request method (for /auth/verify, that of the
 	// request the proxy asks about).
 	Method string
+	// MethodClaims are methods a request names without being believed (an
+	// untrusted proxy's X-Original-Method, a second method header): like
+	// claimed routes they can only narrow — the request is model-bearing
+	// if it is so under any of them, and a read only if each is safe.
+	MethodClaims []string
+	// MethodUnsure: Method may not be the client's — a forward-auth
+	// subrequest without a trusted proxy's method header, which nginx's
+	// auth_request and Traefik send as GET whatever the client used. A
+	// route that names its model in a body is then model-bearing whatever
+	// Method says.
+	MethodUnsure bool
 	// Routes are every path the request may be taken for, each in every
 	// form an upstream may read it (RouteVariants); each must pass. Routes
 	// a proxy only claimed (from a source Keygate does not trust) are in
@@ -93,6 +107,11 @@ func Decide(p auth.Principal, r Request) error {
 	if !Restricted(p) {
 		return nil
 	}
+	if r.mayWrite() && anyRoute(r.Routes, UploadRoute) {
+		e := apperr.Forbidden("Batch and file uploads name their models inside the uploaded file, which Keygate cannot check; this credential may use only some models.")
+		e.Reason = ReasonModelUnset
+		return e
+	}
 	if !r.ModelsKnown {
 		e := apperr.Forbidden("Cannot tell which model this request uses; this credential may use only some models.")
 		e.Reason = ReasonModelUnset
@@ -163,6 +182,9 @@ func modelLists(p auth.Principal) [3]scopedList {
 // so it must never vouch for a non-admin there.
 func upstreamRouteAllowed(p auth.Principal, r Request) error {
 	safe := safeMethod(r.Method)
+	for _, m := range r.MethodClaims {
+		safe = safe && safeMethod(m)
+	}
 	for _, route := range r.Routes {
 		if LLMRoute(route) {
 			continue
@@ -180,7 +202,7 @@ func upstreamRouteAllowed(p auth.Principal, r Request) error {
 	case "", rbac.KeyTypeDefault, rbac.KeyTypeLLMAPI:
 		return nil
 	case rbac.KeyTypeReadOnly:
-		if safe && !modelBearing(r) {
+		if safe && !r.ModelBearing() {
 			return nil
 		}
 		return apperr.Forbidden("A read_only key may only read; this request calls a model or changes something.")
@@ -195,29 +217,57 @@ func upstreamRouteAllowed(p auth.Principal, r Request) error {
 	return apperr.Forbidden("A %s key may not call the LLM proxy.", truncate(p.KeyType, 40))
 }
 
-func anyLLMRoute(routes []string) bool {
+func anyLLMRoute(routes []string) bool { return anyRoute(routes, LLMRoute) }
+
+func anyRoute(routes []string, is func(string) bool) bool {
 	for _, r := range routes {
-		if LLMRoute(r) {
+		if is(r) {
 			return true
 		}
 	}
 	return false
 }
 
-func modelBearing(r Request) bool {
-	if len(r.Routes) == 0 {
-		return ModelBearing(r.Method, "")
+// mayWrite reports whether the request may have been sent with a method
+// other than GET, HEAD or OPTIONS: its own, a claimed one, or (unsure)
+// whatever the client used.
+func (r Request) mayWrite() bool {
+	if r.MethodUnsure || !safeMethod(r.Method) {
+		return true
 	}
-	for _, route := range r.Routes {
-		if ModelBearing(r.Method, route) {
+	for _, m := range r.MethodClaims {
+		if !safeMethod(m) {
 			return true
+		}
+	}
+	return false
+}
+
+// ModelBearing reports whether the request names (or must name) its model
+// on any of its routes (none known: the route "") under any method it may
+// have been sent with: Method, every claimed method and, when Method is
+// unsure, POST on a known route. (Without a route and a trusted method,
+// a GET is taken as a GET: the deploy examples always send the route.)
+func (r Request) ModelBearing() bool {
+	routes := r.Routes
+	if len(routes) == 0 {
+		routes = []string{""}
+	}
+	for _, route := range routes {
+		if ModelBearing(r.Method, route) || (r.MethodUnsure && route != "" && ModelBearing(http.MethodPost, route)) {
+			return true
+		}
+		for _, m := range r.MethodClaims {
+			if ModelBearing(m, route) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
 func safeMethod(m string) bool {
-	switch m {
+	switch strings.ToUpper(m) {
 	case "GET", "HEAD", "OPTIONS":
 		return true
 	}

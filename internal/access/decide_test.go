@@ -257,3 +257,80 @@ func TestRefusalReasons(t *testing.T) {
 	require.Equal(t, access.ReasonRoute, reason(personal(auth.Access{Routes: []string{"/v1/embeddings"}}), llm("a")))
 	require.Equal(t, access.ReasonModelUnset, reason(personal(auth.Access{KeyModels: []string{"a"}}), access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}, RouteKnown: true}))
 }
+
+// TestMethodClaimsOnlyNarrow: methods named without being believed, and a
+// method that may be a forward-auth subrequest's own, make a request
+// model-bearing (and not a read) whenever any of them would; they never
+// make it less so.
+func TestMethodClaimsOnlyNarrow(t *testing.T) {
+	chat, models := []string{"/v1/chat/completions"}, []string{"/v1/models"}
+	for _, c := range []struct {
+		name string
+		r    access.Request
+		want bool
+	}{
+		{"GET on chat, believed", access.Request{Method: "GET", Routes: chat}, false},
+		{"a claimed POST", access.Request{Method: "GET", Routes: chat, MethodClaims: []string{"POST"}}, true},
+		{"a claimed post (any case)", access.Request{Method: "GET", Routes: chat, MethodClaims: []string{"post"}}, true},
+		{"a claimed GET changes nothing", access.Request{Method: "POST", Routes: chat, MethodClaims: []string{"GET"}}, true},
+		{"unsure GET on chat", access.Request{Method: "GET", Routes: chat, MethodUnsure: true}, true},
+		{"unsure GET on embeddings", access.Request{Method: "GET", Routes: []string{"/v1/embeddings"}, MethodUnsure: true}, true},
+		{"unsure HEAD on chat", access.Request{Method: "HEAD", Routes: chat, MethodUnsure: true}, true},
+		{"unsure GET on models", access.Request{Method: "GET", Routes: models, MethodUnsure: true}, false},
+		{"claimed POST on models", access.Request{Method: "GET", Routes: models, MethodClaims: []string{"POST"}}, false},
+		{"no route, GET believed", access.Request{Method: "GET"}, false},
+		{"no route, unsure: a GET is a GET", access.Request{Method: "GET", MethodUnsure: true}, false},
+		{"no route, unsure POST", access.Request{Method: "POST", MethodUnsure: true}, true},
+		{"no route, claimed POST", access.Request{Method: "GET", MethodClaims: []string{"POST"}}, true},
+	} {
+		require.Equal(t, c.want, c.r.ModelBearing(), c.name)
+	}
+
+	ro := withType(personal(auth.Access{}), rbac.KeyTypeReadOnly)
+	get := access.Request{Method: "GET", Routes: models, RouteKnown: true, ModelsKnown: true}
+	require.NoError(t, access.Decide(ro, get))
+	claimed := get
+	claimed.MethodClaims = []string{"POST"}
+	require.Error(t, access.Decide(ro, claimed), "a claimed POST is not a read")
+	unsure := get
+	unsure.MethodUnsure = true
+	require.NoError(t, access.Decide(ro, unsure), "an unsure GET on a route without a body is still a read")
+	unsure.Routes = chat
+	require.Error(t, access.Decide(ro, unsure), "an unsure GET on chat may be a model call")
+}
+
+// TestRestrictedCredentialsMayNotUpload: files and batches run the models
+// an uploaded JSONL names, which Keygate never sees, so a credential
+// limited to some models may read them but not create them.
+func TestRestrictedCredentialsMayNotUpload(t *testing.T) {
+	restricted, free := personal(auth.Access{KeyModels: []string{"gpt-4o"}}), personal(auth.Access{})
+	req := func(method, route string) access.Request {
+		return access.Request{Method: method, Routes: []string{route}, RouteKnown: true, Models: []string{"gpt-4o"}, ModelsKnown: true}
+	}
+	for _, c := range []struct {
+		r       access.Request
+		refused bool
+	}{
+		{req("POST", "/v1/files"), true},
+		{req("POST", "/files"), true},
+		{req("POST", "/v1/batches"), true},
+		{req("POST", "/v1/batches/"), true},
+		{req("POST", "/openai/v1/batches"), true},
+		{req("GET", "/v1/files"), false},
+		{req("GET", "/v1/batches"), false},
+		{req("GET", "/v1/files/f1/content"), false},
+		{req("POST", "/v1/batches/b1/cancel"), false},
+		{req("POST", "/v1/chat/completions"), false},
+		{access.Request{Method: "GET", Routes: []string{"/v1/batches"}, RouteKnown: true, ModelsKnown: true, MethodClaims: []string{"POST"}}, true},
+		{access.Request{Method: "GET", Routes: []string{"/v1/batches"}, RouteKnown: true, ModelsKnown: true, MethodUnsure: true}, true},
+	} {
+		err := access.Decide(restricted, c.r)
+		if c.refused {
+			require.Error(t, err, "%+v", c.r)
+			require.Contains(t, err.Error(), "uploaded file")
+		} else {
+			require.NoError(t, err, "%+v", c.r)
+		}
+		require.NoError(t, access.Decide(free, c.r), "%+v (unrestricted)", c.r)
+	}
+}

@@ -175,6 +175,21 @@ func CleanRoute(route string) bool {
 	return c == route
 }
 
+// UploadRoute reports whether route creates files or batches
+// (/v1/files, /v1/batches, also under a provider prefix such as
+// /openai/v1/files): a batch runs the models its uploaded JSONL names,
+// which no request Keygate sees shows, so a credential limited to some
+// models may not write there.
+func UploadRoute(route string) bool {
+	route = strings.TrimSuffix(route, "/")
+	for _, s := range []string{"files", "batches"} {
+		if route == "/"+s || strings.HasSuffix(route, "/v1/"+s) {
+			return true
+		}
+	}
+	return false
+}
+
 // modelSuffixes are the inference endpoints whose requests name a model.
 var modelSuffixes = []string{
 	"/chat/completions", "/completions", "/embeddings", "/images/generations", "/images/edits", "/images/variations",

@@ -242,7 +242,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.api.OnUserInfo(a.userInfoKeys)
 	a.api.OnTeamInfo(a.teamInfoKeys)
 	engine, err := api.NewEngine(api.EngineOptions{Logger: o.Logger, TrustedProxies: o.TrustedProxies,
-		MaxBodyBytes: o.MaxBodyBytes, LogAll: quietHotPath})
+		MaxBodyBytes: o.MaxBodyBytes, LogAll: quietHotPath, Shape: scim.Shape()})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -256,7 +256,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), scim.Shape(), pages.ErrorPages())
+	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), pages.ErrorPages())
 	a.api.Mount(engine)
 	pages.Mount(engine)
 	a.ui = pages

@@ -56,6 +56,13 @@ func TestNginxExampleCoversEveryHeader(t *testing.T) {
 		require.Regexp(t, `proxy_set_header\s+`+regexp.QuoteMeta(h)+`\s+\$`+v+`;`, njsConf, "copy %s upstream", h)
 		require.Contains(t, js, fmt.Sprintf("'%s': '%s'", h, v), "keygate.js fills %s", v)
 	}
+	// auth_request asks with GET whatever the client used: without the
+	// client's method from a trusted proxy, Keygate treats every route that
+	// takes a model in its body as a model call.
+	for name, c := range map[string]string{"keygate.conf": conf, "keygate-njs.conf": njsConf} {
+		require.Regexp(t, `proxy_set_header\s+X-Original-Method\s+\$request_method;`, c, "%s sends the client's method", name)
+		require.Regexp(t, `proxy_set_header\s+X-Original-URI\s+\$request_uri;`, c, "%s sends the client's route", name)
+	}
 	for _, h := range auth.CredentialHeaders() {
 		require.Regexp(t, `(?i)proxy_set_header\s+`+regexp.QuoteMeta(h)+`\s+"";`, conf, "strip %s upstream", h)
 		require.Regexp(t, `(?i)proxy_set_header\s+`+regexp.QuoteMeta(h)+`\s+"";`, njsConf, "strip %s upstream (njs)", h)

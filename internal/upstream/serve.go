@@ -152,14 +152,12 @@ func decisionRequest(r *http.Request, body []byte) access.Request {
 	if err != nil {
 		req.ModelsKnown = false
 	}
-	bearing := false
 	for _, route := range req.Routes {
 		req.Models = append(req.Models, access.ModelsInURL(route, query)...)
-		bearing = bearing || access.ModelBearing(req.Method, route)
 	}
 	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
 	req.Models = append(req.Models, models...)
-	if !known || (len(req.Models) == 0 && bearing) {
+	if !known || (len(req.Models) == 0 && req.ModelBearing()) {
 		req.ModelsKnown = false
 	}
 	return req

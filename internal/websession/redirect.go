@@ -130,13 +130,24 @@ func entryOf(u *url.URL) (allowEntry, bool) {
 // allowed compares parsed scheme, host and port exactly, and the path by
 // whole segments: "https://app.example.com" allows
 // "https://app.example.com/x" but not "https://app.example.com.evil.example"
-// or "https://app.example.com@evil.example".
+// or "https://app.example.com@evil.example". Under an entry with a path,
+// the candidate's path must also be one LocalPath accepts: a browser
+// resolves "/out/../evil" and "/out/%2e%2e/evil" to "/evil", and a server
+// may decode "%2f" or "%5c" into a separator, so a path with a dot, empty
+// or encoded separator segment (before or after percent-decoding) could
+// leave the prefix it seems to be under.
 func (e allowEntry) allowed(c allowEntry) bool {
 	if c.scheme != e.scheme || c.host != e.host || c.port != e.port {
 		return false
 	}
 	prefix := strings.TrimSuffix(e.path, "/")
-	return prefix == "" || c.path == prefix || strings.HasPrefix(c.path, prefix+"/")
+	if prefix == "" {
+		return true
+	}
+	if _, ok := LocalPath(c.path); !ok {
+		return false
+	}
+	return c.path == prefix || strings.HasPrefix(c.path, prefix+"/")
 }
 
 // LogoutTarget is where sign-out sends the browser: the asked redirect

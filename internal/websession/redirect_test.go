@@ -160,6 +160,35 @@ func TestLogoutTargetComparesParsedOrigins(t *testing.T) {
 	}
 }
 
+// TestLogoutTargetStaysUnderTheEntrysPath: a redirect on an entry's
+// origin whose path a browser (or a server that percent-decodes) resolves
+// outside the entry's path falls back to the logout URL.
+func TestLogoutTargetStaysUnderTheEntrysPath(t *testing.T) {
+	m, err := New(Options{LogoutURL: "https://intranet.example/bye", LogoutAllowlist: []string{"https://app.example.com/out"}})
+	require.NoError(t, err)
+	base, _ := url.Parse("https://app.example.com/out/")
+	for _, in := range []string{
+		"https://app.example.com/out/../../evil", "https://app.example.com/out/../evil", "https://app.example.com/out/%2e%2e/x",
+		"https://app.example.com/out/%2E./x", "https://app.example.com/out/.%2e/x", "https://app.example.com/out/%2E%2E/x",
+		"https://app.example.com/out/./../x", "https://app.example.com/out/.", "https://app.example.com/out/..",
+		"https://app.example.com/out/..%2fx", "https://app.example.com/out%2f..%2fx", "https://app.example.com/out/%2F/x",
+		"https://app.example.com/out/%5c../x", "https://app.example.com/out/\\../x", "https://app.example.com/out//evil",
+		"https://app.example.com/out/%252e%252e/x", "https://app.example.com/out/x/../../y", "https://app.example.com/out/%2e",
+		"https://app.example.com/out/./x",
+	} {
+		require.Equal(t, "https://intranet.example/bye", m.LogoutTarget(in), in)
+	}
+	for _, in := range []string{"https://app.example.com/out", "https://app.example.com/out/", "https://app.example.com/out/thanks?x=1",
+		"https://app.example.com/out/a/b", "https://app.example.com/out/caf%C3%A9"} {
+		require.Equal(t, in, m.LogoutTarget(in), in)
+		u, err := url.Parse(in)
+		require.NoError(t, err)
+		_, p, ok := browserResolve(base, u.EscapedPath(), 0)
+		require.True(t, ok)
+		require.True(t, p == "/out" || strings.HasPrefix(p, "/out/"), "%s resolves to %s", in, p)
+	}
+}
+
 func TestSignOutOrigins(t *testing.T) {
 	m, err := New(Options{LogoutURL: "https://intranet.example/bye?x=1",
 		LogoutAllowlist: []string{"https://app.example.com/out", "http://localhost:3000", "https://intranet.example:443/other"}})
