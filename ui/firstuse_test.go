@@ -263,7 +263,11 @@ func TestUIListsFilterSortAndPage(t *testing.T) {
 	order := func(body string) []string {
 		var out []string
 		for _, m := range keyHashRE.FindAllStringSubmatch(body, -1) {
-			out = append(out, m[1])
+			// A row names its key twice: its delete button's form and
+			// the confirmation dialog's.
+			if len(out) == 0 || out[len(out)-1] != m[1] {
+				out = append(out, m[1])
+			}
 		}
 		return out
 	}

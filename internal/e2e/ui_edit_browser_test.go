@@ -55,6 +55,9 @@ func (s *uiStack) clickDrawn(ctx context.Context, sel string) {
 
 func (s *uiStack) count(ctx context.Context, sel string) int {
 	s.t.Helper()
+	// A loaded machine can hand the page to the parser in pieces: the
+	// flash a test waits for may be in before the table's last rows.
+	s.do(ctx, "page loaded before counting "+sel, waitJS("document.readyState === 'complete'"))
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf("document.querySelectorAll(%q).length", sel)))
 	require.NoError(s.t, err)
 	return n
