@@ -76,7 +76,7 @@ func (s *Server) serveVerify(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = s.jsonType
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, verifyOK)
 	return nil
