@@ -249,7 +249,8 @@ func (ch Chain) Authenticate(ctx context.Context, c Credential) (Principal, erro
 }
 
 // CredentialHeaders are the request headers that may carry an API key or
-// session JWT, in the order they are consulted.
+// session JWT, in the order they are consulted; in canonical form, so the
+// header map is indexed directly.
 func CredentialHeaders() []string {
 	return []string{"Authorization", "X-Litellm-Api-Key", "X-Api-Key", "Api-Key"}
 }
@@ -262,7 +263,10 @@ const maxCredentialLen = 8192
 // or a bare key) or, failing that, from the named session cookie.
 func CredentialFromRequest(r *http.Request, cookieName string) Credential {
 	for _, h := range CredentialHeaders() {
-		v := strings.TrimSpace(r.Header.Get(h))
+		var v string
+		if vs := r.Header[h]; len(vs) > 0 {
+			v = strings.TrimSpace(vs[0])
+		}
 		if v == "" {
 			continue
 		}
