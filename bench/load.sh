@@ -21,6 +21,7 @@
 #   BENCH_PORTS    loopback port range for the processes it starts, e.g. 4670-4699
 #                  (default: random free ports in 20000-59999)
 #   FLOOD_KEYS     invalid keys of the flood run (default 200000; 0 skips it)
+#   MISS_KEYS      keys the PostgreSQL cache-miss run cycles through (default 300)
 #
 # Every process it starts is stopped on exit, however it exits.
 set -euo pipefail
@@ -203,6 +204,9 @@ start_keygate() {
 	pids+=("$kg_pid")
 	kg_url="http://127.0.0.1:$port"
 	kg_ready_ms=$(wait_up "$kg_url/health/readiness")
+	# CPU the process used to get there: unlike the wall time, hardly
+	# affected by other work on the machine.
+	kg_ready_cpu_ms=$(($(cpu_ticks "$kg_pid") * 1000 / CLK_TCK))
 }
 
 stop() {
@@ -244,7 +248,7 @@ wait_up "http://127.0.0.1:$bare_port/" >/dev/null
 log "Keygate on SQLite"
 start_keygate sqlite
 log "   ready in ${kg_ready_ms} ms (process start to the first 200 of /health/readiness)"
-echo "$kg_ready_ms" >"$work/ready-sqlite"
+echo "$kg_ready_ms $kg_ready_cpu_ms" >"$work/ready-sqlite"
 bench_user="bench-$RANDOM"
 key=$(new_key "$kg_url" "$bench_user")
 [ -n "$key" ] || { echo "load.sh: could not create a key" >&2; exit 1; }
@@ -308,6 +312,9 @@ for r in $(seq 1 "$ROUNDS"); do
 	fi
 done
 EXPECT_DENIALS=1 measure "verify-sqlite-no-key-401" "$kg_url/auth/verify" "$kg_pid"
+# An unknown key: looked up once, then answered from the negative cache.
+EXPECT_DENIALS=1 measure "verify-sqlite-unknown-key-401" "$kg_url/auth/verify" "$kg_pid" \
+	-H "Authorization: Bearer sk-bench-unknown-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOAD=$C1 measure "bare-c1" "http://127.0.0.1:$bare_port/" "$bare_pid"
 LOAD=$C1 measure "verify-sqlite-cached-c1" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $key"
 
@@ -354,17 +361,49 @@ LUA
 	log "   $sent invalid keys sent in $chunks chunks; the valid key was looked up again after $evicted of them; last answer $code; peak RSS $(awk '{printf "%.1f", $1 / 1024}' "$work/peak-flood") MiB"
 fi
 stop "$kg_pid"
+# A restart on the same data directory (no migrations, no key to create).
+start_keygate sqlite
+echo "$kg_ready_ms $kg_ready_cpu_ms" >"$work/ready-sqlite-restart"
+stop "$kg_pid"
 
 if pg_reachable; then
 	new_schema
 
 	log "Keygate on PostgreSQL (schema $schema)"
 	start_keygate pg DATABASE_URL="$pg_url"
-	pgkey=$(new_key "$kg_url")
+	pg_user="bench-pg-$RANDOM"
+	pgkey=$(new_key "$kg_url" "$pg_user")
 	curl -fsS -o /dev/null -H "Authorization: Bearer $pgkey" "$kg_url/auth/verify"
 	sleep 1
 	echo "$(rss_kib "$kg_pid")" >"$work/idle-pg"
 	measure "verify-pg-cached" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $pgkey"
+	# MISS_KEYS keys of the same user for the cache-miss run: concurrent
+	# misses for one key share one load (singleflight), so with one key
+	# the -c50 figure would count shared loads, not misses. Each wrk
+	# thread walks the list from its own half, so the keys in flight at
+	# any moment are distinct.
+	MISS_KEYS=${MISS_KEYS:-300}
+	{
+		echo 'local keys = {'
+		for _ in $(seq 1 "$MISS_KEYS"); do
+			curl -fsS -H "Authorization: Bearer $master" -H 'Content-Type: application/json' \
+				-d "{\"user_id\":\"$pg_user\"}" "$kg_url/key/generate" | grep -o '"key":"sk-[^"]*"' | cut -d'"' -f4 | sed 's/.*/"&",/'
+		done
+		cat <<'LUA'
+}
+local threads = 0
+function setup(thread)
+	thread:set("offset", threads * math.floor(#keys / 2))
+	threads = threads + 1
+end
+local i
+function init(args) i = offset end
+function request()
+	i = i % #keys + 1
+	return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. keys[i]})
+end
+LUA
+	} >"$work/miss.lua"
 	stop "$kg_pid"
 
 	log "Keygate on PostgreSQL, every request a cache miss (bench/keygate-nocache)"
@@ -375,7 +414,7 @@ if pg_reachable; then
 	wait_up "http://127.0.0.1:$port/health/liveliness" >/dev/null
 	sleep 1
 	echo "$(rss_kib "$nc_pid")" >"$work/idle-pg-miss"
-	measure "verify-pg-miss" "http://127.0.0.1:$port/auth/verify" "$nc_pid" -H "Authorization: Bearer $pgkey"
+	measure "verify-pg-miss" "http://127.0.0.1:$port/auth/verify" "$nc_pid" -s "$work/miss.lua"
 	LOAD=$C1 measure "verify-pg-miss-c1" "http://127.0.0.1:$port/auth/verify" "$nc_pid" -H "Authorization: Bearer $pgkey"
 	stop "$nc_pid"
 else
@@ -505,11 +544,12 @@ for r in $(seq 1 "$ROUNDS"); do
 		}' "$results"
 done
 echo
-awk -F'\t' '$1 == "verify-sqlite-no-key-401" {printf "401 path (no key): %.0f req/s, server CPU %s us/req\n", $2, $6}' "$results"
+awk -F'\t' '$1 == "verify-sqlite-no-key-401" {printf "401 path (no key): %.0f req/s, server CPU %s us/req\n", $2, $6}
+	$1 == "verify-sqlite-unknown-key-401" {printf "401 path (unknown key): %.0f req/s, server CPU %s us/req\n", $2, $6}' "$results"
 awk -F'\t' '$1 == "verify-pg-miss" {printf "cache miss on PostgreSQL: server CPU %s us per miss (target <= 150), p50 %s ms at '"$WRK_ARGS"'\n", $6, $3}
 	$1 == "verify-pg-miss-c1" {printf "cache miss on PostgreSQL: p50 %s ms on one connection (target <= 0.4)\n", $3}' "$results"
-printf 'Keygate (SQLite) ready in %s ms (target <= 150); RSS idle %.1f MiB (target <= 30: %s)' \
-	"$(cat "$work/ready-sqlite")" "$(awk '{print $1 / 1024}' "$work/idle-sqlite")" \
+printf 'Keygate (SQLite) ready in %s ms from a fresh data directory (target <= 150; %s ms CPU), %s ms on restart (%s ms CPU); RSS idle %.1f MiB (target <= 30: %s)' \
+	$(cat "$work/ready-sqlite") $(cat "$work/ready-sqlite-restart") # two words each: wall and CPU ms "$(awk '{print $1 / 1024}' "$work/idle-sqlite")" \
 	"$(awk '{printf "%.1f MiB anonymous, %.1f MiB of the binary mapped", $1 / 1024, $2 / 1024}' "$work/idle-split-sqlite")"
 awk -F'\t' '$1 ~ /^verify-sqlite/ && $5 > m {m = $5} END {printf ", peak under load %.1f MiB (target <= 150)\n", m / 1024}' "$results"
 if [ -f "$work/flood.tsv" ]; then
