@@ -549,7 +549,7 @@ awk -F'\t' '$1 == "verify-sqlite-no-key-401" {printf "401 path (no key): %.0f re
 awk -F'\t' '$1 == "verify-pg-miss" {printf "cache miss on PostgreSQL: server CPU %s us per miss (target <= 150), p50 %s ms at '"$WRK_ARGS"'\n", $6, $3}
 	$1 == "verify-pg-miss-c1" {printf "cache miss on PostgreSQL: p50 %s ms on one connection (target <= 0.4)\n", $3}' "$results"
 printf 'Keygate (SQLite) ready in %s ms from a fresh data directory (target <= 150; %s ms CPU), %s ms on restart (%s ms CPU); RSS idle %.1f MiB (target <= 30: %s)' \
-	$(cat "$work/ready-sqlite") $(cat "$work/ready-sqlite-restart") # two words each: wall and CPU ms "$(awk '{print $1 / 1024}' "$work/idle-sqlite")" \
+	$(cat "$work/ready-sqlite") $(cat "$work/ready-sqlite-restart") "$(awk '{print $1 / 1024}' "$work/idle-sqlite")" \
 	"$(awk '{printf "%.1f MiB anonymous, %.1f MiB of the binary mapped", $1 / 1024, $2 / 1024}' "$work/idle-split-sqlite")"
 awk -F'\t' '$1 ~ /^verify-sqlite/ && $5 > m {m = $5} END {printf ", peak under load %.1f MiB (target <= 150)\n", m / 1024}' "$results"
 if [ -f "$work/flood.tsv" ]; then
