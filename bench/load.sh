@@ -305,6 +305,9 @@ for r in $(seq 1 "$ROUNDS"); do
 	measure "bare#$r" "http://127.0.0.1:$bare_port/" "$bare_pid"
 	measure "sha-map#$r" "http://127.0.0.1:$shamap_port/" "$shamap_pid" -H "Authorization: Bearer $key"
 	measure "verify-sqlite-cached#$r" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $key"
+	# bare again, sent the session token: what reading the ~500-byte
+	# header costs net/http alone, the reference for the JWT runs.
+	measure "bare-jwt-header#$r" "http://127.0.0.1:$bare_port/" "$bare_pid" -H "Authorization: Bearer $jwt"
 	measure "verify-sqlite-jwt-bearer#$r" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $jwt"
 	measure "verify-sqlite-jwt-cookie#$r" "$kg_url/auth/verify" "$kg_pid" -H "Cookie: keygate_session=$jwt"
 	if [ -n "${o2p_pid:-}" ]; then
