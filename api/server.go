@@ -80,6 +80,10 @@ type Server struct {
 	extra         []Route
 	userInfoHooks []UserInfoHook
 	teamInfoHooks []TeamInfoHook
+	// jsonType is the Content-Type value of /auth/verify's answer, one
+	// slice shared by every answer (net/http only reads it), so the hot
+	// path allocates none.
+	jsonType []string
 }
 
 // OnUserInfo registers a hook that extends /user/info's answer.
@@ -96,7 +100,7 @@ func New(o Options) *Server {
 	if o.SessionCookie == "" {
 		o.SessionCookie = websession.SessionCookie
 	}
-	return &Server{opts: o, log: o.Logger, sess: o.Session}
+	return &Server{opts: o, log: o.Logger, sess: o.Session, jsonType: []string{"application/json"}}
 }
 
 // Add registers further routes (from feature packages wired in cmd).

@@ -28,7 +28,9 @@ const (
 )
 
 // Headers a trusted proxy uses to say which request it asks about:
-// nginx (X-Original-*) and Traefik (X-Forwarded-*).
+// nginx (X-Original-*) and Traefik (X-Forwarded-*). They are written in
+// canonical form and read by indexing the header map: Header.Get would
+// canonicalize the constant again on every request.
 var (
 	routeHeaders  = []string{"X-Original-Uri", "X-Forwarded-Uri"}
 	methodHeaders = []string{"X-Original-Method", "X-Forwarded-Method"}
@@ -76,7 +78,7 @@ func (s *Server) serveVerify(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = s.jsonType
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, verifyOK)
 	return nil
@@ -116,7 +118,7 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 		uris = append(uris, source{rest, true})
 	}
 	for _, h := range routeHeaders {
-		for _, v := range r.Header.Values(h) {
+		for _, v := range r.Header[h] {
 			if v != "" {
 				uris = append(uris, source{v, trusted})
 			}
@@ -207,8 +209,8 @@ func readVerifyBody(r *http.Request) (body []byte, complete bool) {
 
 func firstHeader(r *http.Request, names []string) string {
 	for _, n := range names {
-		if v := r.Header.Get(n); v != "" {
-			return v
+		if vs := r.Header[n]; len(vs) > 0 && vs[0] != "" {
+			return vs[0]
 		}
 	}
 	return ""

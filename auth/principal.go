@@ -11,7 +11,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"net/textproto"
 	"strings"
+	"unsafe"
 
 	"github.com/keygate/keygate/rbac"
 )
@@ -195,18 +197,29 @@ type Credential struct {
 	Secret string
 	// FromCookie is true when Secret came from the session cookie.
 	FromCookie bool
-	// sum caches SHA-256(Secret): the master-key check and the API-key
-	// lookup both need it, and Chain computes it once per request.
-	sum *[sha256.Size]byte
+	// sum caches SHA-256(Secret): the master-key check, the API-key
+	// lookup and the session token's signature cache all need it, and
+	// Chain computes it once per request. It is held by value so the
+	// credential stays on the caller's stack.
+	sum    [sha256.Size]byte
+	hasSum bool
 }
 
 // SHA256 returns SHA-256(Secret), computed at most once per credential
 // that went through Chain.
 func (c Credential) SHA256() [sha256.Size]byte {
-	if c.sum != nil {
-		return *c.sum
+	if c.hasSum {
+		return c.sum
 	}
-	return sha256.Sum256([]byte(c.Secret))
+	return sumString(c.Secret)
+}
+
+// sumString is SHA-256 of s without copying s into a new byte slice (a
+// credential is longer than the 32 bytes Go converts on the stack, so
+// []byte(s) would allocate on every request). Sum256 only reads its
+// input, so viewing the string's bytes is safe.
+func sumString(s string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // Authenticator turns a credential into a principal, or returns ErrNotMine
@@ -224,8 +237,7 @@ func (ch Chain) Authenticate(ctx context.Context, c Credential) (Principal, erro
 	if c.Secret == "" {
 		return Principal{}, ErrNoCredential
 	}
-	sum := sha256.Sum256([]byte(c.Secret))
-	c.sum = &sum
+	c.sum, c.hasSum = sumString(c.Secret), true
 	for _, a := range ch {
 		p, err := a.Authenticate(ctx, c)
 		if errors.Is(err, ErrNotMine) {
@@ -237,7 +249,8 @@ func (ch Chain) Authenticate(ctx context.Context, c Credential) (Principal, erro
 }
 
 // CredentialHeaders are the request headers that may carry an API key or
-// session JWT, in the order they are consulted.
+// session JWT, in the order they are consulted; in canonical form, so the
+// header map is indexed directly.
 func CredentialHeaders() []string {
 	return []string{"Authorization", "X-Litellm-Api-Key", "X-Api-Key", "Api-Key"}
 }
@@ -250,7 +263,10 @@ const maxCredentialLen = 8192
 // or a bare key) or, failing that, from the named session cookie.
 func CredentialFromRequest(r *http.Request, cookieName string) Credential {
 	for _, h := range CredentialHeaders() {
-		v := strings.TrimSpace(r.Header.Get(h))
+		var v string
+		if vs := r.Header[h]; len(vs) > 0 {
+			v = strings.TrimSpace(vs[0])
+		}
 		if v == "" {
 			continue
 		}
@@ -268,11 +284,59 @@ func CredentialFromRequest(r *http.Request, cookieName string) Credential {
 		return Credential{Secret: v}
 	}
 	if cookieName != "" {
-		if ck, err := r.Cookie(cookieName); err == nil {
-			if v := strings.TrimSpace(ck.Value); v != "" && len(v) <= maxCredentialLen {
+		if v, ok := cookieValue(r.Header, cookieName); ok {
+			if v = strings.TrimSpace(v); v != "" && len(v) <= maxCredentialLen {
 				return Credential{Secret: v, FromCookie: true}
 			}
 		}
 	}
 	return Credential{}
+}
+
+// maxCookies is net/http's limit on the cookies of one request (GODEBUG
+// httpcookiemaxnum, default 3000): beyond it Request.Cookie finds none.
+const maxCookies = 3000
+
+// cookieValue is (*http.Request).Cookie(name).Value by the same rules (the
+// first well-formed cookie of that name, surrounding double quotes
+// stripped, none at all past maxCookies), without building a Cookie and a
+// slice per request: the session cookie is read on every request a
+// browser sends through the proxy. name must be a valid cookie name.
+func cookieValue(h http.Header, name string) (string, bool) {
+	lines := h["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > maxCookies {
+		return "", false
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// validCookieValue: net/http's cookie-octet rule.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }

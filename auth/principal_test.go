@@ -90,8 +90,7 @@ func TestCredentialDigestMatchesAPIKeyHash(t *testing.T) {
 	if c.SHA256() != want {
 		t.Fatal("digest of an unchained credential")
 	}
-	sum := want
-	c.sum = &sum
+	c.sum, c.hasSum = want, true
 	if c.SHA256() != want {
 		t.Fatal("cached digest")
 	}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -20,7 +21,9 @@ type SessionLookup interface {
 
 // TokenVerifier checks session JWTs (auth/session.Issuer).
 type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (session.Claims, error)
+	// VerifyDigest is Verify given sum = SHA-256(token); the claims'
+	// slices may be shared and are not modified.
+	VerifyDigest(ctx context.Context, token string, sum [sha256.Size]byte) (session.Claims, error)
 	VerifyExpired(ctx context.Context, token string) (session.Claims, error)
 }
 
@@ -49,12 +52,16 @@ func NewSessionAuthenticator(st SessionLookup, tokens TokenVerifier, cache *Cach
 func (a *SessionAuthenticator) Cache() *Cache { return a.cache }
 
 // Authenticate implements Authenticator for JWT-shaped credentials.
+//
+// The token's digest is the one the chain computed, so a token verified
+// moments ago costs one lookup in the signature cache; its shape is
+// checked only when it is not in that cache.
 func (a *SessionAuthenticator) Authenticate(ctx context.Context, c Credential) (Principal, error) {
-	if !session.LooksLikeJWT(c.Secret) {
-		return Principal{}, ErrNotMine
-	}
-	claims, err := a.tokens.Verify(ctx, c.Secret)
+	claims, err := a.tokens.VerifyDigest(ctx, c.Secret, c.SHA256())
 	if err != nil {
+		if !session.LooksLikeJWT(c.Secret) {
+			return Principal{}, ErrNotMine
+		}
 		return Principal{}, tokenError(err)
 	}
 	return a.principal(ctx, claims, c.FromCookie)

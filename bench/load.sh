@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Loopback load test of Keygate's /auth/verify with Debian's wrk, against a
-# bare net/http handler measured in the same run (DESIGN.md, "Performance
+# bare net/http handler, a SHA-256 + map handler and oauth2-proxy's
+# /oauth2/auth, all measured in the same run (DESIGN.md, "Performance
 # targets"). Results and how to read them: bench/README.md.
 #
 #   bash bench/load.sh
@@ -11,9 +12,16 @@
 #   BENCH_PG_URL   PostgreSQL server; a fresh schema is made and dropped
 #                  (default: postgres://postgres@127.0.0.1:5432/test?sslmode=disable;
 #                   set to "skip" to leave PostgreSQL out)
-#   BENCH_ONLY     "metered" runs only the metered-forwarding figures
+#   BENCH_ONLY     "metered" runs only the metered-forwarding figures, "verify"
+#                  everything but them
 #   BENCH_KEYGATE_BIN    a keygate binary to measure instead of building ./cmd/keygate
 #                  (e.g. an older build, for before/after figures)
+#   BENCH_O2P      "skip" leaves oauth2-proxy out (default: built once by
+#                  tools/oauth2-proxy/build.sh into bin/, then reused)
+#   BENCH_PORTS    loopback port range for the processes it starts, e.g. 4670-4699
+#                  (default: random free ports in 20000-59999)
+#   FLOOD_KEYS     invalid keys of the flood run (default 200000; 0 skips it)
+#   MISS_KEYS      keys the PostgreSQL cache-miss run cycles through (default 300)
 #
 # Every process it starts is stopped on exit, however it exits.
 set -euo pipefail
@@ -50,23 +58,35 @@ trap 'exit 130' INT TERM
 
 log() { printf '== %s\n' "$*" >&2; }
 
+BENCH_PORTS=${BENCH_PORTS:-20000-59999}
+port_lo=${BENCH_PORTS%-*}
+port_hi=${BENCH_PORTS#*-}
+handed=" "
+# free_port: a port of BENCH_PORTS nothing listens on and not handed out
+# before in this run (a process may not be listening yet).
 free_port() {
-	local p
+	local p tries=0
 	while :; do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		p=$((port_lo + RANDOM % (port_hi - port_lo + 1)))
+		if [[ $handed != *" $p "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			handed+="$p "
 			echo "$p"
 			return
+		fi
+		if ((++tries > 1000)); then
+			echo "load.sh: no free port in $BENCH_PORTS" >&2
+			return 1
 		fi
 	done
 }
 
-# wait_up URL: poll until it answers; prints milliseconds waited.
+# wait_up URL [curl args...]: poll until it answers 2xx; prints
+# milliseconds waited.
 wait_up() {
 	local start now
 	start=$(date +%s%N)
 	for _ in $(seq 1 1000); do
-		if curl -fsS -o /dev/null "$1" 2>/dev/null; then
+		if curl -fsS -o /dev/null "$@" 2>/dev/null; then
 			now=$(date +%s%N)
 			echo $(((now - start) / 1000000))
 			return 0
@@ -82,6 +102,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# rss_split PID: anonymous and file-backed resident KiB ("anon file"): the
+# file part is the binary's own code and read-only data, clean and shared.
+rss_split() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END {print a, f}' "/proc/$1/status"; }
 
 # sample_rss PID FILE: keep the peak VmRSS (KiB) in FILE until killed.
 sample_rss() {
@@ -155,6 +178,12 @@ else
 	go build -o "$work/keygate" ./cmd/keygate
 fi
 go build -o "$work/bare" ./bench/bare
+go build -o "$work/oidcop" ./bench/oidcop
+BENCH_O2P=${BENCH_O2P:-build}
+if [ "$BENCH_O2P" != skip ] && [ "$BENCH_ONLY" != metered ]; then
+	bash tools/oauth2-proxy/build.sh
+	cp bin/oauth2-proxy "$work/oauth2-proxy"
+fi
 go build -o "$work/keygate-nocache" ./bench/keygate-nocache
 go build -o "$work/fakellm" ./bench/fakellm
 
@@ -174,7 +203,10 @@ start_keygate() {
 	kg_pid=$!
 	pids+=("$kg_pid")
 	kg_url="http://127.0.0.1:$port"
-	kg_ready_ms=$(wait_up "$kg_url/health/liveliness")
+	kg_ready_ms=$(wait_up "$kg_url/health/readiness")
+	# CPU the process used to get there: unlike the wall time, hardly
+	# affected by other work on the machine.
+	kg_ready_cpu_ms=$(($(cpu_ticks "$kg_pid") * 1000 / CLK_TCK))
 }
 
 stop() {
@@ -182,11 +214,11 @@ stop() {
 	wait "$1" 2>/dev/null || true
 }
 
-# new_key URL: a user allowed gpt-4o and its first key.
+# new_key URL [USER]: a user allowed gpt-4o and its first key.
 new_key() {
 	local resp
 	resp=$(curl -fsS -H "Authorization: Bearer $master" -H 'Content-Type: application/json' \
-		-d "{\"user_id\":\"bench-$RANDOM\",\"user_role\":\"internal_user\",\"models\":[\"gpt-4o\"]}" "$1/user/new")
+		-d "{\"user_id\":\"${2:-bench-$RANDOM}\",\"user_role\":\"internal_user\",\"models\":[\"gpt-4o\"]}" "$1/user/new")
 	echo "$resp" | grep -o '"key":"sk-[^"]*"' | head -n1 | cut -d'"' -f4
 }
 
@@ -206,7 +238,7 @@ new_schema() {
 	case $BENCH_PG_URL in *\?*) pg_url="$BENCH_PG_URL&search_path=$schema" ;; *) pg_url="$BENCH_PG_URL?search_path=$schema" ;; esac
 }
 
-if [ "$BENCH_ONLY" = all ]; then
+if [ "$BENCH_ONLY" != metered ]; then
 bare_port=$(free_port)
 "$work/bare" "$bare_port" &
 bare_pid=$!
@@ -215,19 +247,77 @@ wait_up "http://127.0.0.1:$bare_port/" >/dev/null
 
 log "Keygate on SQLite"
 start_keygate sqlite
-log "   ready in ${kg_ready_ms} ms (process start to first answer)"
-echo "$kg_ready_ms" >"$work/ready-sqlite"
-key=$(new_key "$kg_url")
+log "   ready in ${kg_ready_ms} ms (process start to the first 200 of /health/readiness)"
+echo "$kg_ready_ms $kg_ready_cpu_ms" >"$work/ready-sqlite"
+bench_user="bench-$RANDOM"
+key=$(new_key "$kg_url" "$bench_user")
 [ -n "$key" ] || { echo "load.sh: could not create a key" >&2; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$kg_url/auth/verify")
 [ "$code" = 200 ] || { echo "load.sh: /auth/verify answered $code for a fresh key" >&2; exit 1; }
 sleep 1
 echo "$(rss_kib "$kg_pid")" >"$work/idle-sqlite"
+rss_split "$kg_pid" >"$work/idle-split-sqlite"
+
+# A session JWT of the same user: a password, then /v2/login.
+curl -fsS -o /dev/null -H "Authorization: Bearer $master" -H 'Content-Type: application/json' \
+	-d "{\"user_id\":\"$bench_user\",\"password\":\"bench-password-1\"}" "$kg_url/user/update"
+jwt=$(curl -fsS -H 'Content-Type: application/json' -d "{\"username\":\"$bench_user\",\"password\":\"bench-password-1\"}" "$kg_url/v2/login" |
+	grep -o '"token":"[^"]*"' | cut -d'"' -f4)
+[ -n "$jwt" ] || { echo "load.sh: /v2/login gave no token" >&2; exit 1; }
+for h in "Authorization: Bearer $jwt" "Cookie: keygate_session=$jwt"; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "$h" "$kg_url/auth/verify")
+	[ "$code" = 200 ] || { echo "load.sh: /auth/verify answered $code for a session token (${h%%:*})" >&2; exit 1; }
+done
+
+# The SHA-256 + map handler (bench/bare with a key): the least a key
+# verifier does.
+shamap_port=$(free_port)
+"$work/bare" "$shamap_port" "$key" &
+shamap_pid=$!
+pids+=("$shamap_pid")
+wait_up "http://127.0.0.1:$shamap_port/" -H "Authorization: Bearer $key" >/dev/null
+
+# oauth2-proxy, logged in through the tests' OpenID provider
+# (bench/oidcop): its /oauth2/auth with a valid session cookie is what a
+# deployment would otherwise put in front of the LLM proxy. Request
+# logging is off, as Keygate logs no successful verification.
+if [ -x "$work/oauth2-proxy" ]; then
+	o2p_port=$(free_port)
+	op_port=$(free_port)
+	"$work/oidcop" serve "127.0.0.1:$op_port" "http://127.0.0.1:$o2p_port/oauth2/callback" 2>"$work/oidcop.log" &
+	pids+=("$!")
+	wait_up "http://127.0.0.1:$op_port/.well-known/openid-configuration" >/dev/null
+	"$work/oauth2-proxy" --http-address="127.0.0.1:$o2p_port" --provider=oidc \
+		--oidc-issuer-url="http://127.0.0.1:$op_port" --client-id=keygate --client-secret=keygate-secret \
+		--redirect-url="http://127.0.0.1:$o2p_port/oauth2/callback" --code-challenge-method=S256 \
+		--email-domain='*' --upstream=static://200 --skip-provider-button --request-logging=false \
+		--cookie-secure=false --cookie-secret="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+		>"$work/oauth2-proxy.log" 2>&1 &
+	o2p_pid=$!
+	pids+=("$o2p_pid")
+	wait_up "http://127.0.0.1:$o2p_port/ping" >/dev/null
+	o2p_cookie=$("$work/oidcop" login "http://127.0.0.1:$o2p_port/oauth2/start?rd=%2F")
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $o2p_cookie" "http://127.0.0.1:$o2p_port/oauth2/auth")
+	[ "$code" = 202 ] || { echo "load.sh: oauth2-proxy /oauth2/auth answered $code with its own cookie" >&2; exit 1; }
+fi
+
 for r in $(seq 1 "$ROUNDS"); do
 	measure "bare#$r" "http://127.0.0.1:$bare_port/" "$bare_pid"
+	measure "sha-map#$r" "http://127.0.0.1:$shamap_port/" "$shamap_pid" -H "Authorization: Bearer $key"
 	measure "verify-sqlite-cached#$r" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $key"
+	# bare again, sent the session token: what reading the ~500-byte
+	# header costs net/http alone, the reference for the JWT runs.
+	measure "bare-jwt-header#$r" "http://127.0.0.1:$bare_port/" "$bare_pid" -H "Authorization: Bearer $jwt"
+	measure "verify-sqlite-jwt-bearer#$r" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $jwt"
+	measure "verify-sqlite-jwt-cookie#$r" "$kg_url/auth/verify" "$kg_pid" -H "Cookie: keygate_session=$jwt"
+	if [ -n "${o2p_pid:-}" ]; then
+		measure "oauth2-proxy#$r" "http://127.0.0.1:$o2p_port/oauth2/auth" "$o2p_pid" -H "Cookie: $o2p_cookie"
+	fi
 done
 EXPECT_DENIALS=1 measure "verify-sqlite-no-key-401" "$kg_url/auth/verify" "$kg_pid"
+# An unknown key: looked up once, then answered from the negative cache.
+EXPECT_DENIALS=1 measure "verify-sqlite-unknown-key-401" "$kg_url/auth/verify" "$kg_pid" \
+	-H "Authorization: Bearer sk-bench-unknown-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 LOAD=$C1 measure "bare-c1" "http://127.0.0.1:$bare_port/" "$bare_pid"
 LOAD=$C1 measure "verify-sqlite-cached-c1" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $key"
 
@@ -274,17 +364,49 @@ LUA
 	log "   $sent invalid keys sent in $chunks chunks; the valid key was looked up again after $evicted of them; last answer $code; peak RSS $(awk '{printf "%.1f", $1 / 1024}' "$work/peak-flood") MiB"
 fi
 stop "$kg_pid"
+# A restart on the same data directory (no migrations, no key to create).
+start_keygate sqlite
+echo "$kg_ready_ms $kg_ready_cpu_ms" >"$work/ready-sqlite-restart"
+stop "$kg_pid"
 
 if pg_reachable; then
 	new_schema
 
 	log "Keygate on PostgreSQL (schema $schema)"
 	start_keygate pg DATABASE_URL="$pg_url"
-	pgkey=$(new_key "$kg_url")
+	pg_user="bench-pg-$RANDOM"
+	pgkey=$(new_key "$kg_url" "$pg_user")
 	curl -fsS -o /dev/null -H "Authorization: Bearer $pgkey" "$kg_url/auth/verify"
 	sleep 1
 	echo "$(rss_kib "$kg_pid")" >"$work/idle-pg"
 	measure "verify-pg-cached" "$kg_url/auth/verify" "$kg_pid" -H "Authorization: Bearer $pgkey"
+	# MISS_KEYS keys of the same user for the cache-miss run: concurrent
+	# misses for one key share one load (singleflight), so with one key
+	# the -c50 figure would count shared loads, not misses. Each wrk
+	# thread walks the list from its own half, so the keys in flight at
+	# any moment are distinct.
+	MISS_KEYS=${MISS_KEYS:-300}
+	{
+		echo 'local keys = {'
+		for _ in $(seq 1 "$MISS_KEYS"); do
+			curl -fsS -H "Authorization: Bearer $master" -H 'Content-Type: application/json' \
+				-d "{\"user_id\":\"$pg_user\"}" "$kg_url/key/generate" | grep -o '"key":"sk-[^"]*"' | cut -d'"' -f4 | sed 's/.*/"&",/'
+		done
+		cat <<'LUA'
+}
+local threads = 0
+function setup(thread)
+	thread:set("offset", threads * math.floor(#keys / 2))
+	threads = threads + 1
+end
+local i
+function init(args) i = offset end
+function request()
+	i = i % #keys + 1
+	return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. keys[i]})
+end
+LUA
+	} >"$work/miss.lua"
 	stop "$kg_pid"
 
 	log "Keygate on PostgreSQL, every request a cache miss (bench/keygate-nocache)"
@@ -295,14 +417,16 @@ if pg_reachable; then
 	wait_up "http://127.0.0.1:$port/health/liveliness" >/dev/null
 	sleep 1
 	echo "$(rss_kib "$nc_pid")" >"$work/idle-pg-miss"
-	measure "verify-pg-miss" "http://127.0.0.1:$port/auth/verify" "$nc_pid" -H "Authorization: Bearer $pgkey"
+	measure "verify-pg-miss" "http://127.0.0.1:$port/auth/verify" "$nc_pid" -s "$work/miss.lua"
 	LOAD=$C1 measure "verify-pg-miss-c1" "http://127.0.0.1:$port/auth/verify" "$nc_pid" -H "Authorization: Bearer $pgkey"
 	stop "$nc_pid"
 else
 	log "PostgreSQL at BENCH_PG_URL not reachable (or skipped): no PostgreSQL figures"
 fi
 
-fi # BENCH_ONLY=all
+fi # BENCH_ONLY != metered
+
+if [ "$BENCH_ONLY" != verify ]; then
 
 # ---- Metered forwarding -------------------------------------------------
 # Keygate in front of bench/fakellm, every request priced and recorded
@@ -390,6 +514,7 @@ if pg_reachable; then
 	new_schema
 	metered metered-pg "pg:$schema" DATABASE_URL="$pg_url"
 fi
+fi # BENCH_ONLY != verify
 
 echo
 echo "| run | req/s | p50 ms | p99 ms | server CPU µs/req | peak RSS MiB |"
@@ -399,21 +524,36 @@ echo
 if [ -f "$work/accounting.tsv" ]; then
 	awk -F'\t' '{printf "%s: accounting exact: %d spend rows (%d answers read by wrk, %d sent upstream) = sum(rows) = key = user = team = membership spend = %s USD\n", $1, $3, $2, $4, $5}' "$work/accounting.tsv"
 fi
-if [ "$BENCH_ONLY" != all ]; then
+if [ "$BENCH_ONLY" = metered ]; then
 	log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 	exit 0
 fi
+# Ratios within each round (the figures of one round were measured back to
+# back, so they share the machine's load).
+echo
+echo "| round | run | req/s ÷ bare | server CPU/req ÷ bare | ÷ oauth2-proxy req/s | target |"
+echo "|---|---|---:|---:|---:|---|"
 for r in $(seq 1 "$ROUNDS"); do
 	awk -F'\t' -v r="$r" '
-		$1 == "bare#" r {b = $2; bc = $6}
-		$1 == "verify-sqlite-cached#" r {k = $2; p = $3; kc = $6}
-		END {printf "round %d: cached /auth/verify = %.2f x bare req/s (target >= 0.60), p50 %s ms (target <= 1); server CPU %s vs %s us/req\n", r, k / b, p, kc, bc}
-	' "$results"
+		{n = $1; if (sub("#" r "$", "", n)) {rps[n] = $2; cpu[n] = $6; order[++k] = n}}
+		END {
+			for (i = 1; i <= k; i++) {
+				n = order[i]
+				if (n == "bare") continue
+				o = ("oauth2-proxy" in rps && n != "oauth2-proxy") ? sprintf("%.2f", rps[n] / rps["oauth2-proxy"]) : "—"
+				t = (n ~ /^verify/) ? ">= 0.80 req/s, <= 1.25 CPU" : ""
+				printf "| %d | %s | %.2f | %.2f | %s | %s |\n", r, n, rps[n] / rps["bare"], cpu[n] / cpu["bare"], o, t
+			}
+		}' "$results"
 done
-awk -F'\t' '$1 == "verify-pg-miss" {printf "cache miss on PostgreSQL: p50 %s ms at '"$WRK_ARGS"' (target <= 3)\n", $3}
-	$1 == "verify-pg-miss-c1" {printf "cache miss on PostgreSQL: p50 %s ms on one connection\n", $3}' "$results"
-printf 'Keygate (SQLite) ready in %s ms (target <= 300); RSS idle %.1f MiB (target <= 40)' \
-	"$(cat "$work/ready-sqlite")" "$(awk '{print $1 / 1024}' "$work/idle-sqlite")"
+echo
+awk -F'\t' '$1 == "verify-sqlite-no-key-401" {printf "401 path (no key): %.0f req/s, server CPU %s us/req\n", $2, $6}
+	$1 == "verify-sqlite-unknown-key-401" {printf "401 path (unknown key): %.0f req/s, server CPU %s us/req\n", $2, $6}' "$results"
+awk -F'\t' '$1 == "verify-pg-miss" {printf "cache miss on PostgreSQL: server CPU %s us per miss (target <= 150), p50 %s ms at '"$WRK_ARGS"'\n", $6, $3}
+	$1 == "verify-pg-miss-c1" {printf "cache miss on PostgreSQL: p50 %s ms on one connection (target <= 0.4)\n", $3}' "$results"
+printf 'Keygate (SQLite) ready in %s ms from a fresh data directory (target <= 150; %s ms CPU), %s ms on restart (%s ms CPU); RSS idle %.1f MiB (target <= 30: %s)' \
+	$(cat "$work/ready-sqlite") $(cat "$work/ready-sqlite-restart") "$(awk '{print $1 / 1024}' "$work/idle-sqlite")" \
+	"$(awk '{printf "%.1f MiB anonymous, %.1f MiB of the binary mapped", $1 / 1024, $2 / 1024}' "$work/idle-split-sqlite")"
 awk -F'\t' '$1 ~ /^verify-sqlite/ && $5 > m {m = $5} END {printf ", peak under load %.1f MiB (target <= 150)\n", m / 1024}' "$results"
 if [ -f "$work/flood.tsv" ]; then
 	awk -F'\t' '{printf "flood: %d distinct invalid keys in %d chunks of 10 s; the valid key, cached before each chunk, needed a database lookup after %d of them (target 0); last answer %s; peak RSS %.1f MiB (target <= 64)\n", $2, $6, $4, $3, $5 / 1024}' "$work/flood.tsv"

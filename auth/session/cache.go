@@ -34,7 +34,7 @@ func (c *verifyCache) get(key [32]byte, now time.Time) (Claims, bool) {
 	if !ok || !now.Before(e.until) {
 		return Claims{}, false
 	}
-	return e.claims.clone(), true
+	return e.claims, true // shared: callers that hand it on clone it
 }
 
 func (c *verifyCache) put(key [32]byte, claims Claims, until, now time.Time) {

@@ -176,13 +176,37 @@ func (i *Issuer) Verify(ctx context.Context, token string) (Claims, error) {
 	if !LooksLikeJWT(token) {
 		return Claims{}, fmt.Errorf("%w: not a compact JWS", ErrInvalidToken)
 	}
-	var key [32]byte
+	var key [sha256.Size]byte
 	if i.cache != nil {
 		key = sha256.Sum256([]byte(token))
 		if c, ok := i.cache.get(key, i.kr.now()); ok {
+			return c.clone(), nil
+		}
+	}
+	return i.verify(ctx, token, key)
+}
+
+// VerifyDigest is Verify for a caller that already holds sum, the SHA-256
+// of token (the authenticator chain computes it once per request). A token
+// verified moments ago costs one cache lookup: its shape, signature and
+// claims were checked when it was first seen, and the digest identifies
+// that very token. The slices of the claims returned are shared with the
+// cache: the caller must not modify them.
+func (i *Issuer) VerifyDigest(ctx context.Context, token string, sum [sha256.Size]byte) (Claims, error) {
+	if i.cache != nil {
+		if c, ok := i.cache.get(sum, i.kr.now()); ok {
 			return c, nil
 		}
 	}
+	if !LooksLikeJWT(token) {
+		return Claims{}, fmt.Errorf("%w: not a compact JWS", ErrInvalidToken)
+	}
+	return i.verify(ctx, token, sum)
+}
+
+// verify parses and checks token and caches the result under key, the
+// token's SHA-256 (unused when the cache is off).
+func (i *Issuer) verify(ctx context.Context, token string, key [sha256.Size]byte) (Claims, error) {
 	var wc wireClaims
 	var used *liveKey
 	_, err := i.parser.ParseWithClaims(token, &wc, i.keyFunc(ctx, &used))

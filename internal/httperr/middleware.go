@@ -111,8 +111,8 @@ func NewRequestIDs() *RequestIDs { return &RequestIDs{src: newIDSource()} }
 
 // For returns the id of request r.
 func (ids *RequestIDs) For(r *http.Request) string {
-	if id := r.Header.Get(RequestIDHeader); saneID(id) {
-		return id
+	if vs := r.Header[RequestIDHeader]; len(vs) > 0 && saneID(vs[0]) { // canonical: no Get
+		return vs[0]
 	}
 	return ids.src.next()
 }

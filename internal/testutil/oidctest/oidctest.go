@@ -20,13 +20,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -58,6 +58,20 @@ type Options struct {
 	// NoEndSession leaves end_session_endpoint out of discovery (as
 	// Google does).
 	NoEndSession bool
+	// Addr is the loopback address to listen on (e.g. "127.0.0.1:4671");
+	// empty picks a free port. A standalone provider (bench/oidcop) names
+	// it so the relying party can be configured before it starts.
+	Addr string
+}
+
+// TB is the part of testing.TB the provider uses: a test passes its
+// *testing.T or *testing.B, a standalone program (bench/oidcop) its own
+// implementation. Fatalf must not return.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
 }
 
 // User is who /authorize logs in as.
@@ -146,7 +160,7 @@ type accessToken struct {
 // Provider is a running OpenID provider. Its methods are safe for
 // concurrent use.
 type Provider struct {
-	t       testing.TB
+	t       TB
 	opts    Options
 	srv     *httptest.Server
 	key     *rsa.PrivateKey
@@ -163,8 +177,9 @@ type Provider struct {
 	logins   []Login
 }
 
-// New starts a provider on 127.0.0.1 and stops it when the test ends.
-func New(t testing.TB, opts Options) *Provider {
+// New starts a provider on 127.0.0.1 (or opts.Addr) and stops it when the
+// test ends.
+func New(t TB, opts Options) *Provider {
 	t.Helper()
 	if opts.ClientID == "" {
 		opts.ClientID = "keygate"
@@ -190,7 +205,16 @@ func New(t testing.TB, opts Options) *Provider {
 	mux.HandleFunc("POST /token", p.token)
 	mux.HandleFunc("/userinfo", p.userinfo)
 	mux.HandleFunc("/end_session", p.endSession)
-	p.srv = httptest.NewServer(mux) // binds 127.0.0.1:0
+	if opts.Addr == "" {
+		p.srv = httptest.NewServer(mux) // binds 127.0.0.1:0
+	} else {
+		ln, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			t.Fatalf("oidctest: listen: %v", err)
+		}
+		p.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+		p.srv.Start()
+	}
 	t.Cleanup(p.srv.Close)
 	return p
 }
@@ -395,7 +419,7 @@ func atHash(token string) string {
 // query the provider sent back to the redirect URI (code and state, or
 // error). It fails the test if the provider does not redirect to a
 // registered redirect URI.
-func (p *Provider) Login(t testing.TB, authURL string) url.Values {
+func (p *Provider) Login(t TB, authURL string) url.Values {
 	t.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Get(authURL)
