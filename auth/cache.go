@@ -103,7 +103,9 @@ func (c *Cache) GetBytes(key []byte) (Entry, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[string(key)]
 	if !ok {
-		e, ok = c.neg.m[string(key)]
+		var ne negEntry
+		ne, ok = c.neg.m[string(key)]
+		e = ne.entry()
 	}
 	c.mu.RUnlock()
 	if ok && now.Before(e.until) {
@@ -280,26 +282,37 @@ func (c *Cache) Stats() (hits, misses uint64) {
 // negRing is a fixed-size map of answers about unknown credentials that
 // overwrites its oldest slot when full.
 type negRing struct {
-	m    map[string]Entry
+	m    map[string]negEntry
 	ring []string
 	next int
 }
 
+// negEntry is what an answer about an unknown credential needs: its error
+// and its expiry. Keeping the whole Entry (a principal's worth of fields)
+// made a flood's 10 000 slots cost megabytes.
+type negEntry struct {
+	err   error
+	until time.Time
+}
+
+func (n negEntry) entry() Entry { return Entry{Err: n.err, until: n.until} }
+
 func newNegRing(n int) negRing {
-	return negRing{m: make(map[string]Entry, n), ring: make([]string, n)}
+	return negRing{m: make(map[string]negEntry, n), ring: make([]string, n)}
 }
 
 func (r *negRing) size() int { return len(r.ring) }
 func (r *negRing) len() int  { return len(r.m) }
 
 func (r *negRing) get(k string) (Entry, bool) {
-	e, ok := r.m[k]
-	return e, ok
+	n, ok := r.m[k]
+	return n.entry(), ok
 }
 
 func (r *negRing) put(k string, e Entry) {
+	n := negEntry{err: e.Err, until: e.until}
 	if _, ok := r.m[k]; ok {
-		r.m[k] = e
+		r.m[k] = n
 		return
 	}
 	if old := r.ring[r.next]; old != "" {
@@ -307,7 +320,7 @@ func (r *negRing) put(k string, e Entry) {
 	}
 	r.ring[r.next] = k
 	r.next = (r.next + 1) % len(r.ring)
-	r.m[k] = e
+	r.m[k] = n
 }
 
 func (r *negRing) del(k string) {
