@@ -334,3 +334,24 @@ func TestRestrictedCredentialsMayNotUpload(t *testing.T) {
 		require.NoError(t, access.Decide(free, c.r), "%+v (unrestricted)", c.r)
 	}
 }
+
+// TestRunsAndAssistantsNeedTheirModel: a run without a model uses its
+// assistant's, which on a shared upstream key may be anyone's, so a
+// credential limited to some models must name an allowed one.
+func TestRunsAndAssistantsNeedTheirModel(t *testing.T) {
+	restricted, free := personal(auth.Access{KeyModels: []string{"cheap"}}), personal(auth.Access{})
+	req := func(route string, models ...string) access.Request {
+		r := access.Request{Method: "POST", Routes: []string{route}, RouteKnown: true, Models: models}
+		// As /auth/verify and forwarding read a request: a model-bearing
+		// route without a model leaves the model unknown.
+		r.ModelsKnown = len(models) > 0 || !r.ModelBearing()
+		return r
+	}
+	for _, route := range []string{"/v1/threads/t1/runs", "/v1/threads/runs", "/v1/assistants", "/openai/v1/threads/t1/runs"} {
+		require.Error(t, access.Decide(restricted, req(route)), route)
+		require.NoError(t, access.Decide(restricted, req(route, "cheap")), route)
+		require.Error(t, access.Decide(restricted, req(route, "gpt-4o")), route)
+		require.NoError(t, access.Decide(free, req(route)), route)
+	}
+	require.NoError(t, access.Decide(restricted, req("/v1/threads/t1/runs/r1/cancel")), "continuing a run names no model")
+}

@@ -195,6 +195,9 @@ var modelSuffixes = []string{
 	"/chat/completions", "/completions", "/embeddings", "/images/generations", "/images/edits", "/images/variations",
 	"/audio/transcriptions", "/audio/translations", "/audio/speech", "/moderations", "/responses", "/rerank",
 	"/v1/messages", "/v1/messages/count_tokens", "/fine_tuning/jobs", "/videos", "/ocr",
+	// Assistants and runs: a run without a model uses its assistant's,
+	// which may be anyone's on a shared upstream key.
+	"/assistants", "/runs",
 }
 
 // ModelBearing reports whether a request to route with method names (or

@@ -26,7 +26,13 @@ type bodyInfo struct {
 	// maxTokens is the output bound the request sets (max_tokens,
 	// max_completion_tokens or max_output_tokens), 0 when none.
 	maxTokens int64
+	// choices is how many answers the request asks for (n, best_of):
+	// each may use maxTokens.
+	choices int64
 }
+
+// maxChoices bounds n/best_of as OpenAI does.
+const maxChoices = 128
 
 // includeUsage is spliced into a streaming completion request that did not
 // ask for usage.
@@ -66,8 +72,31 @@ func inspectBody(body []byte, contentType, path string) (bodyInfo, error) {
 			info.maxTokens = max(info.maxTokens, int64(n))
 		}
 	}
+	info.choices = 1
+	for _, f := range []string{"n", "best_of"} {
+		raw, ok := doc[f]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var n float64
+		if json.Unmarshal(raw, &n) != nil || n != float64(int64(n)) || n < 1 || n > maxChoices {
+			// Each answer costs its own tokens: a count that cannot be
+			// read could not be reserved for.
+			return bodyInfo{}, apperr.InvalidParam(f, "%s must be a whole number from 1 to %d.", f, maxChoices)
+		}
+		info.choices = max(info.choices, int64(n))
+	}
+	raw, ok := doc["stream"]
+	if !ok || string(raw) == "null" {
+		return info, nil
+	}
 	var stream bool
-	if raw, ok := doc["stream"]; !ok || json.Unmarshal(raw, &stream) != nil || !stream || !isCompletions(path) {
+	if json.Unmarshal(raw, &stream) != nil {
+		// An upstream may stream on "true" or 1 without being asked for
+		// usage; LiteLLM's clients send booleans.
+		return bodyInfo{}, apperr.InvalidParam("stream", "stream must be true or false.")
+	}
+	if !stream || !isCompletions(path) {
 		return info, nil
 	}
 	rewritten, added, err := addIncludeUsage(body, doc)

@@ -62,8 +62,9 @@ type metered struct {
 	// cut: the answer ended before its end (the client went away or the
 	// upstream failed), so its usage may never have arrived.
 	cut bool
-	// events counts the stream's data events relayed (-1: not a stream).
-	events int64
+	// events counts the stream's data events relayed (-1: not a stream);
+	// dataBytes is their total size and minData the smallest's.
+	events, dataBytes, minData int64
 }
 
 func (a *answer) metered() metered {
@@ -99,7 +100,7 @@ func (p *Proxy) finish(c *call, read func() metered) {
 			// Served (part of) an answer whose usage never came: bill an
 			// estimate rather than nothing, or abandoning every stream
 			// before its last chunk would make calls free.
-			m.u = p.estimatedUsage(c, m.events)
+			m.u = p.estimatedUsage(c, m)
 			p.log.Info("upstream: answer ended before its usage; billed an estimate",
 				"model", clean(model, maxModelLen), "prompt_tokens", m.u.prompt, "completion_tokens", m.u.completion)
 		}
@@ -130,29 +131,34 @@ func (p *Proxy) finish(c *call, read func() metered) {
 }
 
 // estimatedUsage stands in for the usage of an answer cut short: the
-// prompt at one token per four bytes of request body, and as output one
-// token per stream event relayed (streams send about one token per
-// event), or for a JSON answer — generated in full before it was sent —
-// the output bound the reservation used.
-func (p *Proxy) estimatedUsage(c *call, events int64) usage {
+// prompt at one token per four bytes of request body; as output, for a
+// stream, the text relayed at one token per four bytes (each event's size
+// beyond the smallest event's, which is the framing every event carries)
+// and at least a token per event; for a JSON answer — generated in full
+// before it was sent, or abandoned before it came — the output bound the
+// reservation used.
+func (p *Proxy) estimatedUsage(c *call, m metered) usage {
 	u := usage{prompt: int64(c.bodyLen+3) / 4, seen: true}
-	switch {
-	case events >= 0:
-		u.completion = events
-	case c.maxTokens > 0:
-		u.completion = c.maxTokens
-	default:
-		u.completion = p.opts.EstimateMaxTokens
+	if m.events >= 0 {
+		text := m.dataBytes - m.events*m.minData
+		u.completion = max(m.events, (text+3)/4)
+		return u
 	}
+	out := c.maxTokens
+	if out <= 0 {
+		out = p.opts.EstimateMaxTokens
+	}
+	u.completion = out * max(c.choices, 1)
 	return u
 }
 
 // estimate is what a call may cost at most, for its reservation: the
 // prompt counted as one token per three bytes of body (more than any
 // tokenizer counts) at the input price, plus the output bound the request
-// sets — or Options.EstimateMaxTokens — at the output price. Unpriced
+// sets — or Options.EstimateMaxTokens — for each answer it asks for (n,
+// best_of) at the output price. Unpriced
 // models cost nothing.
-func (p *Proxy) estimate(model string, bodyLen int, maxTokens int64) float64 {
+func (p *Proxy) estimate(model string, bodyLen int, maxTokens, choices int64) float64 {
 	price, ok := p.opts.Prices[model]
 	if !ok {
 		return 0
@@ -160,7 +166,7 @@ func (p *Proxy) estimate(model string, bodyLen int, maxTokens int64) float64 {
 	if maxTokens <= 0 {
 		maxTokens = p.opts.EstimateMaxTokens
 	}
-	return float64(bodyLen)/3*price.InputPerMillion/1e6 + float64(maxTokens)*price.OutputPerMillion/1e6
+	return float64(bodyLen)/3*price.InputPerMillion/1e6 + float64(maxTokens*max(choices, 1))*price.OutputPerMillion/1e6
 }
 
 // holdTable keeps the reservations of calls whose spend waits in the

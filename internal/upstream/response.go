@@ -110,6 +110,11 @@ func (p *Proxy) filterModels(resp *http.Response, c *call) error {
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		p.log.Debug("upstream: client went away before the answer", "path", r.URL.Path, "err", err)
+		if c := callFrom(r.Context()); c != nil {
+			// The upstream had the request and may have spent tokens on
+			// it: bill the estimate, or leaving early would be free.
+			p.finish(c, func() metered { return metered{cut: true, events: -1} })
+		}
 		w.WriteHeader(statusClientClosed)
 		return
 	}

@@ -34,6 +34,7 @@ type call struct {
 	// ends before it reports usage.
 	bodyLen   int
 	maxTokens int64
+	choices   int64
 	// done makes metering happen once, whichever of EOF and Close comes
 	// first.
 	done sync.Once
@@ -89,7 +90,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.model, c.strip = info.model, info.strip
-	c.bodyLen, c.maxTokens = len(body), info.maxTokens
+	c.bodyLen, c.maxTokens, c.choices = len(body), info.maxTokens, max(info.choices, 1)
 	c.listModels = r.Method == http.MethodGet && isModelList(r.URL.Path) && access.Restricted(pr)
 	if err := p.opts.Decide(pr, decisionRequest(r, body)); err != nil {
 		p.fail(w, r, err)
@@ -111,7 +112,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if pr.Access != nil && len(pr.Access.Budgets) > 0 {
 		// Reserve what the call may cost before it is sent, so concurrent
 		// calls cannot all pass a budget check each would pass alone.
-		est := p.estimate(c.model, len(body), info.maxTokens)
+		est := p.estimate(c.model, len(body), info.maxTokens, c.choices)
 		hold, err := p.ledger.Reserve(pr.Access.Budgets, est, since)
 		if errors.Is(err, budget.ErrStale) {
 			// The figures are older than the ledger remembers (a body

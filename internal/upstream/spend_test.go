@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/upstream"
 )
 
 // drain stops the proxy's server and waits for every spend entry.
@@ -117,4 +119,23 @@ func TestStreamAbandonedBeforeUsageIsBilled(t *testing.T) {
 	require.Positive(t, es[0].CompletionTokens, "one token per relayed event")
 	require.InDelta(t, cost("gpt-test", es[0].PromptTokens, es[0].CompletionTokens), es[0].Spend, 1e-12)
 	require.Positive(t, es[0].Spend)
+}
+
+// TestClientGoneBeforeTheAnswerIsBilled: a client that leaves while the
+// upstream is still working is billed the call's estimate (the upstream
+// had the request), not nothing.
+func TestClientGoneBeforeTheAnswerIsBilled(t *testing.T) {
+	e := newEnv(t, envConfig{options: func(o *upstream.Options) { o.EstimateMaxTokens = 500 }})
+	e.up.setMode("hang")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := e.client.Chat.Completions.New(ctx, chatParams("gpt-test"))
+	require.Error(t, err)
+
+	e.waitSpent(1)
+	es := e.spendOf(e.keyHash)
+	require.Len(t, es, 1)
+	require.EqualValues(t, 500, es[0].CompletionTokens, "the output bound the reservation used")
+	require.Positive(t, es[0].PromptTokens)
+	require.InDelta(t, cost("gpt-test", es[0].PromptTokens, es[0].CompletionTokens), es[0].Spend, 1e-12)
 }

@@ -127,6 +127,11 @@ func eventEnd(buf []byte) int {
 func (b *sseBody) event(ev []byte) {
 	if data := eventData(ev); len(data) > 0 && !bytes.Equal(data, []byte("[DONE]")) {
 		b.m.events++
+		size := int64(len(data))
+		b.m.dataBytes += size
+		if b.m.minData == 0 || size < b.m.minData {
+			b.m.minData = size
+		}
 		if !b.inspect(data) {
 			return
 		}
