@@ -12,7 +12,8 @@ import (
 // two instances share PostgreSQL; B has an answer cached; a change made
 // through A to any input of the decision reaches B's answer at once.
 func TestEveryDecisionInputInvalidatesOnEveryReplica(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it asserts a cross-replica deadline, which the
+	// parallel tests' CPU load on a small machine would stretch.
 	url := dbtestPostgres(t)
 	a := newEnvWithNotifier(t, url)
 	b := newEnvWithNotifier(t, url)
@@ -144,7 +145,8 @@ func TestEveryDecisionInputInvalidatesOnEveryReplica(t *testing.T) {
 // raises its cached figures once, though PostgreSQL also delivers its own
 // notification back to it.
 func TestSpendCountedOnceOnItsOwnReplica(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it asserts a cross-replica deadline, which the
+	// parallel tests' CPU load on a small machine would stretch.
 	a := newEnvWithNotifier(t, dbtestPostgres(t))
 	key := a.mustOK(a.do("POST", "/key/generate", masterKey, map[string]any{"max_budget": 1}))["key"].(string)
 	require.Equal(t, http.StatusOK, a.verifyAs("GET", "/auth/verify", key, nil, "").Code) // cached
