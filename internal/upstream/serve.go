@@ -119,8 +119,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// read slowly): read them again.
 			since = p.ledger.Epoch()
 			var fresh auth.Principal
-			if fresh, err = p.opts.Authenticator.Authenticate(r.Context(), cred); err == nil && fresh.Access != nil {
-				hold, err = p.ledger.Reserve(fresh.Access.Budgets, est, since)
+			if fresh, err = p.opts.Authenticator.Authenticate(r.Context(), cred); err == nil {
+				var budgets []auth.Budget
+				if fresh.Access != nil {
+					budgets = fresh.Access.Budgets
+				}
+				hold, err = p.ledger.Reserve(budgets, est, since)
 			}
 		}
 		if err != nil {
