@@ -119,3 +119,21 @@ func TestFiguresReadBeforeAReleaseStillCountIt(t *testing.T) {
 	_, err = l.Reserve(keyBudget(0, 4), 1, l.Epoch())
 	require.NoError(t, err, "a release is not counted twice for figures read after it")
 }
+
+// TestForgottenReleasesMakeOldFiguresStale: past what the ledger
+// remembers, figures read before the forgetting are refused as stale (the
+// caller reads them again) rather than silently missing a release.
+func TestForgottenReleasesMakeOldFiguresStale(t *testing.T) {
+	l := budget.NewLedger()
+	old := l.Epoch()
+	for range 1<<16 + 1 {
+		h, err := l.Reserve(keyBudget(0, 1e9), 1, l.Epoch())
+		require.NoError(t, err)
+		h.Settle(1)
+		h.Release()
+	}
+	_, err := l.Reserve(keyBudget(0, 1e9), 1, old)
+	require.ErrorIs(t, err, budget.ErrStale)
+	_, err = l.Reserve(keyBudget(0, 1e9), 1, l.Epoch())
+	require.NoError(t, err)
+}
