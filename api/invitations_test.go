@@ -170,7 +170,10 @@ func TestConcurrentClaims(t *testing.T) {
 		}
 		wg.Wait()
 		require.Equal(t, 1, codes[http.StatusOK], "codes: %v", codes)
-		require.Equal(t, 49, codes[http.StatusUnauthorized], "codes: %v", codes)
+		// The others lose; a few may instead be told to retry when the
+		// bounded password-hashing queue is full (429, README), which a
+		// loaded machine reaches with 50 claims at once.
+		require.Equal(t, 49, codes[http.StatusUnauthorized]+codes[http.StatusTooManyRequests], "codes: %v", codes)
 	})
 }
 
