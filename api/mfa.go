@@ -146,16 +146,10 @@ type enrollConfirm struct {
 // enrollTOTPSetup is POST /v2/login/mfa/totp/setup: a new TOTP secret for
 // a sign-in the policy held back.
 func (s *Server) enrollTOTPSetup(c *gin.Context) error {
-	if err := s.opts.Web.CheckOrigin(c.Request); err != nil {
-		return err
-	}
 	var in mfaTokenBody
-	if err := decodeOptionalJSON(c, &in); err != nil {
+	token, err := s.enrollmentToken(c, &in, decodeOptionalJSON, &in.Token)
+	if err != nil {
 		return err
-	}
-	token := s.mfaTokenOf(c, in.Token)
-	if token == "" {
-		return apperr.InvalidParam("mfa_token", "mfa_token (from the sign-in's mfa_setup_required answer) is required.")
 	}
 	out, err := s.opts.MFA.SetupTOTP(ctxOf(c), auth.Principal{}, token)
 	if err != nil {
@@ -169,16 +163,10 @@ func (s *Server) enrollTOTPSetup(c *gin.Context) error {
 // enrollTOTPConfirm is POST /v2/login/mfa/totp/confirm: turns the TOTP
 // on and finishes the held-back sign-in.
 func (s *Server) enrollTOTPConfirm(c *gin.Context) error {
-	if err := s.opts.Web.CheckOrigin(c.Request); err != nil {
-		return err
-	}
 	var in enrollConfirm
-	if err := decodeJSON(c, &in); err != nil {
+	token, err := s.enrollmentToken(c, &in, decodeJSON, &in.Token)
+	if err != nil {
 		return err
-	}
-	token := s.mfaTokenOf(c, in.Token)
-	if token == "" {
-		return apperr.InvalidParam("mfa_token", "mfa_token (from the sign-in's mfa_setup_required answer) is required.")
 	}
 	out, err := s.opts.MFA.ConfirmTOTP(ctxOf(c), auth.Principal{}, token, in.Code)
 	if err != nil {
@@ -191,16 +179,10 @@ func (s *Server) enrollTOTPConfirm(c *gin.Context) error {
 // enrollPasskeyBegin is POST /v2/login/mfa/webauthn/register: the
 // options to register a passkey for a held-back sign-in.
 func (s *Server) enrollPasskeyBegin(c *gin.Context) error {
-	if err := s.opts.Web.CheckOrigin(c.Request); err != nil {
-		return err
-	}
 	var in mfaTokenBody
-	if err := decodeOptionalJSON(c, &in); err != nil {
+	token, err := s.enrollmentToken(c, &in, decodeOptionalJSON, &in.Token)
+	if err != nil {
 		return err
-	}
-	token := s.mfaTokenOf(c, in.Token)
-	if token == "" {
-		return apperr.InvalidParam("mfa_token", "mfa_token (from the sign-in's mfa_setup_required answer) is required.")
 	}
 	b, err := s.opts.MFA.BeginPasskeyRegistration(ctxOf(c), auth.Principal{}, token)
 	if err != nil {
@@ -212,23 +194,36 @@ func (s *Server) enrollPasskeyBegin(c *gin.Context) error {
 
 // enrollPasskeyFinish is POST /v2/login/mfa/webauthn/register/finish.
 func (s *Server) enrollPasskeyFinish(c *gin.Context) error {
-	if err := s.opts.Web.CheckOrigin(c.Request); err != nil {
-		return err
-	}
 	var in service.PasskeyRegistration
-	if err := decodeJSON(c, &in); err != nil {
+	token, err := s.enrollmentToken(c, &in, decodeJSON, &in.Token)
+	if err != nil {
 		return err
 	}
-	in.Token = s.mfaTokenOf(c, in.Token)
-	if in.Token == "" {
-		return apperr.InvalidParam("mfa_token", "mfa_token (from the sign-in's mfa_setup_required answer) is required.")
-	}
+	in.Token = token
 	out, err := s.opts.MFA.FinishPasskeyRegistration(ctxOf(c), auth.Principal{}, in)
 	if err != nil {
 		return err
 	}
 	s.enrolledAnswer(c, out)
 	return nil
+}
+
+// enrollmentToken is what every step of a held-back sign-in's enrolment
+// checks first: a same-origin request, its body decoded into in by
+// decode, and the pending sign-in's token, from the body (fromBody, read
+// after decoding) or the pending cookie.
+func (s *Server) enrollmentToken(c *gin.Context, in any, decode func(*gin.Context, any) error, fromBody *string) (string, error) {
+	if err := s.opts.Web.CheckOrigin(c.Request); err != nil {
+		return "", err
+	}
+	if err := decode(c, in); err != nil {
+		return "", err
+	}
+	token := s.mfaTokenOf(c, *fromBody)
+	if token == "" {
+		return "", apperr.InvalidParam("mfa_token", "mfa_token (from the sign-in's mfa_setup_required answer) is required.")
+	}
+	return token, nil
 }
 
 // enrolledAnswer is the sign-in's answer plus the recovery codes, shown

@@ -524,6 +524,23 @@ type MFAProof struct {
 	WebAuthn json.RawMessage `json:"webauthn"`
 }
 
+// beginAssertion starts a passkey assertion over u's passkeys; none is
+// the answer when u has none.
+func (s *Service) beginAssertion(ctx context.Context, u store.User, none string) (mfa.Ceremony, error) {
+	keys, err := s.store.ListPasskeys(ctx, u.ID)
+	if err != nil {
+		return mfa.Ceremony{}, fmt.Errorf("service: list passkeys: %w", err)
+	}
+	if len(keys) == 0 {
+		return mfa.Ceremony{}, apperr.Invalid("%s", none)
+	}
+	wu, err := s.webauthnUser(u, keys)
+	if err != nil {
+		return mfa.Ceremony{}, err
+	}
+	return s.mfa.RP.BeginLogin(wu)
+}
+
 // BeginMFAStepUp starts a passkey assertion that proves a current factor
 // for a change (MFAProof).
 func (s *Service) BeginMFAStepUp(ctx context.Context, p auth.Principal) (WebAuthnBegin, error) {
@@ -534,18 +551,7 @@ func (s *Service) BeginMFAStepUp(ctx context.Context, p auth.Principal) (WebAuth
 	if s.mfa.RP == nil {
 		return WebAuthnBegin{}, errPasskeysOff
 	}
-	keys, err := s.store.ListPasskeys(ctx, u.ID)
-	if err != nil {
-		return WebAuthnBegin{}, fmt.Errorf("service: list passkeys: %w", err)
-	}
-	if len(keys) == 0 {
-		return WebAuthnBegin{}, apperr.Invalid("You have no passkey; prove the change with a code instead.")
-	}
-	wu, err := s.webauthnUser(u, keys)
-	if err != nil {
-		return WebAuthnBegin{}, err
-	}
-	cer, err := s.mfa.RP.BeginLogin(wu)
+	cer, err := s.beginAssertion(ctx, u, "You have no passkey; prove the change with a code instead.")
 	if err != nil {
 		return WebAuthnBegin{}, err
 	}

@@ -569,18 +569,7 @@ func (s *Service) BeginMFAWebAuthn(ctx context.Context, token string) (WebAuthnB
 	if err != nil {
 		return WebAuthnBegin{}, errMFAChallenge
 	}
-	keys, err := s.store.ListPasskeys(ctx, u.ID)
-	if err != nil {
-		return WebAuthnBegin{}, fmt.Errorf("service: list passkeys: %w", err)
-	}
-	if len(keys) == 0 {
-		return WebAuthnBegin{}, apperr.Invalid("You have no passkey; use a code from your authenticator app or a recovery code.")
-	}
-	wu, err := s.webauthnUser(u, keys)
-	if err != nil {
-		return WebAuthnBegin{}, err
-	}
-	cer, err := s.mfa.RP.BeginLogin(wu)
+	cer, err := s.beginAssertion(ctx, u, "You have no passkey; use a code from your authenticator app or a recovery code.")
 	if err != nil {
 		return WebAuthnBegin{}, err
 	}
