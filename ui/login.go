@@ -41,12 +41,9 @@ func (u *UI) loginSubmit(c *gin.Context) error {
 		return nil
 	}
 	if err != nil {
-		status, msg, ok := publicError(err)
+		status, msg, ok := signInRefusal(c, err)
 		if !ok {
 			return err
-		}
-		if _, _, _, _, retry := httperr.Resolve(err); retry > 0 {
-			c.Header("Retry-After", strconv.Itoa(retry))
 		}
 		d.Error = msg
 		return u.write(c, status, func(w io.Writer) error { return u.tmpl.login(w, d) })
@@ -79,6 +76,18 @@ func publicError(err error) (int, string, bool) {
 	}
 	status, _, msg, _, _ := httperr.Resolve(err)
 	return status, msg, true
+}
+
+// signInRefusal is publicError for a sign-in step, which also passes on
+// when to try again (lockouts and slow-downs say).
+func signInRefusal(c *gin.Context, err error) (int, string, bool) {
+	status, msg, ok := publicError(err)
+	if ok {
+		if _, _, _, _, retry := httperr.Resolve(err); retry > 0 {
+			c.Header("Retry-After", strconv.Itoa(retry))
+		}
+	}
+	return status, msg, ok
 }
 
 // linkGone is the one page for unknown, used and expired links: HTTP 410,

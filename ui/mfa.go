@@ -8,14 +8,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/keygate/keygate/auth"
 	"github.com/keygate/keygate/internal/apperr"
-	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/service"
 	"github.com/keygate/keygate/store"
 )
@@ -136,12 +134,9 @@ func (u *UI) mfaStepSubmit(c *gin.Context) error {
 	next := safeNext(c.PostForm("next"))
 	_, err := u.opts.Web.CompleteMFA(ctxOf(c), c.Writer, c.Request, service.MFALogin{Code: c.PostForm("code"), ClientIP: c.ClientIP()})
 	if err != nil {
-		status, msg, ok := publicError(err)
+		status, msg, ok := signInRefusal(c, err)
 		if !ok {
 			return err
-		}
-		if _, _, _, _, retry := httperr.Resolve(err); retry > 0 {
-			c.Header("Retry-After", strconv.Itoa(retry))
 		}
 		noStore(c)
 		d := u.mfaStepData(c, p, next)
