@@ -279,11 +279,14 @@ func (c *Cache) Stats() (hits, misses uint64) {
 	return c.hits.Load(), c.misses.Load()
 }
 
-// negRing is a fixed-size map of answers about unknown credentials that
-// overwrites its oldest slot when full.
+// negRing is a bounded map of answers about unknown credentials that
+// overwrites its oldest slot when full. It grows as answers arrive rather
+// than being allocated at its bound: two caches' 10 000 slots were most of
+// an idle server's heap (bench/README.md, "Idle memory").
 type negRing struct {
 	m    map[string]negEntry
 	ring []string
+	max  int
 	next int
 }
 
@@ -298,10 +301,10 @@ type negEntry struct {
 func (n negEntry) entry() Entry { return Entry{Err: n.err, until: n.until} }
 
 func newNegRing(n int) negRing {
-	return negRing{m: make(map[string]negEntry, n), ring: make([]string, n)}
+	return negRing{m: map[string]negEntry{}, max: max(n, 1)}
 }
 
-func (r *negRing) size() int { return len(r.ring) }
+func (r *negRing) size() int { return r.max }
 func (r *negRing) len() int  { return len(r.m) }
 
 func (r *negRing) get(k string) (Entry, bool) {
@@ -315,11 +318,13 @@ func (r *negRing) put(k string, e Entry) {
 		r.m[k] = n
 		return
 	}
-	if old := r.ring[r.next]; old != "" {
-		delete(r.m, old)
+	if len(r.ring) < r.max {
+		r.ring = append(r.ring, k)
+	} else {
+		delete(r.m, r.ring[r.next])
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % r.max
 	}
-	r.ring[r.next] = k
-	r.next = (r.next + 1) % len(r.ring)
 	r.m[k] = n
 }
 
