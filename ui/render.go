@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -61,29 +62,71 @@ func pageNames() []string {
 		pageResetLink}
 }
 
-// templates is the parsed page set: one template tree per page, each made
-// of the shared layout plus the page's own file.
+// templates is the page set: one template tree per page, each made of the
+// shared layout plus the page's own file. A page is parsed when it is
+// first rendered: the whole set is 1.5 MiB of live heap and ~7 ms of
+// start-up, and a server that only answers /auth/verify never shows a page
+// (bench/README.md, "Idle memory"). Every page file must exist at start;
+// the tests parse every page, so a broken one fails the build's tests.
 type templates struct {
-	pages map[string]*template.Template
+	fsys  fs.FS
+	pages map[string]*lazyPage
+}
+
+type lazyPage struct {
+	once sync.Once
+	tp   *template.Template
+	err  error
 }
 
 func parseTemplates() (*templates, error) {
 	return parseTemplatesFS(assets)
 }
 
+// parseTemplatesFS checks that the layout and every page's file are in
+// fsys; parsing waits for each page's first use.
 func parseTemplatesFS(fsys fs.FS) (*templates, error) {
-	t := &templates{pages: map[string]*template.Template{}}
+	t := &templates{fsys: fsys, pages: map[string]*lazyPage{}}
+	if _, err := fs.Stat(fsys, "templates/layout.html"); err != nil {
+		return nil, fmt.Errorf("ui: template layout: %w", err)
+	}
 	for _, name := range pageNames() {
-		tp, err := template.New("layout.html").Funcs(funcs()).ParseFS(fsys, "templates/layout.html", "templates/"+name+".html")
-		if err != nil {
+		if _, err := fs.Stat(fsys, "templates/"+name+".html"); err != nil {
 			return nil, fmt.Errorf("ui: template %s: %w", name, err)
 		}
-		if tp.Lookup("content") == nil {
-			return nil, fmt.Errorf("ui: template %s defines no \"content\"", name)
-		}
-		t.pages[name] = tp
+		t.pages[name] = &lazyPage{}
 	}
 	return t, nil
+}
+
+// parseAll parses every page now (tests).
+func (t *templates) parseAll() error {
+	for _, name := range pageNames() {
+		if _, err := t.page(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *templates) page(name string) (*template.Template, error) {
+	p, ok := t.pages[name]
+	if !ok {
+		return nil, fmt.Errorf("ui: no template %q", name)
+	}
+	p.once.Do(func() { p.tp, p.err = parsePage(t.fsys, name) })
+	return p.tp, p.err
+}
+
+func parsePage(fsys fs.FS, name string) (*template.Template, error) {
+	tp, err := template.New("layout.html").Funcs(funcs()).ParseFS(fsys, "templates/layout.html", "templates/"+name+".html")
+	if err != nil {
+		return nil, fmt.Errorf("ui: template %s: %w", name, err)
+	}
+	if tp.Lookup("content") == nil {
+		return nil, fmt.Errorf("ui: template %s defines no \"content\"", name)
+	}
+	return tp, nil
 }
 
 // funcs is empty on purpose: pages receive display-ready strings, so
@@ -91,15 +134,15 @@ func parseTemplatesFS(fsys fs.FS) (*templates, error) {
 func funcs() template.FuncMap { return template.FuncMap{} }
 
 func (t *templates) exec(w io.Writer, name string, data any) error {
-	tp, ok := t.pages[name]
-	if !ok {
-		return fmt.Errorf("ui: no template %q", name)
+	tp, err := t.page(name)
+	if err != nil {
+		return err
 	}
 	var buf bytes.Buffer
 	if err := tp.ExecuteTemplate(&buf, "layout", data); err != nil {
 		return fmt.Errorf("ui: render %s: %w", name, err)
 	}
-	_, err := buf.WriteTo(w)
+	_, err = buf.WriteTo(w)
 	return err
 }
 

@@ -238,7 +238,9 @@ func TestEveryPageRendersForEveryRole(t *testing.T) {
 	}
 }
 
-func TestMissingOrBrokenTemplateFailsStart(t *testing.T) {
+// A missing page fails start; a broken one fails its first render and
+// this test (pages are parsed on first use).
+func TestMissingOrBrokenTemplateFails(t *testing.T) {
 	full := fstest.MapFS{}
 	require.NoError(t, fs.WalkDir(assets, "templates", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -248,8 +250,9 @@ func TestMissingOrBrokenTemplateFailsStart(t *testing.T) {
 		full[path] = &fstest.MapFile{Data: b}
 		return err
 	}))
-	_, err := parseTemplatesFS(full)
+	tm, err := parseTemplatesFS(full)
 	require.NoError(t, err)
+	require.NoError(t, tm.parseAll())
 
 	missing := fstest.MapFS{}
 	for k, v := range full {
@@ -265,16 +268,21 @@ func TestMissingOrBrokenTemplateFailsStart(t *testing.T) {
 		broken[k] = v
 	}
 	broken["templates/teams.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{.Nope`)}
-	_, err = parseTemplatesFS(broken)
-	require.ErrorContains(t, err, "teams")
+	tm, err = parseTemplatesFS(broken)
+	require.NoError(t, err)
+	require.ErrorContains(t, tm.parseAll(), "teams")
+	require.ErrorContains(t, tm.exec(io.Discard, pageTeams, nil), "teams")
+	_, err = tm.page(pageLogout)
+	require.NoError(t, err, "the other pages still parse")
 
 	nocontent := fstest.MapFS{}
 	for k, v := range full {
 		nocontent[k] = v
 	}
 	nocontent["templates/audit.html"] = &fstest.MapFile{Data: []byte(`hello`)}
-	_, err = parseTemplatesFS(nocontent)
-	require.ErrorContains(t, err, "content")
+	tm, err = parseTemplatesFS(nocontent)
+	require.NoError(t, err)
+	require.ErrorContains(t, tm.parseAll(), "content")
 }
 
 // A page whose data does not fit its template fails before anything is

@@ -136,8 +136,9 @@ type UI struct {
 	now  func() time.Time
 }
 
-// New parses every template (a missing or broken one is an error, so a bad
-// build fails at start, not on first use) and returns the UI.
+// New checks that every page template is present (a missing one is an
+// error, so a bad build fails at start) and returns the UI; pages are
+// parsed on first use.
 func New(o Options) (*UI, error) {
 	if o.Service == nil || o.Web == nil {
 		return nil, fmt.Errorf("ui: Service and Web are required")
