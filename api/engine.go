@@ -27,6 +27,9 @@ type EngineOptions struct {
 	// validation), so that their refusals already use the error shape a
 	// route family answers in (SCIM's under /scim/v2: scim.Shape).
 	Shape gin.HandlerFunc
+	// Observe, when set, sees every answer, the edge checks' refusals
+	// included (it runs before them).
+	Observe httperr.Observer
 }
 
 // NewEngine returns a Gin engine with Keygate's middleware: request id,
@@ -46,6 +49,9 @@ func NewEngine(o EngineOptions) (*gin.Engine, error) {
 	e.NoRoute(httperr.NotFound)
 	e.NoMethod(httperr.MethodNotAllowed)
 	e.Use(httperr.RequestContext(o.Logger, o.LogAll))
+	if o.Observe != nil {
+		e.Use(httperr.Observe(o.Observe))
+	}
 	if o.Shape != nil {
 		e.Use(o.Shape)
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/keygate/keygate/auth/password"
 	"github.com/keygate/keygate/auth/session"
 	"github.com/keygate/keygate/auth/sso"
-	"github.com/keygate/keygate/internal/httperr"
 	"github.com/keygate/keygate/internal/metrics"
 	"github.com/keygate/keygate/internal/mfa"
 	"github.com/keygate/keygate/internal/service"
@@ -242,7 +241,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.api.OnUserInfo(a.userInfoKeys)
 	a.api.OnTeamInfo(a.teamInfoKeys)
 	engine, err := api.NewEngine(api.EngineOptions{Logger: o.Logger, TrustedProxies: o.TrustedProxies,
-		MaxBodyBytes: o.MaxBodyBytes, LogAll: quietHotPath, Shape: scim.Shape()})
+		MaxBodyBytes: o.MaxBodyBytes, LogAll: quietHotPath, Shape: scim.Shape(), Observe: a.metrics.ObserveHTTP})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -256,7 +255,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine.Use(httperr.Observe(a.metrics.ObserveHTTP), pages.ErrorPages())
+	engine.Use(pages.ErrorPages())
 	a.api.Mount(engine)
 	pages.Mount(engine)
 	a.ui = pages

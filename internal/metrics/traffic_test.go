@@ -154,3 +154,26 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	require.NotContains(t, body, masterKey)
 	require.NotContains(t, body, plain)
 }
+
+// Refusals of the edge checks (body cap, text validation) are requests
+// like any other: they count in keygate_http_requests_total with their
+// route and status.
+func TestEdgeRefusalsAreCounted(t *testing.T) {
+	st := openSQLite(t)
+	a, err := app.New(t.Context(), app.Options{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MasterKeyHash: sha256.Sum256([]byte(masterKey)), MaxBodyBytes: 1 << 10,
+		Secret: "test-secret-please-0123456789", Issuer: "http://keygate.test", MetricsToken: metricsToken,
+		PasswordParams: &password.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	require.NoError(t, err)
+	c := client{t: t, h: a.Handler()}
+	big := c.do(http.MethodPost, "/user/new", bearer(masterKey), map[string]any{"user_id": string(bytes.Repeat([]byte("a"), 4<<10))})
+	require.Equal(t, http.StatusRequestEntityTooLarge, big.Code, big.Body.String())
+	nul := c.do(http.MethodPost, "/user/new", bearer(masterKey), map[string]any{"user_id": "a\x00b"})
+	require.Equal(t, http.StatusBadRequest, nul.Code, nul.Body.String())
+	q := c.do(http.MethodGet, "/user/info?user_id=%00", bearer(masterKey), nil)
+	require.Equal(t, http.StatusBadRequest, q.Code, q.Body.String())
+	_, body := scrape(t, a.Handler(), metricsToken)
+	require.Equal(t, 1.0, sample(t, body, "keygate_http_requests_total", `method="GET",route="/user/info",status="400"`))
+	require.Equal(t, 1.0, sample(t, body, "keygate_http_requests_total", `method="POST",route="/user/new",status="413"`))
+	require.Equal(t, 1.0, sample(t, body, "keygate_http_requests_total", `method="POST",route="/user/new",status="400"`))
+}
