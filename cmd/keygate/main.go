@@ -20,7 +20,7 @@ import (
 // Go's own pacing. Keygate's live heap is a few MiB, and at GOGC=100 a cycle
 // then runs every few MiB of allocation and marks the whole heap: under
 // load that was 4–5 µs of the ~33 µs of CPU a cached /auth/verify costs
-// over HTTP (bench/README.md, "Collector pacing"). A pointer-free block of
+// over HTTP (bench/README.md, "Collector headroom"). A pointer-free block of
 // this size, allocated first and never written, counts as live heap to the
 // pacer, so cycles come about gcHeadroom of allocation apart; it costs no
 // resident memory (its pages are never touched) and no marking. Unlike a
