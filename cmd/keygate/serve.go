@@ -101,10 +101,10 @@ func serve(ctx context.Context, cfg *config.Config, stdout io.Writer, ready chan
 		}
 	}
 	log.Info("keygate ready", "addr", addr, "database", a.dialect, "startup_ms", time.Since(start).Milliseconds())
-	// Start-up (migrations, templates, configuration) leaves megabytes of
-	// garbage that the relaxed pacing of defaultGCPercent would keep
-	// resident until load arrives: collect it and hand the pages back now,
-	// off the path to readiness.
+	// Start-up (migrations, configuration) leaves megabytes of garbage
+	// that, with the collector's headroom (gcHeadroom), would stay resident
+	// until load arrives: collect it and hand the pages back now, off the
+	// path to readiness.
 	go debug.FreeOSMemory()
 	if ready != nil {
 		ready <- addr
