@@ -130,7 +130,7 @@ func TestUILoginLockout(t *testing.T) {
 		p = b.post("/ui/login", url.Values{"csrf_token": {tok}, "email": {"dev@example.com"}, "password": {"wrong-password"}})
 	}
 	require.Equal(t, http.StatusTooManyRequests, p.Status)
-	require.Contains(t, p.Body, "Too many failed logins")
+	require.Contains(t, p.Body, "Too many login attempts")
 	require.NotEmpty(t, p.Header.Get("Retry-After"))
 	// Even the right password waits.
 	p = b.post("/ui/login", url.Values{"csrf_token": {tok}, "email": {"dev@example.com"}, "password": {"password-of-dev@example.com"}})

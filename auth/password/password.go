@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -150,7 +151,14 @@ type Hasher struct {
 	// logins make every legitimate one wait behind it.
 	waiting   atomic.Int64
 	maxQueued int64
+	// collects counts requests for a collection after a computation;
+	// one goroutine serves them while it is above zero (collectSoon).
+	collects atomic.Int64
 }
+
+// collectAbove is the argon2 memory from which a finished computation asks
+// for a collection: smaller buffers are left to the pacer.
+const collectAbove = 4 << 20
 
 // DefaultQueuePerSlot is how many callers may wait per hashing slot
 // (with 2 slots and ~25 ms per hash, a wait of at most ~0.1 s).
@@ -318,7 +326,40 @@ func (h *Hasher) wait(ctx context.Context) error {
 	}
 }
 
-func (h *Hasher) release() { <-h.sem }
+// release frees the slot and, for a big buffer, asks for its collection.
+func (h *Hasher) release() {
+	<-h.sem
+	if uint64(h.params.Memory)*1024 >= collectAbove {
+		h.collectSoon()
+	}
+}
+
+// collectSoon has the argon2 buffer a computation just let go of (19 MiB
+// by default) collected now. The pacer would let several pile up: its next
+// goal doubles whatever was live at the last cycle, and during a burst of
+// logins that includes the buffers in use, so a server's RSS reached
+// 150–160 MiB (bench/README.md, "Login bursts"). One goroutine at a time
+// collects, going round again while requests came in meanwhile; when no
+// computation runs or waits any more, the freed pages go back to the OS
+// too, so a burst does not leave the server's RSS at its peak.
+func (h *Hasher) collectSoon() {
+	if h.collects.Add(1) > 1 {
+		return // the running collector goes round again
+	}
+	go func() {
+		for {
+			served := h.collects.Load()
+			if len(h.sem) == 0 && h.waiting.Load() == 0 {
+				debug.FreeOSMemory()
+			} else {
+				runtime.GC()
+			}
+			if h.collects.Add(-served) == 0 {
+				return
+			}
+		}
+	}()
+}
 
 // Reservation is a place in the hasher's queue taken before a check, for
 // callers that must learn the hasher is overloaded before they do

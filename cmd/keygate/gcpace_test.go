@@ -5,7 +5,9 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -38,4 +40,86 @@ func TestCollectorHeadroomIsNotResident(t *testing.T) {
 	anonKiB, err := strconv.Atoi(string(a[1]))
 	require.NoError(t, err)
 	require.Less(t, float64(anonKiB*1024), inuse, "the headroom block became resident (%d KiB anonymous, %.0f bytes of heap in use)", anonKiB, inuse)
+}
+
+// rssAnonKiB reads the process's resident anonymous memory.
+func rssAnonKiB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^RssAnon:\s+(\d+) kB$`).FindSubmatch(b)
+	require.NotNil(t, m)
+	n, err := strconv.Atoi(string(m[1]))
+	require.NoError(t, err)
+	return n
+}
+
+// A burst of 50 password logins (argon2id at the default 19 MiB, two at a
+// time) must not let freed hash buffers pile up: each is collected when
+// its computation ends, and the pages go back to the OS when the burst is
+// over. Before, the pacer let the server's anonymous memory reach ~125 MiB
+// and stay near it for minutes.
+func TestLoginBurstMemory(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skipf("no /proc to read resident memory from: %v", err)
+	}
+	const master = "sk-burst-0123456789abcdef0123456789abcdef"
+	p := startProcess(t, map[string]string{"LITELLM_MASTER_KEY": master, "KEYGATE_DATA_DIR": t.TempDir()})
+	pid := p.cmd.Process.Pid
+	status, body := p.call(http.MethodPost, "/user/new", master, `{"user_id":"burst","user_email":"burst@example.com","user_role":"internal_user"}`)
+	require.Equal(t, http.StatusOK, status, body)
+	status, body = p.call(http.MethodPost, "/user/update", master, `{"user_id":"burst","password":"Burst-Pass-123"}`)
+	require.Equal(t, http.StatusOK, status, body)
+
+	stop := make(chan struct{})
+	peak := make(chan int)
+	go func() {
+		most := 0
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status"); err == nil {
+				if m := regexp.MustCompile(`(?m)^RssAnon:\s+(\d+) kB$`).FindSubmatch(b); m != nil {
+					n, _ := strconv.Atoi(string(m[1]))
+					most = max(most, n)
+				}
+			}
+			select {
+			case <-stop:
+				peak <- most
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	codes := make(chan int, 50)
+	for range 50 {
+		wg.Go(func() {
+			status, _ := p.call(http.MethodPost, "/v2/login", "", `{"username":"burst@example.com","password":"Burst-Pass-123"}`)
+			codes <- status
+		})
+	}
+	wg.Wait()
+	close(stop)
+	most := <-peak
+	close(codes)
+	ok := 0
+	for c := range codes {
+		require.Contains(t, []int{http.StatusOK, http.StatusTooManyRequests}, c)
+		if c == http.StatusOK {
+			ok++
+		}
+	}
+	require.Positive(t, ok, "no login of the burst succeeded")
+	t.Logf("%d of 50 logins succeeded; peak anonymous RSS %.1f MiB", ok, float64(most)/1024)
+	require.Less(t, most, 100*1024, "freed argon2id buffers piled up during the burst")
+
+	deadline := time.Now().Add(5 * time.Second)
+	for rssAnonKiB(t, pid) > 48*1024 {
+		if time.Now().After(deadline) {
+			t.Fatalf("anonymous RSS still %.1f MiB 5 s after the burst; want the freed pages returned", float64(rssAnonKiB(t, pid))/1024)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

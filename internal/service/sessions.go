@@ -131,7 +131,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		return LoginResult{}, err
 	}
 	defer slot.Release()
-	w, err := s.takeAttempt(ctx, account, s.sessions.MaxFailures, s.sessions.Window, "Too many failed logins")
+	w, err := s.takeAttempt(ctx, account, s.sessions.MaxFailures, s.sessions.Window, "Too many login attempts")
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("service: login attempt: %w", err)
 	}
