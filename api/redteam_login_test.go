@@ -176,5 +176,5 @@ func TestDeviceCookieSkipsAddressSlowDown(t *testing.T) {
 		require.Contains(t, []int{http.StatusUnauthorized, http.StatusTooManyRequests}, r.Code, r.Body.String())
 	}
 	body := requireError(t, e.loginWithCookie(ip, mine, "regular@example.com", "regular's password"), http.StatusTooManyRequests)
-	require.Contains(t, body["message"], "Too many failed logins")
+	require.Contains(t, body["message"], "Too many login attempts")
 }
