@@ -151,13 +151,15 @@ type Hasher struct {
 	// logins make every legitimate one wait behind it.
 	waiting   atomic.Int64
 	maxQueued int64
-	// collects counts requests for a collection after a computation;
-	// one goroutine serves them while it is above zero (collectSoon).
-	collects atomic.Int64
+	// freed counts big argon2 buffers let go of since the last
+	// collection (collectFreed); returning is set while a goroutine hands
+	// free pages back to the OS (returnPages).
+	freed     atomic.Int64
+	returning atomic.Bool
 }
 
-// collectAbove is the argon2 memory from which a finished computation asks
-// for a collection: smaller buffers are left to the pacer.
+// collectAbove is the argon2 memory from which freed buffers are collected
+// before the next computation: smaller buffers are left to the pacer.
 const collectAbove = 4 << 20
 
 // DefaultQueuePerSlot is how many callers may wait per hashing slot
@@ -215,6 +217,7 @@ func (h *Hasher) hash(ctx context.Context, password []byte) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
+	h.collectFreed()
 	key := argon2.IDKey(password, salt, h.params.Time, h.params.Memory, h.params.Threads, h.params.KeyLen)
 	h.release()
 	return encode(h.params, salt, key), nil
@@ -280,6 +283,7 @@ func (h *Hasher) check(ctx context.Context, d decoded, password string, take fun
 	if err := take(ctx); err != nil {
 		return false, err
 	}
+	h.collectFreed()
 	key := argon2.IDKey([]byte(password), d.salt, d.params.Time, d.params.Memory, d.params.Threads, d.params.KeyLen)
 	h.release()
 	return subtle.ConstantTimeCompare(key, d.key) == 1, nil
@@ -326,38 +330,48 @@ func (h *Hasher) wait(ctx context.Context) error {
 	}
 }
 
-// release frees the slot and, for a big buffer, asks for its collection.
+// release frees the slot. A big buffer is counted as freed; when the
+// hasher has nothing left to do, the freed pages go back to the OS.
 func (h *Hasher) release() {
 	<-h.sem
-	if uint64(h.params.Memory)*1024 >= collectAbove {
-		h.collectSoon()
+	if !h.bigBuffers() {
+		return
+	}
+	h.freed.Add(1)
+	if h.idle() {
+		h.returnPages()
 	}
 }
 
-// collectSoon has the argon2 buffer a computation just let go of (19 MiB
-// by default) collected now. The pacer would let several pile up: its next
-// goal doubles whatever was live at the last cycle, and during a burst of
-// logins that includes the buffers in use, so a server's RSS reached
-// 150–160 MiB (bench/README.md, "Login bursts"). One goroutine at a time
-// collects, going round again while requests came in meanwhile; when no
-// computation runs or waits any more, the freed pages go back to the OS
-// too, so a burst does not leave the server's RSS at its peak.
-func (h *Hasher) collectSoon() {
-	if h.collects.Add(1) > 1 {
-		return // the running collector goes round again
+func (h *Hasher) bigBuffers() bool { return uint64(h.params.Memory)*1024 >= collectAbove }
+
+func (h *Hasher) idle() bool { return len(h.sem) == 0 && h.waiting.Load() == 0 }
+
+// collectFreed runs before a computation allocates its argon2 buffer (19
+// MiB by default): when buffers were freed since the last collection, it
+// collects them first. Left to the pacer they pile up, because its next
+// goal doubles whatever was live at the last cycle and during a burst of
+// logins that includes the buffers in use: a server's RSS reached 150–160
+// MiB (bench/README.md, "Login bursts"). This way at most one freed buffer
+// per slot outlives the next allocation. A collection costs about a
+// millisecond against the ~25 ms of the computation.
+func (h *Hasher) collectFreed() {
+	if h.bigBuffers() && h.freed.Swap(0) > 0 {
+		runtime.GC()
+	}
+}
+
+// returnPages hands the heap's free pages back to the OS once a burst is
+// over, so the server's RSS does not stay at the burst's peak. One
+// goroutine at a time; a request arriving meanwhile is covered by it.
+func (h *Hasher) returnPages() {
+	if !h.returning.CompareAndSwap(false, true) {
+		return
 	}
 	go func() {
-		for {
-			served := h.collects.Load()
-			if len(h.sem) == 0 && h.waiting.Load() == 0 {
-				debug.FreeOSMemory()
-			} else {
-				runtime.GC()
-			}
-			if h.collects.Add(-served) == 0 {
-				return
-			}
-		}
+		defer h.returning.Store(false)
+		h.freed.Store(0)
+		debug.FreeOSMemory()
 	}()
 }
 
