@@ -32,6 +32,20 @@ func (e *env) userID(email string) string {
 	return u.ID
 }
 
+// leadAndDevTeam makes "team-a" with lead@example.com as its admin and
+// dev@example.com as a member (both internal users), and returns the
+// team's id and dev's user id.
+func (e *env) leadAndDevTeam() (teamID, dev string) {
+	e.t.Helper()
+	e.user("lead@example.com", rbac.RoleInternalUser)
+	e.user("dev@example.com", rbac.RoleInternalUser)
+	teamID, lead, dev := "team-a", e.userID("lead@example.com"), e.userID("dev@example.com")
+	_, err := e.app.Service().CreateTeam(context.Background(), master(), service.NewTeam{TeamID: &teamID,
+		MembersWithRoles: service.Members{{UserID: lead, Role: "admin"}, {UserID: dev, Role: "user"}}})
+	require.NoError(e.t, err)
+	return teamID, dev
+}
+
 func (e *env) key(hash string) store.Key {
 	e.t.Helper()
 	k, err := e.store.GetKey(context.Background(), hash)
@@ -264,12 +278,7 @@ func TestUIEditKey(t *testing.T) {
 func TestUITeamAdminCannotRegenerateMembersKey(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.user("lead@example.com", rbac.RoleInternalUser)
-	e.user("dev@example.com", rbac.RoleInternalUser)
-	teamID, lead, dev := "team-a", e.userID("lead@example.com"), e.userID("dev@example.com")
-	_, err := e.app.Service().CreateTeam(ctx, master(), service.NewTeam{TeamID: &teamID,
-		MembersWithRoles: service.Members{{UserID: lead, Role: "admin"}, {UserID: dev, Role: "user"}}})
-	require.NoError(t, err)
+	teamID, dev := e.leadAndDevTeam()
 	alias := "team-key"
 	ik, err := e.app.Service().GenerateKey(ctx, master(), service.KeyRequest{UserID: &dev, TeamID: &teamID, KeyAlias: &alias})
 	require.NoError(t, err)
@@ -286,13 +295,8 @@ func TestUITeamAdminCannotRegenerateMembersKey(t *testing.T) {
 func TestUIEditTeamMembersAndInvitations(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.user("lead@example.com", rbac.RoleInternalUser)
-	e.user("dev@example.com", rbac.RoleInternalUser)
 	e.user("auditor@example.com", rbac.RoleProxyAdminViewer)
-	teamID, lead, dev := "team-a", e.userID("lead@example.com"), e.userID("dev@example.com")
-	_, err := e.app.Service().CreateTeam(ctx, master(), service.NewTeam{TeamID: &teamID,
-		MembersWithRoles: service.Members{{UserID: lead, Role: "admin"}, {UserID: dev, Role: "user"}}})
-	require.NoError(t, err)
+	teamID, dev := e.leadAndDevTeam()
 
 	auditor := e.browser()
 	auditor.login("auditor@example.com", "password-of-auditor@example.com")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -68,21 +69,11 @@ func TestHydraSSO(t *testing.T) {
 	loggedOut := app.URL + "/logged-out"
 
 	hydraStart(t, bin, publicAddr, adminAddr, app.URL)
-	status, body := hydraAdmin(t, http.MethodPost, admin+"/admin/clients", map[string]any{
-		"client_id": hydraClientID, "client_secret": hydraClientSecret,
-		"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
-		"scope": "openid email profile", "redirect_uris": []string{callback},
-		"post_logout_redirect_uris": []string{loggedOut}, "token_endpoint_auth_method": "client_secret_basic",
-		"backchannel_logout_uri": bcSrv.URL + "/sso/backchannel-logout", "backchannel_logout_session_required": true,
-	})
-	require.Equal(t, http.StatusCreated, status, "registering the client: %s", body)
-
 	ctx := context.Background()
-	g, err := sso.NewGeneric(ctx, sso.GenericOptions{
-		Name: "hydra", DisplayName: "Ory Hydra", ClientID: hydraClientID, ClientSecret: hydraClientSecret,
-		Issuer: issuer, RedirectURL: callback,
+	g := hydraProvider(t, admin, issuer, callback, map[string]any{
+		"post_logout_redirect_uris": []string{loggedOut},
+		"backchannel_logout_uri":    bcSrv.URL + "/sso/backchannel-logout", "backchannel_logout_session_required": true,
 	})
-	require.NoError(t, err)
 
 	browser := hydraBrowser(t, callback, loggedOut)
 	id, err := hydraLogin(t, browser, g, callback, func(code string, fs sso.FlowState) (sso.Identity, error) {
@@ -165,20 +156,8 @@ func TestHydraSSOThroughKeygate(t *testing.T) {
 	callback := kg.URL + "/sso/callback"
 
 	hydraStart(t, bin, publicAddr, adminAddr, loginApp.URL)
-	status, body := hydraAdmin(t, http.MethodPost, admin+"/admin/clients", map[string]any{
-		"client_id": hydraClientID, "client_secret": hydraClientSecret,
-		"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
-		"scope": "openid email profile", "redirect_uris": []string{callback},
-		"token_endpoint_auth_method": "client_secret_basic",
-	})
-	require.Equal(t, http.StatusCreated, status, "registering the client: %s", body)
-
 	ctx := context.Background()
-	g, err := sso.NewGeneric(ctx, sso.GenericOptions{
-		Name: "hydra", DisplayName: "Ory Hydra", ClientID: hydraClientID, ClientSecret: hydraClientSecret,
-		Issuer: issuer, RedirectURL: callback,
-	})
-	require.NoError(t, err)
+	g := hydraProvider(t, admin, issuer, callback, nil)
 	a, err := app.New(ctx, app.Options{Store: openStore(t, ""), Logger: quietLogger(), MasterKeyHash: sha256.Sum256([]byte(masterKey)),
 		MaxBodyBytes: 1 << 20, Secret: "e2e-hydra-secret-0123456789abcdef", Issuer: kg.URL, BaseURL: kg.URL,
 		SSOProviders: []sso.Provider{g}, SSOPolicy: service.SSOPolicy{ProxyAdminID: "alice"}})
@@ -373,6 +352,28 @@ secrets: {system: [test-only-system-secret-0123456789abcdef]}
 }
 
 // hydraAdmin calls Hydra's admin API with a JSON body.
+// hydraProvider registers Keygate's client with Hydra's admin API (extra
+// adds to or overrides the client's fields) and returns Keygate's OpenID
+// Connect provider for it.
+func hydraProvider(t *testing.T, admin, issuer, callback string, extra map[string]any) *sso.Generic {
+	t.Helper()
+	client := map[string]any{
+		"client_id": hydraClientID, "client_secret": hydraClientSecret,
+		"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
+		"scope": "openid email profile", "redirect_uris": []string{callback},
+		"token_endpoint_auth_method": "client_secret_basic",
+	}
+	maps.Copy(client, extra)
+	status, body := hydraAdmin(t, http.MethodPost, admin+"/admin/clients", client)
+	require.Equal(t, http.StatusCreated, status, "registering the client: %s", body)
+	g, err := sso.NewGeneric(context.Background(), sso.GenericOptions{
+		Name: "hydra", DisplayName: "Ory Hydra", ClientID: hydraClientID, ClientSecret: hydraClientSecret,
+		Issuer: issuer, RedirectURL: callback,
+	})
+	require.NoError(t, err)
+	return g
+}
+
 func hydraAdmin(t testing.TB, method, u string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
