@@ -93,8 +93,11 @@ type Store struct {
 	dsn string
 	// inTx marks a Store bound to a transaction by Tx.
 	inTx bool
-	// keyAccess holds GetKeyAccess's statement, prepared at its first
-	// successful use.
+	// keyAccessBatch runs GetKeyAccess on PostgreSQL outside transactions
+	// (keyaccess_batch.go); nil elsewhere.
+	keyAccessBatch *keyAccessBatcher
+	// keyAccess holds GetKeyAccess's statement on SQLite, prepared at its
+	// first successful use.
 	keyAccess struct {
 		mu   sync.Mutex
 		stmt atomic.Pointer[sql.Stmt]
@@ -168,6 +171,9 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	configurePool(sqlDB, dialect, o)
 
 	s := &Store{db: db, rdb: db, dialect: dialect, log: log, dsn: o.DatabaseURL, timeout: o.Timeout, acquireTimeout: o.AcquireTimeout, wake: wake}
+	if dialect == DialectPostgres {
+		s.keyAccessBatch = s.newKeyAccessBatcher(sqlDB.Stats().MaxOpenConnections)
+	}
 	if err := s.ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err

@@ -27,6 +27,9 @@ LEFT JOIN teams t ON t.id = k.team_id AND k.team_id <> ''
 LEFT JOIN memberships m ON m.user_id = u.id
 WHERE k.hash = $1`
 
+// keyAccessManyQuery is keyAccessQuery for several keys (PostgreSQL).
+var keyAccessManyQuery = strings.Replace(keyAccessQuery, "k.hash = $1", "k.hash = ANY($1)", 1)
+
 // GetKeyAccess implements store.Keys. It bypasses GORM (reflection and
 // callbacks cost more than the query on the hot path) and, outside a
 // transaction, runs a statement prepared once per store.
@@ -37,6 +40,13 @@ func (s *Store) GetKeyAccess(ctx context.Context, hash string) (store.KeyAccess,
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout+s.acquireTimeout)
 		defer cancel()
+	}
+	if s.keyAccessBatch != nil && !s.inTx {
+		out, err := s.keyAccessBatch.get(ctx, hash)
+		if err != nil {
+			return store.KeyAccess{}, fmt.Errorf("gormstore: get key access: %w", translate(err))
+		}
+		return out, nil
 	}
 	rows, err := s.queryKeyAccess(ctx, hash)
 	if err != nil {

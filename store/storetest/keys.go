@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,4 +263,92 @@ func testKeyAccess(t *testing.T, s store.Store) {
 		require.Len(t, got.Memberships, 2)
 		return nil
 	}))
+}
+
+// testKeyAccessConcurrent: lookups released together (PostgreSQL answers
+// them in shared statements) each get their own key's answer, whole: the
+// right owner, team and every membership, not found for unknown keys,
+// and answers that share nothing with another caller's.
+func testKeyAccessConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := at(0)
+	const users, teams = 24, 4
+	for i := range teams {
+		mkTeam(t, s, fmt.Sprintf("t%d", i), now)
+	}
+	for i := range users {
+		id := fmt.Sprintf("u%02d", i)
+		require.NoError(t, s.CreateUser(ctx, &store.User{ID: id, Email: id + "@example.com", Role: "internal_user",
+			Models: []string{"m-" + id}, CreatedAt: now, UpdatedAt: now}))
+		for j := range i % teams { // 0 to 3 memberships
+			require.NoError(t, s.PutMembership(ctx, store.Membership{TeamID: fmt.Sprintf("t%d", j), UserID: id,
+				Role: "user", MaxBudgetInTeam: ptr(float64(i)), CreatedAt: now}))
+		}
+		team := ""
+		if i%3 == 0 {
+			team = fmt.Sprintf("t%d", i%teams)
+		}
+		require.NoError(t, s.CreateKey(ctx, &store.Key{Hash: "h-" + id, UserID: id, TeamID: team,
+			Models: []string{"k-" + id}, Spend: float64(i), CreatedAt: now, UpdatedAt: now}))
+	}
+
+	const lookups = 120
+	type answer struct {
+		access store.KeyAccess
+		err    error
+	}
+	got := make([]answer, lookups)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for n := range lookups {
+		wg.Go(func() {
+			<-start
+			hash := fmt.Sprintf("h-u%02d", n%users)
+			if n%7 == 0 {
+				hash = fmt.Sprintf("h-unknown-%d", n)
+			}
+			a, err := s.GetKeyAccess(ctx, hash)
+			got[n] = answer{a, err}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	for n, g := range got {
+		if n%7 == 0 {
+			require.ErrorIs(t, g.err, store.ErrNotFound, "lookup %d", n)
+			continue
+		}
+		i := n % users
+		id := fmt.Sprintf("u%02d", i)
+		require.NoError(t, g.err, "lookup %d", n)
+		require.Equal(t, "h-"+id, g.access.Key.Hash, "lookup %d", n)
+		require.Equal(t, []string{"k-" + id}, g.access.Key.Models, "lookup %d", n)
+		require.Equal(t, float64(i), g.access.Key.Spend, "lookup %d", n)
+		require.NotNil(t, g.access.Owner, "lookup %d", n)
+		require.Equal(t, id, g.access.Owner.ID, "lookup %d", n)
+		require.Equal(t, []string{"m-" + id}, g.access.Owner.Models, "lookup %d", n)
+		if i%3 == 0 {
+			require.NotNil(t, g.access.Team, "lookup %d", n)
+			require.Equal(t, fmt.Sprintf("t%d", i%teams), g.access.Team.ID, "lookup %d", n)
+		} else {
+			require.Nil(t, g.access.Team, "lookup %d", n)
+		}
+		var want []store.Membership
+		for j := range i % teams {
+			want = append(want, store.Membership{TeamID: fmt.Sprintf("t%d", j), UserID: id, MaxBudgetInTeam: ptr(float64(i))})
+		}
+		require.ElementsMatch(t, want, g.access.Memberships, "lookup %d", n)
+	}
+
+	// Answers for one key are separate values: a caller changing its own
+	// changes nobody else's.
+	first, second := got[1], got[1+users]
+	require.Equal(t, first.access.Key.Hash, second.access.Key.Hash)
+	first.access.Key.Models[0] = "changed"
+	first.access.Owner.Models[0] = "changed"
+	first.access.Memberships[0].TeamID = "changed"
+	require.Equal(t, []string{"k-u01"}, second.access.Key.Models)
+	require.Equal(t, []string{"m-u01"}, second.access.Owner.Models)
+	require.Equal(t, "t0", second.access.Memberships[0].TeamID)
 }

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Keys/ListPaginationAndFilters", testKeysList},
 		{"Keys/Touch", testKeysTouch},
 		{"Keys/AccessInOneLoad", testKeyAccess},
+		{"Keys/AccessConcurrent", testKeyAccessConcurrent},
 		{"Budgets/ResetDue", testResetDueBudgets},
 		{"Budgets/ResetDueInTx", testResetDueBudgetsTx},
 		{"Spend/ConcurrentAddsUp", testSpendConcurrent},
