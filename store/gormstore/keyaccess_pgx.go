@@ -183,10 +183,12 @@ func (r *keyAccessPgRow) std() *keyAccessRow {
 	}
 }
 
-func pgText(v pgtype.Text) sql.NullString    { return sql.NullString{String: v.String, Valid: v.Valid} }
-func pgFloat(v pgtype.Float8) sql.NullFloat64 { return sql.NullFloat64{Float64: v.Float64, Valid: v.Valid} }
-func pgInt(v pgtype.Int8) sql.NullInt64       { return sql.NullInt64{Int64: v.Int64, Valid: v.Valid} }
-func pgBool(v pgtype.Bool) sql.NullBool       { return sql.NullBool{Bool: v.Bool, Valid: v.Valid} }
+func pgText(v pgtype.Text) sql.NullString { return sql.NullString{String: v.String, Valid: v.Valid} }
+func pgFloat(v pgtype.Float8) sql.NullFloat64 {
+	return sql.NullFloat64{Float64: v.Float64, Valid: v.Valid}
+}
+func pgInt(v pgtype.Int8) sql.NullInt64 { return sql.NullInt64{Int64: v.Int64, Valid: v.Valid} }
+func pgBool(v pgtype.Bool) sql.NullBool { return sql.NullBool{Bool: v.Bool, Valid: v.Valid} }
 
 func pgTime(v pgtype.Timestamptz) sql.NullTime {
 	return sql.NullTime{Time: v.Time, Valid: v.Valid}
