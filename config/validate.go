@@ -121,8 +121,10 @@ func (c *Config) checkDatabase(v *checker) {
 	} else if strings.TrimSpace(d.DataDir) == "" {
 		v.addf("KEYGATE_DATA_DIR", "must not be empty when DATABASE_URL is not set")
 	}
-	if d.MaxOpenConns < 0 {
-		v.addf("KEYGATE_DB_MAX_OPEN_CONNS", "must not be negative")
+	if d.MaxOpenConns < 1 {
+		// No "unlimited": an unbounded pool can take every connection the
+		// server allows (max_connections) from the other replicas.
+		v.addf("KEYGATE_DB_MAX_OPEN_CONNS", "must be at least 1")
 	}
 	if d.MaxIdleConns < 0 {
 		v.addf("KEYGATE_DB_MAX_IDLE_CONNS", "must not be negative")

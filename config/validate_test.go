@@ -42,6 +42,8 @@ func TestValidate(t *testing.T) {
 		{"mysql database", func(c *Config) { c.Database.URL = "mysql://u:p@h/db" }, []string{"DATABASE_URL", "postgres://"}},
 		{"empty data dir", func(c *Config) { c.Database.DataDir = "" }, []string{"KEYGATE_DATA_DIR"}},
 		{"negative pool", func(c *Config) { c.Database.MaxOpenConns = -1; c.Database.MaxIdleConns = -2 }, []string{"KEYGATE_DB_MAX_OPEN_CONNS", "KEYGATE_DB_MAX_IDLE_CONNS"}},
+		// README once said 0 meant an unlimited pool; the store took 10.
+		{"zero pool", func(c *Config) { c.Database.MaxOpenConns = 0 }, []string{"KEYGATE_DB_MAX_OPEN_CONNS", "at least 1"}},
 		{"negative lifetime", func(c *Config) { c.Database.ConnMaxLifetime = -time.Minute }, []string{"KEYGATE_DB_CONN_MAX_LIFETIME"}},
 		{"master key without sk-", func(c *Config) { c.Auth.MasterKey = "master" }, []string{"LITELLM_MASTER_KEY (auth.master_key)", `must start with "sk-"`}},
 		{"master key only prefix", func(c *Config) { c.Auth.MasterKey = "sk-" }, []string{"LITELLM_MASTER_KEY", "after"}},
