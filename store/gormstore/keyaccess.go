@@ -31,8 +31,10 @@ WHERE k.hash = $1`
 var keyAccessManyQuery = strings.Replace(keyAccessQuery, "k.hash = $1", "k.hash = ANY($1)", 1)
 
 // GetKeyAccess implements store.Keys. It bypasses GORM (reflection and
-// callbacks cost more than the query on the hot path) and, outside a
-// transaction, runs a statement prepared once per store.
+// callbacks cost more than the query on the hot path). Outside a
+// transaction it runs, on PostgreSQL, through pgx and the batcher
+// (keyaccess_pgx.go, keyaccess_batch.go), on SQLite as a statement
+// prepared once per store.
 func (s *Store) GetKeyAccess(ctx context.Context, hash string) (store.KeyAccess, error) {
 	if !s.inTx && !isUnbounded(ctx) {
 		// The same bound as every statement GORM runs (timeout.go): this
