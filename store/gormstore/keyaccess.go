@@ -45,6 +45,13 @@ func (s *Store) GetKeyAccess(ctx context.Context, hash string) (store.KeyAccess,
 	}
 	if s.keyAccessBatch != nil && !s.inTx {
 		out, err := s.keyAccessBatch.get(ctx, hash)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			// The database answered. Lookups bypass GORM's callbacks, and a
+			// replica serving only /auth/verify runs nothing else: without
+			// this, a listener that lost its connection would wait out its
+			// backoff while other replicas' invalidations go unheard.
+			s.databaseAnswered()
+		}
 		if err != nil {
 			return store.KeyAccess{}, fmt.Errorf("gormstore: get key access: %w", translate(err))
 		}

@@ -21,9 +21,10 @@ import (
 type keyAccessBatcher struct {
 	// one runs a single lookup with the caller's context; many runs a
 	// batch of distinct hashes with a context of its own (its waiters have
-	// their own deadlines) and returns what it found, keyed by hash.
+	// their own deadlines) and returns what it found, keyed by hash (a key
+	// that failed alone carries its error).
 	one  func(ctx context.Context, hash string) (store.KeyAccess, error)
-	many func(ctx context.Context, hashes []string) (map[string]store.KeyAccess, error)
+	many func(ctx context.Context, hashes []string) (map[string]keyAccessResult, error)
 
 	maxRunning, maxBatch int
 	// timeout bounds a batch's statement, as the store bounds any other.
@@ -130,13 +131,13 @@ func (b *keyAccessBatcher) run(batch []*keyAccessWait) {
 	}
 	found, err := b.many(ctx, hashes)
 	for _, w := range batch {
-		switch a, ok := found[w.hash]; {
+		switch r, ok := found[w.hash]; {
 		case err != nil:
 			w.done <- keyAccessResult{err: err}
 		case !ok:
 			w.done <- keyAccessResult{err: store.ErrNotFound}
 		default:
-			w.done <- keyAccessResult{access: a}
+			w.done <- r
 		}
 	}
 }

@@ -41,7 +41,7 @@ func (s *Store) keyAccessPgx(ctx context.Context, hash string) (store.KeyAccess,
 		err = scanKeyAccessRows(rows, func(string) (*store.KeyAccess, bool) {
 			n++
 			return &out, n > 1
-		})
+		}, func(_ string, err error) error { return err })
 		if err == nil && n == 0 {
 			err = store.ErrNotFound
 		}
@@ -51,29 +51,40 @@ func (s *Store) keyAccessPgx(ctx context.Context, hash string) (store.KeyAccess,
 }
 
 // keyAccessManyPgx is keyAccessPgx for several keys in one statement
-// (keyAccessBatcher's batches); keys not found are absent from the map.
-func (s *Store) keyAccessManyPgx(ctx context.Context, hashes []string) (map[string]store.KeyAccess, error) {
-	found := make(map[string]*store.KeyAccess, len(hashes))
+// (keyAccessBatcher's batches). Keys not found are absent from the map. A
+// key whose row cannot be read (a column that does not decode) fails
+// alone: its entry holds the error, the other keys are answered.
+func (s *Store) keyAccessManyPgx(ctx context.Context, hashes []string) (map[string]keyAccessResult, error) {
+	found := make(map[string]*keyAccessResult, len(hashes))
 	err := s.withPgx(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, keyAccessManyQuery, hashes)
 		if err != nil {
 			return err
 		}
 		return scanKeyAccessRows(rows, func(hash string) (*store.KeyAccess, bool) {
-			if a, ok := found[hash]; ok {
-				return a, true
+			if r, ok := found[hash]; ok {
+				if r.err != nil {
+					return nil, true // rows of a key that failed are skipped
+				}
+				return &r.access, true
 			}
-			a := new(store.KeyAccess)
-			found[hash] = a
-			return a, false
+			r := new(keyAccessResult)
+			found[hash] = r
+			return &r.access, false
+		}, func(hash string, err error) error {
+			found[hash].err = err
+			return nil
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]store.KeyAccess, len(found))
-	for h, a := range found {
-		out[h] = *a
+	out := make(map[string]keyAccessResult, len(found))
+	for h, r := range found {
+		if r.err != nil {
+			r.access = store.KeyAccess{}
+		}
+		out[h] = *r
 	}
 	return out, nil
 }
@@ -100,9 +111,12 @@ func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
 
 // scanKeyAccessRows reads keyAccessQuery's rows (one per membership of a
 // key's owner, at least one per key). For each row, slot returns where
-// that key's answer is built and whether an earlier row already built it;
-// every row with a membership adds it.
-func scanKeyAccessRows(rows pgx.Rows, slot func(hash string) (*store.KeyAccess, bool)) error {
+// that key's answer is built (nil: skip the row) and whether an earlier
+// row already built it; every row with a membership adds it. A key whose
+// first row does not decode goes to bad, which returns the error to stop
+// reading or nil to go on with the other keys.
+func scanKeyAccessRows(rows pgx.Rows, slot func(hash string) (*store.KeyAccess, bool),
+	bad func(hash string, err error) error) error {
 	defer rows.Close()
 	var r keyAccessPgRow
 	dest := r.dest()
@@ -116,10 +130,16 @@ func scanKeyAccessRows(rows pgx.Rows, slot func(hash string) (*store.KeyAccess, 
 			return errInfiniteTime
 		}
 		a, built := slot(r.kHash.String)
+		if a == nil {
+			continue
+		}
 		if !built {
 			var err error
 			if *a, err = r.std().access(); err != nil {
-				return err
+				if err := bad(r.kHash.String, err); err != nil {
+					return err
+				}
+				continue
 			}
 		}
 		if r.mTeam.Valid {

@@ -2,6 +2,7 @@ package gormstore
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/keygate/keygate/internal/testutil/dbtest"
 	"github.com/keygate/keygate/internal/testutil/syncbuf"
+	"github.com/keygate/keygate/store"
 )
 
 // TestListenerReconnectsAsSoonAsTheDatabaseIsBack: after the database was
@@ -56,6 +58,63 @@ func TestListenerReconnectsAsSoonAsTheDatabaseIsBack(t *testing.T) {
 			}
 		case <-time.After(60 * time.Second):
 			t.Fatalf("no reconnect after the database came back (backoff is an hour)\n%s", logs.String())
+		}
+	}
+}
+
+// TestKeyLookupEndsTheListenersBackoff: a replica that serves only
+// /auth/verify runs no statement but key lookups. When its listener lost
+// its connection, a lookup that reaches the database must end the
+// backoff too, or the replica serves cached answers while other
+// replicas' invalidations go unheard (found by an outside attack: a key
+// blocked on one replica stayed allowed on the other for up to 5 s).
+func TestKeyLookupEndsTheListenersBackoff(t *testing.T) {
+	app := fmt.Sprintf("kgtest_lookup_wake_%d", time.Now().UnixNano())
+	logs := &syncbuf.Buffer{}
+	s, err := Open(context.Background(), Options{DatabaseURL: dbtest.PostgresURL(t) + "&application_name=" + app,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	require.NoError(t, err)
+	defer s.Close()
+	s.listenPause = [2]time.Duration{time.Hour, time.Hour}
+	now := time.Now().UTC()
+	require.NoError(t, s.CreateUser(t.Context(), &store.User{ID: "u1", Email: "u1@example.com", Role: "internal_user", CreatedAt: now, UpdatedAt: now}))
+	require.NoError(t, s.CreateKey(t.Context(), &store.Key{Hash: "h1", UserID: "u1", CreatedAt: now, UpdatedAt: now}))
+
+	got := make(chan string, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Listen(ctx, "kg_lookup_wake", func(p string) { got <- p }) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool {
+		_ = s.Notify(context.Background(), "kg_lookup_wake", "hello")
+		select {
+		case p := <-got:
+			return p == "hello"
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	}, 30*time.Second, 10*time.Millisecond, "the listener is subscribed")
+
+	// Every connection of this store, the listener's included, is cut.
+	admin, err := Open(context.Background(), Options{DatabaseURL: dbtest.PostgresURL(t)})
+	require.NoError(t, err)
+	defer admin.Close()
+	require.NoError(t, admin.db.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ?", app).Error)
+	require.Eventually(t, func() bool { return s.wake.down.Load() }, 30*time.Second, 10*time.Millisecond, "the listener notices")
+
+	// Only key lookups from now on: the first may meet a cut connection.
+	require.Eventually(t, func() bool {
+		_, err := s.GetKeyAccess(context.Background(), "h1")
+		return err == nil
+	}, 30*time.Second, 10*time.Millisecond)
+	for {
+		select {
+		case p := <-got:
+			if p == ResetAll {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a key lookup reached the database but the listener still waits out its hour\n%s", logs.String())
 		}
 	}
 }

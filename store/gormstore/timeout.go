@@ -172,6 +172,14 @@ type listenWake struct {
 
 func newListenWake() *listenWake { return &listenWake{ch: make(chan struct{}, 1)} }
 
+// databaseAnswered cuts the listener's backoff short if it is waiting:
+// for statements that bypass GORM's callbacks.
+func (s *Store) databaseAnswered() {
+	if s.wake != nil && s.wake.down.Load() {
+		s.wake.poke()
+	}
+}
+
 func (w *listenWake) poke() {
 	select {
 	case w.ch <- struct{}{}:
