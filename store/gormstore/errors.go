@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
@@ -67,6 +68,16 @@ func isUnavailable(err error) bool {
 		netErr  net.Error
 	)
 	switch {
+	case errors.As(err, &connErr):
+		// Checked before the PgError it may wrap: whatever the server
+		// said while we connected (55000: the database does not accept
+		// connections now; 57P03: starting up), there is no connection
+		// and the next try may find one — except refused credentials
+		// (class 28), a configuration error to report as such.
+		return !errors.As(err, &pgErr) || !strings.HasPrefix(pgErr.Code, "28")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// The connection died mid-statement.
+		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P0x: the server is shutting
 		// down or not yet accepting connections; 57014: statement_timeout
@@ -75,7 +86,7 @@ func isUnavailable(err error) bool {
 		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") ||
 			pgErr.Code == "57014" || pgErr.Code == "55P03" || strings.HasPrefix(pgErr.Code, "53")
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &connErr), errors.As(err, &netErr),
+		errors.As(err, &netErr),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):
 		return true
 	}
@@ -87,7 +98,7 @@ func isUnavailable(err error) bool {
 		// busy timeout; an I/O error.
 		"database is locked", "database table is locked", "disk i/o error",
 		// pgx, when the deadline ends a statement mid-flight.
-		"timeout: context deadline exceeded", "conn closed",
+		"timeout: context deadline exceeded", "conn closed", "unexpected eof",
 	} {
 		if strings.Contains(msg, s) {
 			return true
