@@ -204,6 +204,7 @@ func (u *UI) write(c *gin.Context, status int, render func(io.Writer) error) err
 // fail renders err as an error page. Only an *apperr.Error's public
 // message is shown; anything else is logged and shown as a generic error.
 func (u *UI) fail(c *gin.Context, err error) {
+	err = httperr.NotByClient(c.Request.Context(), err)
 	status, _, msg, _, retry := httperr.Resolve(err)
 	log := httperr.Logger(c)
 	if _, public := apperr.As(err); !public && status < 500 {

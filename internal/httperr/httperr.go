@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -47,6 +48,19 @@ func Handle(h HandlerFunc) gin.HandlerFunc {
 			Write(c, err)
 		}
 	}
+}
+
+// NotByClient returns err as the database being unavailable when it says
+// "canceled" but ctx, the request's, is not done: then the client did not
+// leave — one of our own bounds cut a call short — and the answer is a
+// 503 the client is still waiting for, not a 499. Other errors are
+// returned as they are.
+func NotByClient(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.Canceled) {
+		return err
+	}
+	// %v, not %w: the chain must no longer read as canceled.
+	return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 }
 
 // StatusClientClosed is nginx's 499: the client closed the request before
@@ -158,6 +172,7 @@ func kindStatus(k apperr.Kind) (int, string) {
 // Write sends err as a JSON error response and logs it: server-side
 // failures at error level with the cause, client errors at debug.
 func Write(c *gin.Context, err error) {
+	err = NotByClient(c.Request.Context(), err)
 	status, typ, msg, param, retry := Resolve(err)
 	if status >= 500 {
 		Logger(c).Error("request failed", "status", status, "err", err)
