@@ -66,7 +66,7 @@ func settingTable() []setting {
 			func(c *Config) *string { return &c.Database.URL }).secret().redactWith(redactDSN),
 		stringVar(def("KEYGATE_DATA_DIR", "database.data_dir", "keygate-data", "directory of the SQLite file and the generated keygate.secret (created 0700)"),
 			func(c *Config) *string { return &c.Database.DataDir }),
-		intVar(def("KEYGATE_DB_MAX_OPEN_CONNS", "database.max_open_conns", "20", "connection pool size (at least 1); half of it may run key lookups at once"),
+		intVar(def("KEYGATE_DB_MAX_OPEN_CONNS", "database.max_open_conns", "20", "connection pool size (at least 1; 2 or more on PostgreSQL); half of it, at least one connection, may run key lookups at once"),
 			func(c *Config) *int { return &c.Database.MaxOpenConns }),
 		intVar(def("KEYGATE_DB_MAX_IDLE_CONNS", "database.max_idle_conns", "10", "idle connections kept open"),
 			func(c *Config) *int { return &c.Database.MaxIdleConns }),
