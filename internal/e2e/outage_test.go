@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -45,6 +46,27 @@ func (k *keygate) get(path, token string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
+}
+
+// post sends POST path with token and a JSON body.
+func (k *keygate) post(path, token string, body any) (int, string, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, "", err
+	}
+	req, err := http.NewRequest(http.MethodPost, k.srv.URL+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: patience}).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out), err
 }
 
 // requireUnavailable asserts a 503 in LiteLLM's error shape.
@@ -105,8 +127,10 @@ func TestLockedTableFailsFast(t *testing.T) {
 
 // TestFrozenDatabaseFailsFast: with every PostgreSQL process stopped
 // (SIGSTOP: connections open, nothing answers), a burst of uncached
-// requests — more than the pool holds — all answer 503 instead of hanging
-// or exhausting the pool; after SIGCONT everything recovers by itself.
+// requests and writes — more than the pool holds — all answer 503 instead
+// of hanging or exhausting the pool (a write cut short by our own bound
+// once answered 499, "client closed", to a client still waiting); after
+// SIGCONT everything recovers by itself.
 func TestFrozenDatabaseFailsFast(t *testing.T) {
 	c, _, k, keys := pgKeygate(t)
 	c.Freeze()
@@ -127,11 +151,19 @@ func TestFrozenDatabaseFailsFast(t *testing.T) {
 	answers := make(chan answer, burst)
 	for i := range burst {
 		wg.Go(func() {
-			path, tok := "/auth/verify", keys[i%len(keys)]
-			if i%2 == 1 {
-				path, tok = "/user/list", masterKey
+			var (
+				code int
+				body string
+				err  error
+			)
+			switch i % 3 {
+			case 0:
+				code, body, err = k.get("/auth/verify", keys[i%len(keys)])
+			case 1:
+				code, body, err = k.get("/user/list", masterKey)
+			default:
+				code, body, err = k.post("/user/update", masterKey, map[string]any{"user_id": "alice", "max_budget": float64(i)})
 			}
-			code, body, err := k.get(path, tok)
 			answers <- answer{code, body, err}
 		})
 	}
