@@ -70,16 +70,19 @@ func TestUnreadableKeyFailsAlone(t *testing.T) {
 	t.Cleanup(func() { _ = s.Close() })
 	now := time.Now().UTC()
 	require.NoError(t, s.CreateTeam(t.Context(), &store.Team{ID: "t1", CreatedAt: now, UpdatedAt: now}))
-	for _, id := range []string{"good1", "bad", "good2"} {
+	for _, id := range []string{"good1", "bad", "good2", "never"} {
 		require.NoError(t, s.CreateUser(t.Context(), &store.User{ID: id, Email: id + "@example.com", Role: "internal_user", CreatedAt: now, UpdatedAt: now}))
 		require.NoError(t, s.PutMembership(t.Context(), store.Membership{TeamID: "t1", UserID: id, Role: "user", CreatedAt: now}))
 		require.NoError(t, s.CreateKey(t.Context(), &store.Key{Hash: "h" + id, UserID: id, Models: []string{"m"}, CreatedAt: now, UpdatedAt: now}))
 	}
 	require.NoError(t, s.db.Exec("UPDATE api_keys SET models = 'not json' WHERE hash = 'hbad'").Error)
+	// -infinity is not "no expiry": such a key fails too, alone.
+	require.NoError(t, s.db.Exec("UPDATE api_keys SET expires_at = '-infinity' WHERE hash = 'hnever'").Error)
 
-	found, err := s.keyAccessManyPgx(t.Context(), []string{"hgood1", "hbad", "hgood2", "hnone"})
+	found, err := s.keyAccessManyPgx(t.Context(), []string{"hgood1", "hbad", "hgood2", "hnever", "hnone"})
 	require.NoError(t, err)
-	require.Len(t, found, 3, "hnone is absent")
+	require.Len(t, found, 4, "hnone is absent")
+	require.ErrorIs(t, found["hnever"].err, errInfiniteTime)
 	for _, h := range []string{"hgood1", "hgood2"} {
 		require.NoError(t, found[h].err, h)
 		require.Equal(t, h, found[h].access.Key.Hash)
@@ -89,9 +92,11 @@ func TestUnreadableKeyFailsAlone(t *testing.T) {
 	require.ErrorContains(t, found["hbad"].err, "models")
 	require.Empty(t, found["hbad"].access.Key.Hash, "a failed key carries no half-read answer")
 
-	// Alone, it fails the same way.
+	// Alone, they fail the same way.
 	_, err = s.GetKeyAccess(t.Context(), "hbad")
 	require.ErrorContains(t, err, "models")
+	_, err = s.GetKeyAccess(t.Context(), "hnever")
+	require.ErrorIs(t, err, errInfiniteTime)
 }
 
 // gatedLookups is a keyAccessBatcher whose statements block until

@@ -14,7 +14,7 @@ import (
 )
 
 // errNotPgx: the pool's connection is not pgx's (never on a pool this
-// package opened); the caller falls back to database/sql.
+// package opened).
 var errNotPgx = errors.New("gormstore: connection is not pgx")
 
 // errInfiniteTime: a timestamp column holds ±infinity (Keygate never
@@ -124,18 +124,20 @@ func scanKeyAccessRows(rows pgx.Rows, slot func(hash string) (*store.KeyAccess, 
 		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
-		if r.kReset.InfinityModifier|r.kExpires.InfinityModifier|r.uReset.InfinityModifier|r.tReset.InfinityModifier != pgtype.Finite {
-			// No time.Time holds it, and "never" is not what -infinity
-			// means for an expiry: refuse, as database/sql's route does.
-			return errInfiniteTime
-		}
 		a, built := slot(r.kHash.String)
 		if a == nil {
 			continue
 		}
 		if !built {
 			var err error
-			if *a, err = r.std().access(); err != nil {
+			if r.kReset.InfinityModifier|r.kExpires.InfinityModifier|r.uReset.InfinityModifier|r.tReset.InfinityModifier != pgtype.Finite {
+				// No time.Time holds it, and "never" is not what -infinity
+				// means for an expiry: refuse, as database/sql's route does.
+				err = errInfiniteTime
+			} else {
+				*a, err = r.std().access()
+			}
+			if err != nil {
 				if err := bad(r.kHash.String, err); err != nil {
 					return err
 				}
