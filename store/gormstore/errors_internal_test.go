@@ -28,7 +28,8 @@ func TestRefusedConnectionsAreUnavailable(t *testing.T) {
 	defer admin.Close()
 	name := fmt.Sprintf("kgtest_refused_%d", time.Now().UnixNano())
 	require.NoError(t, admin.db.Exec("CREATE DATABASE "+name).Error)
-	t.Cleanup(func() { _ = admin.db.Exec("DROP DATABASE IF EXISTS " + name).Error })
+	// A defer, not t.Cleanup: it must run before admin closes.
+	defer func() { require.NoError(t, admin.db.Exec("DROP DATABASE IF EXISTS "+name).Error) }()
 	require.NoError(t, admin.db.Exec("ALTER DATABASE "+name+" ALLOW_CONNECTIONS false").Error)
 
 	u, err := url.Parse(base)
