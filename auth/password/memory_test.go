@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/testutil/peak"
 )
 
 const (
@@ -26,24 +28,11 @@ func hashBurst(tb testing.TB, h *Hasher, n int) (peakGrowth uint64) {
 	runtime.ReadMemStats(&ms)
 	base := ms.HeapInuse
 
-	stop := make(chan struct{})
-	peakc := make(chan uint64)
-	go func() {
-		var peak uint64
+	stopPeak := peak.Track(200*time.Microsecond, func() (uint64, bool) {
 		var s runtime.MemStats
-		tick := time.NewTicker(200 * time.Microsecond)
-		defer tick.Stop()
-		for {
-			runtime.ReadMemStats(&s)
-			peak = max(peak, s.HeapInuse)
-			select {
-			case <-stop:
-				peakc <- peak
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+		runtime.ReadMemStats(&s)
+		return s.HeapInuse, true
+	})
 
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -54,16 +43,15 @@ func hashBurst(tb testing.TB, h *Hasher, n int) (peakGrowth uint64) {
 		})
 	}
 	wg.Wait()
-	close(stop)
-	peak := <-peakc
+	most := stopPeak()
 	close(errs)
 	for err := range errs {
 		require.NoError(tb, err)
 	}
-	if peak < base {
+	if most < base {
 		return 0
 	}
-	return peak - base
+	return most - base
 }
 
 // 50 logins at once with two slots must hold about two argon2 buffers

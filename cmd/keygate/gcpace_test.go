@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/testutil/peak"
 )
 
 // The collector's headroom block counts as heap to the pacer but is never
@@ -78,24 +80,10 @@ func TestLoginBurstMemory(t *testing.T) {
 	status, body = p.call(http.MethodPost, "/user/update", master, `{"user_id":"burst","password":"Burst-Pass-123"}`)
 	require.Equal(t, http.StatusOK, status, body)
 
-	stop := make(chan struct{})
-	peak := make(chan int)
-	go func() {
-		most := 0
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if n, err := readRSSAnon(pid); err == nil {
-				most = max(most, n)
-			}
-			select {
-			case <-stop:
-				peak <- most
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	stopPeak := peak.Track(2*time.Millisecond, func() (int, bool) {
+		n, err := readRSSAnon(pid)
+		return n, err == nil
+	})
 	var wg sync.WaitGroup
 	codes := make(chan int, 50)
 	for range 50 {
@@ -105,8 +93,7 @@ func TestLoginBurstMemory(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(stop)
-	most := <-peak
+	most := stopPeak()
 	close(codes)
 	ok := 0
 	for c := range codes {

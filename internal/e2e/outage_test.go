@@ -32,20 +32,7 @@ const patience = 45 * time.Second
 
 // get sends GET path with token and returns the status and body.
 func (k *keygate) get(path, token string) (int, string, error) {
-	req, err := http.NewRequest(http.MethodGet, k.srv.URL+path, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Timeout: patience}).Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return k.send(http.MethodGet, path, token, nil)
 }
 
 // post sends POST path with token and a JSON body.
@@ -54,12 +41,21 @@ func (k *keygate) post(path, token string, body any) (int, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	req, err := http.NewRequest(http.MethodPost, k.srv.URL+path, bytes.NewReader(b))
+	return k.send(http.MethodPost, path, token, b)
+}
+
+// send makes one request, bounded by patience; a body goes as JSON.
+func (k *keygate) send(method, path, token string, body []byte) (int, string, error) {
+	req, err := http.NewRequest(method, k.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := (&http.Client{Timeout: patience}).Do(req)
 	if err != nil {
 		return 0, "", err

@@ -29,20 +29,8 @@ func TestListenerReconnectsAsSoonAsTheDatabaseIsBack(t *testing.T) {
 	defer s.Close()
 	s.listenPause = [2]time.Duration{time.Hour, time.Hour}
 
-	got := make(chan string, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Listen(ctx, "kg_reconnect", func(p string) { got <- p }) }()
-	defer func() { cancel(); <-done }()
-	require.Eventually(t, func() bool {
-		_ = s.Notify(context.Background(), "kg_reconnect", "hello")
-		select {
-		case p := <-got:
-			return p == "hello"
-		case <-time.After(50 * time.Millisecond):
-			return false
-		}
-	}, 30*time.Second, 10*time.Millisecond, "the listener is subscribed")
+	got, stop := listenSubscribed(t, s, "kg_reconnect")
+	defer stop()
 
 	c.Stop()
 	require.Eventually(t, func() bool {
@@ -50,14 +38,42 @@ func TestListenerReconnectsAsSoonAsTheDatabaseIsBack(t *testing.T) {
 	}, 30*time.Second, 10*time.Millisecond, "the listener notices")
 	c.Start()
 	require.Eventually(t, func() bool { return s.Ping(context.Background()) == nil }, 30*time.Second, 50*time.Millisecond)
+	waitResetAll(t, got, 60*time.Second, "no reconnect after the database came back (backoff is an hour)", logs)
+}
+
+// listenSubscribed runs s.Listen on channel until stop is called and
+// waits until it hears its own notifications; got receives payloads.
+func listenSubscribed(t *testing.T, s *Store, channel string) (got <-chan string, stop func()) {
+	t.Helper()
+	ch := make(chan string, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Listen(ctx, channel, func(p string) { ch <- p }) }()
+	require.Eventually(t, func() bool {
+		_ = s.Notify(context.Background(), channel, "hello")
+		select {
+		case p := <-ch:
+			return p == "hello"
+		case <-time.After(50 * time.Millisecond):
+			return false
+		}
+	}, 30*time.Second, 10*time.Millisecond, "the listener is subscribed")
+	return ch, func() { cancel(); <-done }
+}
+
+// waitResetAll waits up to within for the listener to tell its caller to
+// drop its cache (it reconnected), failing with why and the logs.
+func waitResetAll(t *testing.T, got <-chan string, within time.Duration, why string, logs *syncbuf.Buffer) {
+	t.Helper()
+	deadline := time.After(within)
 	for {
 		select {
 		case p := <-got:
 			if p == ResetAll {
 				return
 			}
-		case <-time.After(60 * time.Second):
-			t.Fatalf("no reconnect after the database came back (backoff is an hour)\n%s", logs.String())
+		case <-deadline:
+			t.Fatalf("%s\n%s", why, logs.String())
 		}
 	}
 }
@@ -80,20 +96,8 @@ func TestKeyLookupEndsTheListenersBackoff(t *testing.T) {
 	require.NoError(t, s.CreateUser(t.Context(), &store.User{ID: "u1", Email: "u1@example.com", Role: "internal_user", CreatedAt: now, UpdatedAt: now}))
 	require.NoError(t, s.CreateKey(t.Context(), &store.Key{Hash: "h1", UserID: "u1", CreatedAt: now, UpdatedAt: now}))
 
-	got := make(chan string, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Listen(ctx, "kg_lookup_wake", func(p string) { got <- p }) }()
-	defer func() { cancel(); <-done }()
-	require.Eventually(t, func() bool {
-		_ = s.Notify(context.Background(), "kg_lookup_wake", "hello")
-		select {
-		case p := <-got:
-			return p == "hello"
-		case <-time.After(50 * time.Millisecond):
-			return false
-		}
-	}, 30*time.Second, 10*time.Millisecond, "the listener is subscribed")
+	got, stop := listenSubscribed(t, s, "kg_lookup_wake")
+	defer stop()
 
 	// Every connection of this store, the listener's included, is cut.
 	admin, err := Open(context.Background(), Options{DatabaseURL: dbtest.PostgresURL(t)})
@@ -107,14 +111,5 @@ func TestKeyLookupEndsTheListenersBackoff(t *testing.T) {
 		_, err := s.GetKeyAccess(context.Background(), "h1")
 		return err == nil
 	}, 30*time.Second, 10*time.Millisecond)
-	for {
-		select {
-		case p := <-got:
-			if p == ResetAll {
-				return
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("a key lookup reached the database but the listener still waits out its hour\n%s", logs.String())
-		}
-	}
+	waitResetAll(t, got, 10*time.Second, "a key lookup reached the database but the listener still waits out its hour", logs)
 }
