@@ -1,13 +1,15 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: a static, cgo-free binary on a distroless base,
 # running as a non-root user. SQLite data lives in /data (mount a volume),
-# or set DATABASE_URL for PostgreSQL.
+# or set DATABASE_URL for PostgreSQL. The nomsgpack tag drops Gin's
+# MessagePack codec, which Keygate never uses: 6 MB less binary and
+# about 2 MiB less idle RSS (bench/README.md, "Idle memory").
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/keygate ./cmd/keygate \
+RUN CGO_ENABLED=0 go build -tags nomsgpack -trimpath -ldflags="-s -w" -o /out/keygate ./cmd/keygate \
  && mkdir -p -m 0700 /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
