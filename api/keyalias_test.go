@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,8 +40,14 @@ func TestKeyAliasUniquePerOwner(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		requireError(t, e.do(http.MethodGet, "/auth/verify", boKey, nil), http.StatusUnauthorized)
 		require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/auth/verify", annKey, nil).Code)
-		// Now the name is unambiguous, but not bo's: refused, nothing deleted.
-		requireError(t, e.do(http.MethodPost, "/key/delete", bo, map[string]any{"key_aliases": []string{"laptop"}}), http.StatusForbidden)
+		// Now the name is unambiguous, but not bo's: refused, nothing
+		// deleted, and answered as a name nobody uses is (a 403 told bo
+		// that someone has a key of that name).
+		others := e.do(http.MethodPost, "/key/delete", bo, map[string]any{"key_aliases": []string{"laptop"}})
+		requireError(t, others, http.StatusNotFound)
+		nobodys := e.do(http.MethodPost, "/key/delete", bo, map[string]any{"key_aliases": []string{"lapt0p"}})
+		requireError(t, nobodys, http.StatusNotFound)
+		require.Equal(t, strings.ReplaceAll(nobodys.Body.String(), "lapt0p", "laptop"), others.Body.String())
 		require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/auth/verify", annKey, nil).Code)
 		r = e.do(http.MethodPost, "/key/delete", masterKey, map[string]any{"key_aliases": []string{"laptop"}})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())

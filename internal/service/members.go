@@ -108,8 +108,24 @@ func (s *Service) AddMembers(ctx context.Context, p auth.Principal, in MemberCha
 				return apperr.Forbidden("max_budget_in_team %.4g exceeds the team's budget of %.4g.", *in.MaxBudgetInTeam, *t.MaxBudget)
 			}
 			role, _ := validTeamRole("member.role", m.Role)
+			budget := in.MaxBudgetInTeam
+			old, err := tx.GetMembership(ctx, t.ID, u.ID)
+			switch {
+			case err == nil:
+				// Adding an existing member changes their membership, under
+				// member_update's rules: a team admin cannot change their
+				// own, and a budget not given is kept, not removed.
+				if !proxyAdmin && u.ID == p.UserID && (string(role) != old.Role || budget != nil) {
+					return apperr.Forbidden("A team admin cannot change their own membership; ask another admin of the team or a proxy admin.")
+				}
+				if budget == nil {
+					budget = old.MaxBudgetInTeam
+				}
+			case !errors.Is(err, store.ErrNotFound):
+				return fmt.Errorf("service: add member: %w", err)
+			}
 			if err := tx.PutMembership(ctx, store.Membership{TeamID: t.ID, UserID: u.ID, Role: string(role),
-				MaxBudgetInTeam: in.MaxBudgetInTeam, CreatedAt: now}); err != nil {
+				MaxBudgetInTeam: budget, CreatedAt: now}); err != nil {
 				return fmt.Errorf("service: add member: %w", err)
 			}
 			ch.User(u.ID)

@@ -82,9 +82,12 @@ func isUnavailable(err error) bool {
 		// Class 08: connection exception; 57P0x: the server is shutting
 		// down or not yet accepting connections; 57014: statement_timeout
 		// (or a cancel after our deadline); 55P03: lock_timeout; class 53:
-		// out of resources (connections, memory, disk).
+		// out of resources (connections, memory, disk); class 40: the
+		// server rolled the transaction back (a deadlock it broke, a
+		// serialization failure), which a retry may get past.
 		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") ||
-			pgErr.Code == "57014" || pgErr.Code == "55P03" || strings.HasPrefix(pgErr.Code, "53")
+			pgErr.Code == "57014" || pgErr.Code == "55P03" || strings.HasPrefix(pgErr.Code, "53") ||
+			strings.HasPrefix(pgErr.Code, "40")
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr),
 		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):

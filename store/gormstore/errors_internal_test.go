@@ -63,3 +63,16 @@ func TestCutConnectionIsUnavailable(t *testing.T) {
 	require.NotErrorIs(t, translate(&pgconn.PgError{Code: "42P01"}), store.ErrUnavailable, "a missing table is a bug, not an outage")
 	require.ErrorIs(t, translate(&pgconn.PgError{Code: "23505"}), store.ErrConflict)
 }
+
+// TestTransactionRollbackIsUnavailable: PostgreSQL's class 40 (a deadlock
+// it broke, a serialization failure) rolled the transaction back and the
+// same request may succeed on a retry: 503 with Retry-After, not a 500.
+// Writers that lock a parent row (holdParents) against one that deletes
+// it can meet in either order.
+func TestTransactionRollbackIsUnavailable(t *testing.T) {
+	for _, code := range []string{"40P01", "40001"} {
+		err := translate(fmt.Errorf("gormstore: create key: %w", &pgconn.PgError{Code: code}))
+		require.ErrorIs(t, err, store.ErrUnavailable, code)
+	}
+	require.NotErrorIs(t, translate(&pgconn.PgError{Code: "23503"}), store.ErrUnavailable)
+}

@@ -63,6 +63,9 @@ func (s *Store) CreateInvitation(ctx context.Context, inv *store.Invitation) err
 	}
 	row := invitationToRow(*inv)
 	err := s.txn(ctx, func(tx *gorm.DB) error {
+		if err := holdParents(tx, inv.UserID, ""); err != nil {
+			return err
+		}
 		err := samePurpose(tx, row.Purpose).
 			Where("user_id = ? AND is_accepted = ? AND id_hash <> ?", inv.UserID, false, inv.IDHash).
 			Delete(&invitationRow{}).Error

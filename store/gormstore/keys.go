@@ -61,7 +61,13 @@ func (s *Store) CreateKey(ctx context.Context, k *store.Key) error {
 	if err != nil {
 		return fmt.Errorf("gormstore: create key: %w", err)
 	}
-	if err := s.conn(ctx).Create(&row).Error; err != nil {
+	err = s.txn(ctx, func(tx *gorm.DB) error {
+		if err := holdParents(tx, k.UserID, k.TeamID); err != nil {
+			return err
+		}
+		return tx.Create(&row).Error
+	})
+	if err != nil {
 		return fmt.Errorf("gormstore: create key: %w", translate(err))
 	}
 	k.CreatedAt, k.UpdatedAt = row.CreatedAt, row.UpdatedAt
@@ -128,6 +134,16 @@ func (s *Store) rewriteKey(ctx context.Context, op, oldHash, newHash string, fn 
 			}
 		}
 		k.Hash = newHash
+		newUser, newTeam := "", ""
+		if k.UserID != row.UserID {
+			newUser = k.UserID
+		}
+		if k.TeamID != row.TeamID {
+			newTeam = k.TeamID
+		}
+		if err := holdParents(tx, newUser, newTeam); err != nil {
+			return err
+		}
 		if row, err = keyToRow(k); err != nil {
 			return err
 		}

@@ -95,6 +95,9 @@ func (s *Store) PutTOTP(ctx context.Context, t *store.TOTP) error {
 	row := totpRow{UserID: t.UserID, SecretSealed: t.SecretSealed, ConfirmedAt: dbTimePtr(t.ConfirmedAt), LastStep: t.LastStep,
 		CreatedAt: dbTime(t.CreatedAt)}
 	err := s.txn(ctx, func(tx *gorm.DB) error {
+		if err := holdParents(tx, t.UserID, ""); err != nil {
+			return err
+		}
 		var old totpRow
 		err := forUpdate(tx).Where("user_id = ?", t.UserID).Take(&old).Error
 		switch {
@@ -178,7 +181,13 @@ func (s *Store) CreatePasskey(ctx context.Context, p *store.Passkey) error {
 		return errors.New("gormstore: create passkey: empty id or user")
 	}
 	row := passkeyToRow(*p)
-	if err := s.conn(ctx).Create(&row).Error; err != nil {
+	err := s.txn(ctx, func(tx *gorm.DB) error {
+		if err := holdParents(tx, p.UserID, ""); err != nil {
+			return err
+		}
+		return tx.Create(&row).Error
+	})
+	if err != nil {
 		return fmt.Errorf("gormstore: create passkey for user %q: %w", p.UserID, translate(err))
 	}
 	p.CreatedAt, p.LastUsedAt = row.CreatedAt, row.LastUsedAt
@@ -256,6 +265,9 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 		}
 		if len(hashes) == 0 {
 			return nil
+		}
+		if err := holdParents(tx, userID, ""); err != nil {
+			return err
 		}
 		rows := make([]recoveryCodeRow, len(hashes))
 		for i, h := range hashes {
@@ -346,6 +358,9 @@ func (s *Store) CreateMFAChallenge(ctx context.Context, c *store.MFAChallenge) e
 	row := challengeRow{IDHash: c.IDHash, UserID: c.UserID, Purpose: c.Purpose, AMR: strings.Join(c.AMR, " "), Data: c.Data,
 		CreatedAt: dbTime(c.CreatedAt), ExpiresAt: dbTime(c.ExpiresAt), ConsumedAt: dbTimePtr(c.ConsumedAt)}
 	err := s.txn(ctx, func(tx *gorm.DB) error {
+		if err := holdParents(tx, c.UserID, ""); err != nil {
+			return err
+		}
 		if err := tx.Where("expires_at < ?", dbTime(c.CreatedAt)).Delete(&challengeRow{}).Error; err != nil {
 			return err
 		}

@@ -36,7 +36,13 @@ func (s *Store) CreateSession(ctx context.Context, x *store.Session) error {
 		return errors.New("gormstore: create session: empty id")
 	}
 	row := sessionToRow(*x)
-	if err := s.conn(ctx).Create(&row).Error; err != nil {
+	err := s.txn(ctx, func(tx *gorm.DB) error {
+		if err := holdParents(tx, x.UserID, ""); err != nil {
+			return err
+		}
+		return tx.Create(&row).Error
+	})
+	if err != nil {
 		return fmt.Errorf("gormstore: create session for user %q: %w", x.UserID, translate(err))
 	}
 	x.CreatedAt, x.ExpiresAt, x.RevokedAt = row.CreatedAt, row.ExpiresAt, row.RevokedAt

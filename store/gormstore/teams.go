@@ -180,10 +180,15 @@ func (s *Store) PutMembership(ctx context.Context, m store.Membership) error {
 		return errors.New("gormstore: put membership: empty team or user id")
 	}
 	row := membershipToRow(m)
-	err := s.conn(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "team_id"}, {Name: "user_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"role", "max_budget_in_team"}),
-	}).Create(&row).Error
+	err := s.txn(ctx, func(tx *gorm.DB) error {
+		if err := holdParents(tx, m.UserID, m.TeamID); err != nil {
+			return err
+		}
+		return tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "team_id"}, {Name: "user_id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"role", "max_budget_in_team"}),
+		}).Create(&row).Error
+	})
 	if err != nil {
 		return fmt.Errorf("gormstore: put membership %q/%q: %w", m.TeamID, m.UserID, translate(err))
 	}

@@ -14,6 +14,8 @@ import (
 
 func testKeysCRUD(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mkUser(t, s, "u1", "", at(0))
+	mkTeam(t, s, "t1", at(0))
 	k := store.Key{
 		Hash: "h1", KeyName: "sk-...abcd", Alias: "ci", UserID: "u1", TeamID: "t1", Models: []string{"m1", "m2"},
 		AllowedRoutes: []string{"/v1/embeddings", "llm_api_routes"}, MaxBudget: ptr(3.0), BudgetDuration: "1d", BudgetResetAt: ptr(at(1440)), Spend: 0.5,
@@ -89,6 +91,7 @@ func testKeysAliasUnique(t *testing.T, s store.Store) {
 
 func testKeysReplaceHash(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mkUser(t, s, "u", "", at(0))
 	k := store.Key{Hash: "old", Alias: "svc", UserID: "u", Spend: 4, CreatedAt: at(0), UpdatedAt: at(0)}
 	require.NoError(t, s.CreateKey(ctx, &k))
 	mkKey(t, s, "taken", "", "", at(0))
@@ -125,6 +128,9 @@ func testKeysReplaceHash(t *testing.T, s store.Store) {
 
 func testKeysList(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mkUser(t, s, "u1", "", at(0))
+	mkUser(t, s, "u2", "", at(0))
+	mkTeam(t, s, "t1", at(0))
 	var want []string
 	for i := range 30 {
 		h := fmt.Sprintf("hash-%02d", i)

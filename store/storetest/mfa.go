@@ -13,6 +13,7 @@ import (
 
 func testSessionsAMR(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mkUser(t, s, "u", "", at(0))
 	x := store.Session{ID: "s-mfa", UserID: "u", Role: "proxy_admin", LoginMethod: "password", AMR: []string{"pwd", "otp", "mfa"},
 		CreatedAt: at(0), ExpiresAt: at(60)}
 	want := x
@@ -202,6 +203,7 @@ func testMFASummariesAndDelete(t *testing.T, s store.Store) {
 
 func testMFAChallenges(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mkUser(t, s, "u", "", at(0))
 	c := store.MFAChallenge{IDHash: "ch1", UserID: "u", Purpose: store.ChallengeLogin, AMR: []string{"pwd"}, CreatedAt: at(0), ExpiresAt: at(5)}
 	want := c
 	require.NoError(t, s.CreateMFAChallenge(ctx, &c))

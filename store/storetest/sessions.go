@@ -10,6 +10,7 @@ import (
 
 func testSessionsRevokeOne(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mkUser(t, s, "u", "", at(0))
 	x := store.Session{ID: "s1", UserID: "u", Role: "proxy_admin", LoginMethod: "sso", IDToken: "eyJ.id.token",
 		SSOSID: "sid-1", CreatedAt: at(0), ExpiresAt: at(60)}
 	want := x
@@ -32,6 +33,8 @@ func testSessionsRevokeOne(t *testing.T, s store.Store) {
 
 func testSessionsRevokeUser(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mkUser(t, s, "a", "", at(0))
+	mkUser(t, s, "b", "", at(0))
 	for _, id := range []string{"a1", "a2", "a3", "keep"} {
 		mkSession(t, s, id, "a", "", at(0), at(60))
 	}
@@ -67,6 +70,8 @@ func testSessionsRevokeUser(t *testing.T, s store.Store) {
 
 func testSessionsRevokeBySID(t *testing.T, s store.Store) {
 	ctx := t.Context()
+	mkUser(t, s, "a", "", at(0))
+	mkUser(t, s, "b", "", at(0))
 	mkSession(t, s, "s1", "a", "sid-1", at(0), at(60))
 	mkSession(t, s, "s2", "a", "sid-1", at(0), at(60))
 	mkSession(t, s, "s3", "a", "sid-2", at(0), at(60))

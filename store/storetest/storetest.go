@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Teams/Memberships", testMemberships},
 		{"Teams/List", testTeamsList},
 		{"Teams/DeleteCascades", testTeamsDeleteCascade},
+		{"Parents/NoOrphansWhenDeletedMeanwhile", testParentsNoOrphans},
+		{"Parents/MustExist", testParentsMustExist},
 		{"Keys/CRUD", testKeysCRUD},
 		{"Keys/AliasUnique", testKeysAliasUnique},
 		{"Keys/ReplaceHash", testKeysReplaceHash},
