@@ -55,20 +55,8 @@ func checkText(c *gin.Context) {
 }
 
 func requestText(r *http.Request) error {
-	if !validText(r.URL.Path, 8192) {
-		return textError("The request path", "")
-	}
-	if r.URL.RawQuery != "" { // most requests, /auth/verify above all, have none
-		for k, vs := range r.URL.Query() {
-			if !validText(k, 256) {
-				return textError("A query parameter name", "")
-			}
-			for _, v := range vs {
-				if !validText(v, maxQueryValue) {
-					return textError("Query parameter", k)
-				}
-			}
-		}
+	if err := URLText(r); err != nil {
+		return err
 	}
 	if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
 		return nil
@@ -90,6 +78,29 @@ func requestText(r *http.Request) error {
 		for _, v := range vs {
 			if !validText(v, maxFormValue) {
 				return textError("Form field", k)
+			}
+		}
+	}
+	return nil
+}
+
+// URLText refuses a request whose path or query string holds a NUL byte
+// or invalid UTF-8, or is overly long: the part of checkText that also
+// applies where the body is not Keygate's to read (/auth/verify, which
+// runs in front of Gin, and forwarded requests).
+func URLText(r *http.Request) error {
+	if !validText(r.URL.Path, 8192) {
+		return textError("The request path", "")
+	}
+	if r.URL.RawQuery != "" { // most requests, /auth/verify above all, have none
+		for k, vs := range r.URL.Query() {
+			if !validText(k, 256) {
+				return textError("A query parameter name", "")
+			}
+			for _, v := range vs {
+				if !validText(v, maxQueryValue) {
+					return textError("Query parameter", k)
+				}
 			}
 		}
 	}

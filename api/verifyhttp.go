@@ -82,7 +82,10 @@ func (v *verifyEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			v.observe(r.Method, route, rec.status, errType, time.Since(start))
 		}
 	}()
-	err := v.s.serveVerify(&rec, r)
+	err := URLText(r)
+	if err == nil {
+		err = v.s.serveVerify(&rec, r)
+	}
 	if err == nil {
 		return
 	}

@@ -73,6 +73,10 @@ func (a *App) route(own http.Handler) http.Handler {
 			return
 		}
 		if a.forward != nil && a.forward.Matches(r.URL.Path) {
+			if err := api.URLText(r); err != nil {
+				httperr.WriteHTTP(w, err)
+				return
+			}
 			if err := a.checkForwardedCookie(r); err != nil {
 				httperr.WriteHTTP(w, err)
 				return

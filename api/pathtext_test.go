@@ -1,0 +1,52 @@
+package api_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/rbac"
+)
+
+// TestBadPathTextRefusedEverywhere: a NUL byte or invalid UTF-8 in the
+// path or query is a 400 on /auth/verify and on forwarded routes too, as
+// on every management route (README, Security). Both run in front of Gin
+// and its text check; an outside test saw /auth/verify/v1/chat/completions%00
+// allowed and forwarding send the path upstream.
+func TestBadPathTextRefusedEverywhere(t *testing.T) {
+	t.Parallel()
+	up, served := fakeLLM(t)
+	e := newEnvWith(t, databases()[0].open(t), withForwarding(up))
+	e.userWithRole("ann", rbac.RoleInternalUser)
+	key := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "ann", "models": []string{"gpt-test"}}))["key"].(string)
+	body := `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"max_tokens":5}`
+	send := func(method, target string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "/", strings.NewReader(body))
+		req.URL.Path, req.URL.RawQuery, _ = strings.Cut(target, "?")
+		req.RequestURI = target
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, req)
+		return w
+	}
+	for _, target := range []string{
+		"/auth/verify/v1/chat/completions\x00",
+		"/auth/verify/v1/models\xff",
+		"/auth/verify?path=/v1/chat/completions\x00",
+		"/v1/chat/completions\x00",
+		"/v1/chat/completions?x=\xff",
+	} {
+		before := served.Load()
+		w := send(http.MethodPost, target)
+		require.Equal(t, http.StatusBadRequest, w.Code, "%q: %s", target, w.Body.String())
+		require.Contains(t, w.Body.String(), `"error"`, "%q: LiteLLM's error body", target)
+		require.Equal(t, before, served.Load(), "%q reached the upstream", target)
+	}
+	// The same requests with clean text pass.
+	require.Equal(t, http.StatusOK, send(http.MethodPost, "/auth/verify/v1/chat/completions").Code)
+	require.Equal(t, http.StatusOK, send(http.MethodPost, "/v1/chat/completions").Code)
+}
