@@ -350,6 +350,18 @@ func TestRedTeamFindings(t *testing.T) {
 			require.Equal(t, 403, status("POST", "/auth/verify", restricted, req, ""))
 			req = map[string]string{"X-Original-URI": "/v1/models", "X-Forwarded-Uri": "/key/generate", "X-Original-Method": "GET"}
 			require.Equal(t, 403, status("GET", "/auth/verify", user, req, ""))
+
+			// 11. A trusted proxy's method header settles the method only
+			// when it is one standard method: a proxy appending its value to
+			// the client's ("POST, GET") or passing on junk leaves it unknown,
+			// so a model route still needs its model (an outside test got 200
+			// for "POST, GET", "FOO" and "G%45T" with no model at all).
+			for _, m := range []string{"POST, GET", "GET, POST", "FOO", "G%45T", "GET;"} {
+				req = map[string]string{"X-Original-URI": "/v1/chat/completions", "X-Original-Method": m}
+				require.Equal(t, 403, status("GET", "/auth/verify", restricted, req, ""), m)
+			}
+			req = map[string]string{"X-Original-URI": "/v1/chat/completions", "X-Original-Method": " get "}
+			require.Equal(t, 200, status("GET", "/auth/verify", restricted, req, ""), "a trusted GET is a GET")
 		})
 	}
 }

@@ -130,14 +130,19 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 	// the proxy's GET rather than the client's.
 	req.MethodUnsure = true
 	if trusted {
-		if m := firstHeader(r, methodHeaders); m != "" {
-			req.Method, req.MethodUnsure = strings.ToUpper(m), false
+		// Only one standard method settles it: a proxy that appends its
+		// own value to the client's ("POST, GET") or passes on something
+		// that is not a method leaves the method unknown.
+		if m := strings.ToUpper(strings.TrimSpace(firstHeader(r, methodHeaders))); standardMethod(m) {
+			req.Method, req.MethodUnsure = m, false
 		}
 	}
 	for _, h := range methodHeaders {
-		for _, v := range r.Header.Values(h) {
-			if v = strings.ToUpper(strings.TrimSpace(v)); v != "" && v != req.Method {
-				req.MethodClaims = append(req.MethodClaims, v)
+		for _, line := range r.Header.Values(h) {
+			for v := range strings.SplitSeq(line, ",") {
+				if v = strings.ToUpper(strings.TrimSpace(v)); v != "" && v != req.Method {
+					req.MethodClaims = append(req.MethodClaims, v)
+				}
 			}
 		}
 	}
@@ -205,6 +210,15 @@ func readVerifyBody(r *http.Request) (body []byte, complete bool) {
 		return nil, false
 	}
 	return b, true
+}
+
+func standardMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return true
+	}
+	return false
 }
 
 func firstHeader(r *http.Request, names []string) string {
