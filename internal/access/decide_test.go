@@ -316,6 +316,12 @@ func TestRestrictedCredentialsMayNotUpload(t *testing.T) {
 		{req("POST", "/v1/batches"), true},
 		{req("POST", "/v1/batches/"), true},
 		{req("POST", "/openai/v1/batches"), true},
+		// Anthropic's message batches name a model in each nested request
+		// (an outside test had one forwarded with a model the key lacks).
+		{req("POST", "/v1/messages/batches"), true},
+		{req("POST", "/anthropic/v1/messages/batches"), true},
+		{req("GET", "/v1/messages/batches"), false},
+		{req("POST", "/v1/messages"), false},
 		{req("GET", "/v1/files"), false},
 		{req("GET", "/v1/batches"), false},
 		{req("GET", "/v1/files/f1/content"), false},

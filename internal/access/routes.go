@@ -176,13 +176,14 @@ func CleanRoute(route string) bool {
 }
 
 // UploadRoute reports whether route creates files or batches
-// (/v1/files, /v1/batches, also under a provider prefix such as
-// /openai/v1/files): a batch runs the models its uploaded JSONL names,
-// which no request Keygate sees shows, so a credential limited to some
-// models may not write there.
+// (/v1/files, /v1/batches, Anthropic's /v1/messages/batches, also under a
+// provider prefix such as /openai/v1/files): a batch runs the models its
+// uploaded JSONL (or, for Anthropic, each of its nested requests) names,
+// which Keygate does not read, so a credential limited to some models may
+// not write there.
 func UploadRoute(route string) bool {
 	route = strings.TrimSuffix(route, "/")
-	for _, s := range []string{"files", "batches"} {
+	for _, s := range []string{"files", "batches", "messages/batches"} {
 		if route == "/"+s || strings.HasSuffix(route, "/v1/"+s) {
 			return true
 		}
