@@ -3,6 +3,9 @@ package auth
 // Cookie and header names of the browser session. The cookies themselves
 // (set, renewed, cleared) and the CSRF tokens are internal/websession's.
 const (
+	// CookiePrefix starts the name of every cookie Keygate sets; none is
+	// ever the upstream's business, so forwarding drops them all.
+	CookiePrefix = "keygate_"
 	// DefaultSessionCookie holds the session JWT (HttpOnly).
 	DefaultSessionCookie = "keygate_session"
 	// CSRFCookie holds the session's CSRF token, readable by page script

@@ -256,7 +256,7 @@ func TestIdentityHeadersCannotBeSpoofed(t *testing.T) {
 		option.WithHeader("X-Keygate-Model", "gpt-test"),
 		option.WithHeader("x-api-key", e.key),
 		option.WithHeader("x-litellm-api-key", e.key),
-		option.WithHeader("Cookie", "keygate_session="+e.key+"; theme=dark"),
+		option.WithHeader("Cookie", "keygate_session="+e.key+"; keygate_refresh=sid.mac; theme=dark; keygate_csrf=tok"),
 	)
 	_, err := c.Chat.Completions.New(context.Background(), chatParams("gpt-test"))
 	require.NoError(t, err)
@@ -267,7 +267,7 @@ func TestIdentityHeadersCannotBeSpoofed(t *testing.T) {
 	require.Empty(t, got.Header.Values("X-Keygate-Model"))
 	require.Empty(t, got.Header.Values("X-Api-Key"))
 	require.Empty(t, got.Header.Values("X-Litellm-Api-Key"))
-	require.Equal(t, "theme=dark", got.Header.Get("Cookie"), "the session cookie is a credential and stays behind")
+	require.Equal(t, "theme=dark", got.Header.Get("Cookie"), "Keygate's cookies (session, refresh, CSRF) stay behind")
 	require.Equal(t, []string{"Bearer " + upstreamKey}, got.Header.Values("Authorization"))
 	require.NotContains(t, headerDump(got.Header)+string(got.Body), e.key)
 }

@@ -205,7 +205,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	for _, k := range auth.CredentialHeaders() {
 		h.Del(k)
 	}
-	stripCookie(h, p.opts.SessionCookie)
+	stripCookies(h, func(name string) bool {
+		return name == p.opts.SessionCookie || strings.HasPrefix(name, auth.CookiePrefix)
+	})
 	if p.opts.UpstreamKey != "" {
 		h.Set("Authorization", "Bearer "+p.opts.UpstreamKey)
 	}
@@ -248,11 +250,12 @@ func identityLike(name string) bool {
 	return true
 }
 
-// stripCookie removes Keygate's session cookie (a credential) from the
-// Cookie headers and keeps the others.
-func stripCookie(h http.Header, name string) {
+// stripCookies removes the cookies drop names (Keygate's own: the session
+// cookie is a credential, the refresh cookie renews one) from the Cookie
+// headers and keeps the others.
+func stripCookies(h http.Header, drop func(name string) bool) {
 	vals := h.Values("Cookie")
-	if name == "" || len(vals) == 0 {
+	if len(vals) == 0 {
 		return
 	}
 	var kept []string
@@ -260,7 +263,7 @@ func stripCookie(h http.Header, name string) {
 		for _, part := range strings.Split(line, ";") {
 			part = strings.TrimSpace(part)
 			n, _, _ := strings.Cut(part, "=")
-			if part == "" || strings.TrimSpace(n) == name {
+			if part == "" || drop(strings.TrimSpace(n)) {
 				continue
 			}
 			kept = append(kept, part)
