@@ -80,3 +80,29 @@ func TestBadInput(t *testing.T) {
 		requireError(t, e.do(http.MethodGet, "/user/list", "sk-wrong", nil), http.StatusUnauthorized)
 	})
 }
+
+// TestWrongTypeMessagesNameTheField: a wrong type in a field with its own
+// decoder names that field (it said "The request body must be a JSON
+// object" with param None), and an integer field says "integer" (it said
+// "must be of type number, got number 1e3").
+func TestWrongTypeMessagesNameTheField(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, databases()[0].open(t))
+	for _, c := range []struct {
+		body        map[string]any
+		param, text string
+	}{
+		{map[string]any{"user_id": "a", "teams": "t1"}, "teams", `Field "teams" must be a list of team ids or objects.`},
+		{map[string]any{"user_id": "b", "teams": []any{7}}, "teams", `Field "teams" must be a list of team ids or objects.`},
+		{map[string]any{"user_id": "c", "rpm_limit": 1.5}, "rpm_limit", `Field "rpm_limit" must be of type integer, got number 1.5.`},
+	} {
+		r := e.do(http.MethodPost, "/user/new", masterKey, c.body)
+		requireError(t, r, http.StatusBadRequest)
+		errBody := r.JSON(t)["error"].(map[string]any)
+		require.Equal(t, c.param, errBody["param"], r.Body.String())
+		require.Equal(t, c.text, errBody["message"], r.Body.String())
+	}
+	r := e.do(http.MethodPost, "/team/member_add", masterKey, map[string]any{"team_id": "t1", "member": 7})
+	requireError(t, r, http.StatusBadRequest)
+	require.Contains(t, r.Body.String(), "A member must be an object")
+}

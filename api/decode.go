@@ -85,6 +85,9 @@ func jsonError(err error) error {
 	var mbe *http.MaxBytesError
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
+	if ae, ok := apperr.As(err); ok { // a field's own decoder said what is wrong
+		return ae
+	}
 	switch {
 	case errors.As(err, &mbe):
 		return tooLarge(mbe)
@@ -112,7 +115,9 @@ func jsonError(err error) error {
 
 func jsonTypeName(kind string) string {
 	switch {
-	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"), strings.HasPrefix(kind, "float"):
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "integer"
+	case strings.HasPrefix(kind, "float"):
 		return "number"
 	case kind == "slice", kind == "array":
 		return "list"

@@ -32,7 +32,7 @@ func (t *TeamRefs) UnmarshalJSON(b []byte) error {
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("teams must be a list: %w", err)
+		return apperr.InvalidParam("teams", "Field \"teams\" must be a list of team ids or objects.")
 	}
 	out := make(TeamRefs, 0, len(raw))
 	for _, r := range raw {
@@ -43,7 +43,7 @@ func (t *TeamRefs) UnmarshalJSON(b []byte) error {
 		}
 		var ref TeamRef
 		if err := json.Unmarshal(r, &ref); err != nil {
-			return fmt.Errorf("teams entries must be team ids or objects: %w", err)
+			return apperr.InvalidParam("teams", "Field \"teams\" must be a list of team ids or objects.")
 		}
 		out = append(out, ref)
 	}
@@ -65,17 +65,18 @@ type Members []Member
 // UnmarshalJSON implements json.Unmarshaler.
 func (m *Members) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	bad := apperr.Invalid("A member must be an object {\"user_id\" or \"user_email\", \"role\"} or a list of them.")
 	if len(b) > 0 && b[0] == '{' {
 		var one Member
 		if err := json.Unmarshal(b, &one); err != nil {
-			return err
+			return bad
 		}
 		*m = Members{one}
 		return nil
 	}
 	var many []Member
 	if err := json.Unmarshal(b, &many); err != nil {
-		return err
+		return bad
 	}
 	*m = many
 	return nil
