@@ -105,4 +105,10 @@ func TestWrongTypeMessagesNameTheField(t *testing.T) {
 	r := e.do(http.MethodPost, "/team/member_add", masterKey, map[string]any{"team_id": "t1", "member": 7})
 	requireError(t, r, http.StatusBadRequest)
 	require.Contains(t, r.Body.String(), "A member must be an object")
+
+	// A page size given as 0 is refused as 1000 is, not read as "absent".
+	for _, q := range []string{"page_size=0", "page_size=1000", "page=0", "page=-1"} {
+		requireError(t, e.do(http.MethodGet, "/user/list?"+q, masterKey, nil), http.StatusBadRequest)
+	}
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/user/list?page=1&page_size=1", masterKey, nil).Code)
 }

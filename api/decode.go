@@ -149,6 +149,14 @@ func pageParams(c *gin.Context, sizeName string) (page, size int, err error) {
 	if size, err = queryInt(c, sizeName); err != nil {
 		return 0, 0, err
 	}
+	// Absent means the default; a value given must be a real one (0 used
+	// to read as absent, so page_size=0 quietly meant 25).
+	if c.Query("page") != "" && page < 1 {
+		return 0, 0, apperr.InvalidParam("page", "page must be 1 or more.")
+	}
+	if c.Query(sizeName) != "" && size < 1 {
+		return 0, 0, apperr.InvalidParam(sizeName, "%s must be 1 or more.", sizeName)
+	}
 	return page, size, nil
 }
 
