@@ -18,7 +18,7 @@ type MFAOps interface {
 	SetupTOTP(ctx context.Context, p auth.Principal, token string) (service.TOTPSetup, error)
 	ConfirmTOTP(ctx context.Context, p auth.Principal, token, code string) (service.MFAEnabled, error)
 	DisableTOTP(ctx context.Context, p auth.Principal, proof service.MFAProof) error
-	BeginPasskeyRegistration(ctx context.Context, p auth.Principal, token string) (service.WebAuthnBegin, error)
+	BeginPasskeyRegistration(ctx context.Context, p auth.Principal, token string, proof service.PasskeyProof) (service.WebAuthnBegin, error)
 	FinishPasskeyRegistration(ctx context.Context, p auth.Principal, in service.PasskeyRegistration) (service.MFAEnabled, error)
 	DeletePasskey(ctx context.Context, p auth.Principal, id string, proof service.MFAProof) error
 	BeginMFAStepUp(ctx context.Context, p auth.Principal) (service.WebAuthnBegin, error)
@@ -184,7 +184,7 @@ func (s *Server) enrollPasskeyBegin(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.opts.MFA.BeginPasskeyRegistration(ctxOf(c), auth.Principal{}, token)
+	b, err := s.opts.MFA.BeginPasskeyRegistration(ctxOf(c), auth.Principal{}, token, service.PasskeyProof{})
 	if err != nil {
 		return err
 	}
@@ -297,10 +297,11 @@ func (s *Server) mfaTOTPDisable(c *gin.Context) error {
 }
 
 func (s *Server) mfaPasskeyBegin(c *gin.Context) error {
-	if err := decodeOptionalJSON(c, &struct{}{}); err != nil {
+	var proof service.PasskeyProof
+	if err := decodeOptionalJSON(c, &proof); err != nil {
 		return err
 	}
-	b, err := s.opts.MFA.BeginPasskeyRegistration(ctxOf(c), PrincipalOf(c), "")
+	b, err := s.opts.MFA.BeginPasskeyRegistration(ctxOf(c), PrincipalOf(c), "", proof)
 	if err != nil {
 		return err
 	}

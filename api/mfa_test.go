@@ -532,3 +532,37 @@ func TestPasswordlessBeginLimited(t *testing.T) {
 	e.now.Advance(61 * time.Second)
 	require.Equal(t, http.StatusOK, e.do(http.MethodPost, "/v2/login/mfa/webauthn?passwordless=true", "", nil).Code)
 }
+
+// TestAddingAPasskeyNeedsProof: a passkey signs in on its own, so a
+// session token alone must not add one. An outside test added a passkey
+// with nothing but a victim's session JWT (no cookie, code or password)
+// and signed in with it after the victim logged out and changed their
+// password. Now the signed-in user proves it: their password while they
+// have no second factor, a current code once they have one.
+func TestAddingAPasskeyNeedsProof(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, databases()[0].open(t))
+	e.userWithRole("vic", rbac.RoleInternalUser)
+	e.setPassword("vic", "vic-password-1")
+	r, _ := e.login("vic", "vic-password-1")
+	jwt := r.JSON(t)["token"].(string)
+	begin := func(body any) response { return e.do(http.MethodPost, "/user/mfa/webauthn/register", jwt, body) }
+
+	requireError(t, begin(nil), http.StatusBadRequest)
+	requireError(t, begin(map[string]any{"password": "wrong-password-1"}), http.StatusBadRequest)
+	r = begin(map[string]any{"password": "vic-password-1"})
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	require.NotEmpty(t, r.JSON(t)["mfa_token"])
+
+	// With a second factor, the password is not enough: a current code is.
+	secret, _ := e.enableTOTP(jwt)
+	r, _ = e.login("vic", "vic-password-1")
+	tok := mfaRequired(t, r, "mfa_required")
+	r = e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": tok, "code": e.nextCode(secret)})
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	jwt = r.JSON(t)["token"].(string)
+	requireError(t, begin(nil), http.StatusBadRequest)
+	requireError(t, begin(map[string]any{"password": "vic-password-1"}), http.StatusBadRequest)
+	r = begin(map[string]any{"code": e.nextCode(secret)})
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+}

@@ -41,7 +41,8 @@ func TestBrowserPasskeys(t *testing.T) {
 	// with recovery codes, shown once.
 	s.signIn(tab, email, pw, "")
 	s.do(tab, "account page", chromedp.Navigate(s.url("/ui/account/security")), chromedp.WaitVisible(chromedp.ID("add-passkey")),
-		chromedp.SetValue(chromedp.ID("passkey-name"), "Virtual key"), chromedp.Click(chromedp.ID("add-passkey")),
+		chromedp.SetValue(chromedp.ID("passkey-name"), "Virtual key"), chromedp.SetValue(chromedp.ID("passkey-proof"), pw),
+		chromedp.Click(chromedp.ID("add-passkey")),
 		chromedp.WaitVisible(chromedp.ID("recovery-codes")))
 	codes := strings.Fields(s.text(tab, "#recovery-codes"))
 	require.Len(t, codes, 10)

@@ -356,10 +356,21 @@ func (s *Service) finishEnrollment(ctx context.Context, u store.User, ch store.M
 
 // ---- passkeys ----
 
+// PasskeyProof is how a signed-in user proves a new passkey is theirs to
+// add: a current second factor (MFAProof) when they have one, else their
+// password.
+type PasskeyProof struct {
+	MFAProof
+	Password string `json:"password"`
+}
+
 // BeginPasskeyRegistration starts registering a passkey for the signed-in
 // user (or the user of an enrollment token, which then carries the
-// ceremony).
-func (s *Service) BeginPasskeyRegistration(ctx context.Context, p auth.Principal, token string) (WebAuthnBegin, error) {
+// ceremony). A passkey signs in on its own, so a signed-in user proves
+// the change first: a session token alone (it is also handed to API
+// clients and verifiers, and may leak) must not become a permanent,
+// password-free way in.
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, p auth.Principal, token string, proof PasskeyProof) (WebAuthnBegin, error) {
 	u, _, ch, err := s.enrollee(ctx, p, token)
 	if err != nil {
 		return WebAuthnBegin{}, err
@@ -369,6 +380,11 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, p auth.Principal
 	}
 	if err := ssoOnly(u); err != nil {
 		return WebAuthnBegin{}, err
+	}
+	if ch == nil {
+		if err := s.proveOwner(ctx, p, u, proof); err != nil {
+			return WebAuthnBegin{}, err
+		}
 	}
 	keys, err := s.store.ListPasskeys(ctx, u.ID)
 	if err != nil {
@@ -586,6 +602,22 @@ func (s *Service) proveFactor(ctx context.Context, u store.User, proof MFAProof)
 		return s.consume(ctx, c)
 	}
 	return apperr.InvalidParam("code", "Prove this change with a current code (code) or a passkey (mfa_token and webauthn).")
+}
+
+// proveOwner checks that the signed-in user is at the keyboard: a current
+// second factor when they have one, else their password.
+func (s *Service) proveOwner(ctx context.Context, p auth.Principal, u store.User, proof PasskeyProof) error {
+	sums, err := s.store.MFASummaries(ctx, []string{u.ID})
+	if err != nil {
+		return fmt.Errorf("service: mfa summary: %w", err)
+	}
+	if sums[u.ID].Enabled() {
+		return s.proveFactor(ctx, u, proof.MFAProof)
+	}
+	if proof.Password == "" {
+		return apperr.InvalidParam("password", "Confirm adding a passkey with your current password.")
+	}
+	return s.checkCurrentPassword(ctx, p, u, proof.Password, "password")
 }
 
 // removalAllowed refuses to remove a user's last factor when their role

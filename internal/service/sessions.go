@@ -179,6 +179,45 @@ func (s *Service) loginFailed(ctx context.Context, ip string, w store.AttemptWin
 	return errBadCredentials
 }
 
+// checkCurrentPassword is the signed-in user proving a change with their
+// password (param names the field in the 400). A stolen session must not
+// become a password oracle: the check gets the login's attempt limit, and
+// misses are audited.
+func (s *Service) checkCurrentPassword(ctx context.Context, p auth.Principal, u store.User, pw, param string) error {
+	if s.passwords == nil {
+		return apperr.Unavailable("Password login is not available on this server.")
+	}
+	subject := "password-change:" + u.ID
+	// As at login: an overload refusal comes before the attempt counts.
+	slot, err := s.passwords.Reserve()
+	if err != nil {
+		return err
+	}
+	defer slot.Release()
+	if _, err := s.takeAttempt(ctx, subject, s.sessions.MaxFailures, s.sessions.Window, "Too many wrong current passwords"); err != nil {
+		return fmt.Errorf("service: password check attempt: %w", err)
+	}
+	ok := false
+	if u.PasswordHash != "" {
+		ok, _, err = slot.Verify(ctx, u.PasswordHash, pw)
+		if err != nil && !errors.Is(err, password.ErrInvalidHash) {
+			return err
+		}
+	} else if err := slot.VerifyDummy(ctx, pw); err != nil {
+		return err
+	}
+	if !ok {
+		if err := s.audit(ctx, s.store, p, "user.password_change_failed", "user", u.ID, nil, nil); err != nil {
+			return err
+		}
+		return apperr.InvalidParam(param, "The current password is wrong.")
+	}
+	if err := s.store.ClearLoginFailures(ctx, subject); err != nil {
+		return fmt.Errorf("service: clear password attempts: %w", err)
+	}
+	return nil
+}
+
 // StartSession creates a session row for u and mints its first token.
 // SSO ends here; password sign-ins end in startSession after the second
 // factor (mfa_login.go).
@@ -346,35 +385,8 @@ func (s *Service) ChangePassword(ctx context.Context, p auth.Principal, in Passw
 	if err != nil {
 		return notFound(err, "User not found.")
 	}
-	// A stolen session must not become a password oracle: the current
-	// password gets the login's attempt limit, and misses are audited.
-	subject := "password-change:" + u.ID
-	// As at login: an overload refusal comes before the attempt counts.
-	slot, err := s.passwords.Reserve()
-	if err != nil {
+	if err := s.checkCurrentPassword(ctx, p, u, in.CurrentPassword, "current_password"); err != nil {
 		return err
-	}
-	defer slot.Release()
-	if _, err := s.takeAttempt(ctx, subject, s.sessions.MaxFailures, s.sessions.Window, "Too many wrong current passwords"); err != nil {
-		return fmt.Errorf("service: password change attempt: %w", err)
-	}
-	ok := false
-	if u.PasswordHash != "" {
-		ok, _, err = slot.Verify(ctx, u.PasswordHash, in.CurrentPassword)
-		if err != nil && !errors.Is(err, password.ErrInvalidHash) {
-			return err
-		}
-	} else if err := slot.VerifyDummy(ctx, in.CurrentPassword); err != nil {
-		return err
-	}
-	if !ok {
-		if err := s.audit(ctx, s.store, p, "user.password_change_failed", "user", u.ID, nil, nil); err != nil {
-			return err
-		}
-		return apperr.InvalidParam("current_password", "The current password is wrong.")
-	}
-	if err := s.store.ClearLoginFailures(ctx, subject); err != nil {
-		return fmt.Errorf("service: clear password change attempts: %w", err)
 	}
 	h, err := s.passwords.Hash(ctx, in.NewPassword)
 	if err != nil {

@@ -91,7 +91,11 @@
     },
     register: function (btn) {
       var csrf = btn.getAttribute("data-csrf");
-      return post("/user/mfa/webauthn/register", {}, csrf).then(function (b) {
+      // A passkey signs in on its own, so adding one is proven with a
+      // current code, or the password when there is no second factor.
+      var proof = {}, el = document.getElementById(btn.getAttribute("data-proof") || "");
+      if (el) { proof[el.name] = el.value; }
+      return post("/user/mfa/webauthn/register", proof, csrf).then(function (b) {
         return navigator.credentials.create(creationOptions(b.options)).then(function (c) {
           return post("/user/mfa/webauthn/register/finish", { mfa_token: b.mfa_token, name: nameOf(btn), credential: credentialJSON(c) }, csrf);
         });
