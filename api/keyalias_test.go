@@ -1,12 +1,15 @@
 package api_test
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keygate/keygate/auth/apikey"
+	"github.com/keygate/keygate/internal/app"
 	"github.com/keygate/keygate/rbac"
 )
 
@@ -53,4 +56,25 @@ func TestKeyAliasUniquePerOwner(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		requireError(t, e.do(http.MethodGet, "/auth/verify", annKey, nil), http.StatusUnauthorized)
 	})
+}
+
+// TestMasterKeyIsNoAPIKey: a custom key (or regenerated value) equal to
+// the master key is refused and stores nothing: the row would show the
+// master key's hash in a user's key list (an outside test made one).
+func TestMasterKeyIsNoAPIKey(t *testing.T) {
+	t.Parallel()
+	// The tests' usual master key is too short to pass as a custom key
+	// anyway; this one is long enough.
+	long := "sk-master-long-enough-to-be-a-key-0123"
+	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) { o.MasterKeyHash = sha256.Sum256([]byte(long)) })
+	e.mustOK(e.do(http.MethodPost, "/user/new", long, map[string]any{"user_id": "ann", "user_role": "internal_user"}))
+	requireError(t, e.do(http.MethodPost, "/key/generate", long, map[string]any{"key": long, "user_id": "ann"}), http.StatusBadRequest)
+	r := e.do(http.MethodPost, "/key/generate", long, map[string]any{"user_id": "ann"})
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	k := r.JSON(t)["key"].(string)
+	requireError(t, e.do(http.MethodPost, "/key/regenerate", long, map[string]any{"key": k, "new_key": long}), http.StatusBadRequest)
+	r = e.do(http.MethodGet, "/key/list?user_id=ann", long, nil)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	require.NotContains(t, r.Body.String(), apikey.Hash(long), "no key row holds the master key")
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/auth/verify", k, nil).Code, "the refused regenerate left the key alone")
 }

@@ -23,6 +23,12 @@ func NewMasterKey(hash [sha256.Size]byte) *MasterKey {
 	return &MasterKey{hash: hash, set: hash != zero}
 }
 
+// Is reports, in constant time, whether raw is the master key.
+func (m *MasterKey) Is(raw string) bool {
+	h := sha256.Sum256([]byte(raw))
+	return m.set && subtle.ConstantTimeCompare(h[:], m.hash[:]) == 1
+}
+
 // Authenticate implements Authenticator. A credential that is not the
 // master key is not this authenticator's business (ErrNotMine), so the
 // chain goes on to API keys and sessions.

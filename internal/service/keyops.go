@@ -269,7 +269,7 @@ func (s *Service) UpdateKey(ctx context.Context, p auth.Principal, ref string, i
 	if err := require(p, rbac.PermKeyWriteOwn); err != nil {
 		return store.Key{}, err
 	}
-	if err := in.validate(); err != nil {
+	if err := s.validKeyRequest(&in); err != nil {
 		return store.Key{}, err
 	}
 	if in.Key != nil && ref == "" {
@@ -399,7 +399,7 @@ func (s *Service) RegenerateKey(ctx context.Context, p auth.Principal, ref strin
 	if err := require(p, rbac.PermKeyWriteOwn); err != nil {
 		return IssuedKey{}, err
 	}
-	if err := in.validate(); err != nil {
+	if err := s.validKeyRequest(&in); err != nil {
 		return IssuedKey{}, err
 	}
 	if ref == "" && in.Key != nil {

@@ -43,6 +43,20 @@ type IssuedKey struct {
 	Raw string // only set by generate and regenerate
 }
 
+// validKeyRequest is in.validate plus the rules that need the service: a
+// custom value must not be a reserved one.
+func (s *Service) validKeyRequest(in *KeyRequest) error {
+	if err := in.validate(); err != nil {
+		return err
+	}
+	for _, raw := range []*string{in.Key, in.NewKey} {
+		if raw != nil && s.reserved != nil && s.reserved(*raw) {
+			return apperr.InvalidParam("key", "This value cannot be an API key; choose another.")
+		}
+	}
+	return nil
+}
+
 func (in *KeyRequest) validate() error {
 	if in.KeyAlias != nil {
 		if err := validAlias("key_alias", *in.KeyAlias); err != nil {
@@ -110,7 +124,7 @@ func (s *Service) GenerateKey(ctx context.Context, p auth.Principal, in KeyReque
 	if err := require(p, rbac.PermKeyWriteOwn); err != nil {
 		return IssuedKey{}, err
 	}
-	if err := in.validate(); err != nil {
+	if err := s.validKeyRequest(&in); err != nil {
 		return IssuedKey{}, err
 	}
 	admin := p.Can(rbac.PermKeyWriteAny)

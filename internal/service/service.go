@@ -72,6 +72,11 @@ type Options struct {
 	// mail, whose timing would tell whether an account exists); nil
 	// runs it on a goroutine. Drain waits for it either way.
 	Background func(run func())
+	// ReservedKey reports whether a raw value may not become an API key
+	// (the master key: a key row holding it would show its hash in a
+	// user's key list and act as that user's key instead of the master
+	// key's). Nil reserves nothing.
+	ReservedKey func(raw string) bool
 }
 
 // Service implements the operations.
@@ -93,11 +98,14 @@ type Service struct {
 	turns *addrTurns
 	bg    func(run func())
 	bgWG  *sync.WaitGroup // shared by copies bound to a transaction (compound.go)
+	// reserved: see Options.ReservedKey.
+	reserved func(raw string) bool
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions,
+		reserved: o.ReservedKey,
 		channel: o.InvalidationChannel, instance: o.InstanceID}
 	s.invites = o.Invitations
 	s.directory = o.Directory
