@@ -206,7 +206,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Directory:           service.DirectoryPolicy{RoleMapping: o.SSOPolicy.RoleMapping},
 		Hooks:               service.Hooks{Invalidate: func(_ context.Context, c service.Changes) { a.drop(c) }},
 		InvalidationChannel: channel, InstanceID: a.instance,
-		ReservedKey:         auth.NewMasterKey(o.MasterKeyHash).Is})
+		ReservedKey: auth.NewMasterKey(o.MasterKeyHash).Is})
 	ssoCfg := api.SSOConfig{Providers: o.SSOProviders, Policy: o.SSOPolicy, Now: o.Now}
 	if len(o.SSOProviders) > 0 {
 		if o.Secret == "" {

@@ -106,7 +106,7 @@ type Service struct {
 func New(o Options) *Service {
 	s := &Service{store: o.Store, now: o.Now, log: o.Logger, hooks: o.Hooks, passwords: o.Passwords, rand: o.Rand, sessions: o.Sessions,
 		reserved: o.ReservedKey,
-		channel: o.InvalidationChannel, instance: o.InstanceID}
+		channel:  o.InvalidationChannel, instance: o.InstanceID}
 	s.invites = o.Invitations
 	s.directory = o.Directory
 	s.mfa = o.MFA
