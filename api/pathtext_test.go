@@ -5,10 +5,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keygate/keygate/auth/apikey"
+	"github.com/keygate/keygate/internal/app"
 	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
 )
 
 // TestBadPathTextRefusedEverywhere: a NUL byte or invalid UTF-8 in the
@@ -49,4 +53,23 @@ func TestBadPathTextRefusedEverywhere(t *testing.T) {
 	// The same requests with clean text pass.
 	require.Equal(t, http.StatusOK, send(http.MethodPost, "/auth/verify/v1/chat/completions").Code)
 	require.Equal(t, http.StatusOK, send(http.MethodPost, "/v1/chat/completions").Code)
+}
+
+// TestCacheTTLBoundsAnUnheardChange: KEYGATE_CACHE_TTL (app CacheTTL) is
+// the most a cached answer outlives a change this replica was never told
+// about — a replica whose notification listener is cut off from the
+// database (README, Caching). The row is changed behind the service's
+// back, so no invalidation runs: the answer stays until the TTL, not
+// after.
+func TestCacheTTLBoundsAnUnheardChange(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) { o.CacheTTL = 5 * time.Second })
+	key := e.userWithRole("ann", rbac.RoleInternalUser)
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/auth/verify", key, nil).Code)
+	_, err := e.store.UpdateKey(t.Context(), apikey.Hash(key), func(k *store.Key) error { k.Blocked = true; return nil })
+	require.NoError(t, err)
+	e.now.Advance(4 * time.Second)
+	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/auth/verify", key, nil).Code, "within the TTL: the cached answer (nobody was told)")
+	e.now.Advance(2 * time.Second)
+	requireError(t, e.do(http.MethodGet, "/auth/verify", key, nil), http.StatusUnauthorized)
 }

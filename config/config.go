@@ -85,8 +85,12 @@ type Auth struct {
 	UIPassword string
 	// SessionTTL is how long a login lasts; TokenTTL how long one session
 	// JWT lasts before it is re-issued from the live session.
-	SessionTTL            time.Duration
-	TokenTTL              time.Duration
+	SessionTTL time.Duration
+	TokenTTL   time.Duration
+	// CacheTTL is how long an answer about a key or session is cached: the
+	// most a replica that cannot hear other replicas' invalidations (its
+	// database link down) can answer from a revoked credential's entry.
+	CacheTTL              time.Duration
 	JWTAlgorithm          string // JWTAlgorithmES256 or JWTAlgorithmRS256
 	SigningKeyRotation    time.Duration
 	PasswordLoginDisabled bool

@@ -52,6 +52,8 @@ func TestValidate(t *testing.T) {
 		{"password without user", func(c *Config) { c.Auth.UIPassword = "pw"; c.Auth.UIUsername = "" }, []string{"UI_USERNAME"}},
 		{"token outlives session", func(c *Config) { c.Auth.TokenTTL = 48 * time.Hour }, []string{"KEYGATE_TOKEN_TTL", "longer than the session"}},
 		{"zero session", func(c *Config) { c.Auth.SessionTTL = 0 }, []string{"LITELLM_UI_SESSION_DURATION", "positive"}},
+		{"zero cache TTL", func(c *Config) { c.Auth.CacheTTL = 0 }, []string{"KEYGATE_CACHE_TTL", "positive"}},
+		{"day-long cache TTL", func(c *Config) { c.Auth.CacheTTL = 24 * time.Hour }, []string{"KEYGATE_CACHE_TTL", "at most 1h"}},
 		{"unknown JWT alg", func(c *Config) { c.Auth.JWTAlgorithm = "HS256" }, []string{"KEYGATE_JWT_ALGORITHM", `"HS256"`}},
 		{"rotation shorter than token", func(c *Config) { c.Auth.SigningKeyRotation = time.Minute }, []string{"KEYGATE_SIGNING_KEY_ROTATION", "longer than KEYGATE_TOKEN_TTL"}},
 		{"zero invitation TTL", func(c *Config) { c.Auth.InvitationTTL = 0 }, []string{"KEYGATE_INVITATION_TTL"}},
