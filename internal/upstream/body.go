@@ -29,6 +29,51 @@ type bodyInfo struct {
 	// choices is how many answers the request asks for (n, best_of):
 	// each may use maxTokens.
 	choices int64
+	// mediaParts counts image, audio and file parts, whose cost is not
+	// in their bytes (a short image URL costs as many tokens as a page).
+	mediaParts int64
+}
+
+// mediaPartTokens is what one image, audio or file part counts for in a
+// call's estimate: above what one image costs at OpenAI's and Anthropic's
+// largest sizes (about 1 100 and 1 600 tokens); a long recording or PDF
+// can still cost more.
+const mediaPartTokens = 2000
+
+// mediaTypes are the "type" values of content parts that carry media.
+var mediaTypes = map[string]bool{"image_url": true, "input_image": true, "image": true, "input_audio": true, "audio": true,
+	"file": true, "input_file": true, "document": true}
+
+// countMediaParts counts the objects anywhere in body whose "type" is a
+// media part's. A string that merely mentions such a type is not
+// counted; one counted wrongly only makes the estimate larger.
+func countMediaParts(body []byte) int64 {
+	if !bytes.Contains(body, []byte(`"type"`)) {
+		return 0
+	}
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return 0
+	}
+	var n int64
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if t, ok := x["type"].(string); ok && mediaTypes[t] {
+				n++
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(doc)
+	return n
 }
 
 // maxChoices bounds n/best_of as OpenAI does.
@@ -72,6 +117,7 @@ func inspectBody(body []byte, contentType, path string) (bodyInfo, error) {
 			info.maxTokens = max(info.maxTokens, int64(n))
 		}
 	}
+	info.mediaParts = countMediaParts(body)
 	info.choices = 1
 	for _, f := range []string{"n", "best_of"} {
 		raw, ok := doc[f]

@@ -104,7 +104,7 @@ func (p *Proxy) finish(c *call, read func() metered) {
 			p.log.Info("upstream: answer ended before its usage; billed an estimate",
 				"model", clean(model, maxModelLen), "prompt_tokens", m.u.prompt, "completion_tokens", m.u.completion)
 		}
-		p.limits.charge(c.principal, m.u.prompt+m.u.completion, p.opts.Now())
+		p.limits.charge(c.principal, m.u.prompt+m.u.completion-c.tpmHeld, p.opts.Now())
 		if c.model == "" && !m.u.seen {
 			return // nothing model-related happened (a file listing, say)
 		}
@@ -152,21 +152,28 @@ func (p *Proxy) estimatedUsage(c *call, m metered) usage {
 	return u
 }
 
-// estimate is what a call may cost at most, for its reservation: the
-// prompt counted as one token per three bytes of body (more than any
-// tokenizer counts) at the input price, plus the output bound the request
-// sets — or Options.EstimateMaxTokens — for each answer it asks for (n,
-// best_of) at the output price. Unpriced
-// models cost nothing.
-func (p *Proxy) estimate(model string, bodyLen int, maxTokens, choices int64) float64 {
-	price, ok := p.opts.Prices[model]
+// estimatedTokens is what a call may use at most, for its reservations:
+// the prompt counted as one token per three bytes of body (more than any
+// tokenizer counts text) plus mediaPartTokens per image, audio or file
+// part, and the output bound the request sets — or
+// Options.EstimateMaxTokens — for each answer it asks for (n, best_of).
+func (p *Proxy) estimatedTokens(c *call) (prompt, output int64) {
+	out := c.maxTokens
+	if out <= 0 {
+		out = p.opts.EstimateMaxTokens
+	}
+	return int64(c.bodyLen+2)/3 + c.mediaParts*mediaPartTokens, out * max(c.choices, 1)
+}
+
+// estimate is what a call may cost at most (estimatedTokens at the model's
+// prices), for its budget reservation. Unpriced models cost nothing.
+func (p *Proxy) estimate(c *call) float64 {
+	price, ok := p.opts.Prices[c.model]
 	if !ok {
 		return 0
 	}
-	if maxTokens <= 0 {
-		maxTokens = p.opts.EstimateMaxTokens
-	}
-	return float64(bodyLen)/3*price.InputPerMillion/1e6 + float64(maxTokens*max(choices, 1))*price.OutputPerMillion/1e6
+	prompt, output := p.estimatedTokens(c)
+	return float64(prompt)*price.InputPerMillion/1e6 + float64(output)*price.OutputPerMillion/1e6
 }
 
 // holdTable keeps the reservations of calls whose spend waits in the

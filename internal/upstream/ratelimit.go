@@ -73,10 +73,15 @@ func limitsOf(p auth.Principal) (rpm, tpm int64) {
 
 // admit takes one request from the key's RPM bucket and refuses while its
 // TPM bucket is overdrawn.
-func (l *limiter) admit(p auth.Principal, now time.Time) error {
+//
+// A call admitted under a TPM limit takes its estimate (est) from the
+// bucket at once and returns how much it took: concurrent calls see what
+// the ones before them may use, so a burst cannot all pass on one bucket
+// that each alone would pass. charge settles it with the real tokens.
+func (l *limiter) admit(p auth.Principal, now time.Time, prompt, output int64) (held int64, err error) {
 	rpm, tpm := limitsOf(p)
 	if rpm < 0 && tpm < 0 {
-		return nil
+		return 0, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -84,23 +89,28 @@ func (l *limiter) admit(p auth.Principal, now time.Time) error {
 	if tpm >= 0 {
 		kb.tpm.sync(tpm, now)
 		if kb.tpm.tokens <= 0 || tpm == 0 {
-			return rateLimited("tokens", tpm, kb.tpm.until(1))
+			return 0, rateLimited("tokens", tpm, kb.tpm.until(1))
 		}
 	}
 	if rpm >= 0 {
 		kb.rpm.sync(rpm, now)
 		if kb.rpm.tokens < 1 {
-			return rateLimited("requests", rpm, kb.rpm.until(1))
+			return 0, rateLimited("requests", rpm, kb.rpm.until(1))
 		}
 		kb.rpm.tokens--
 	}
-	return nil
+	if tpm >= 0 {
+		held = prompt + output
+		kb.tpm.tokens -= float64(held)
+	}
+	return held, nil
 }
 
-// charge takes an answer's tokens from the key's TPM bucket.
+// charge takes tokens from the key's TPM bucket; negative tokens give
+// back what an admitted call held beyond what it used.
 func (l *limiter) charge(p auth.Principal, tokens int64, now time.Time) {
 	_, tpm := limitsOf(p)
-	if tpm < 0 || tokens <= 0 {
+	if tpm < 0 || tokens == 0 {
 		return
 	}
 	l.mu.Lock()

@@ -32,9 +32,13 @@ type call struct {
 	listModels bool
 	// bodyLen and maxTokens size the estimate billed for an answer that
 	// ends before it reports usage.
-	bodyLen   int
-	maxTokens int64
-	choices   int64
+	bodyLen    int
+	maxTokens  int64
+	choices    int64
+	mediaParts int64
+	// tpmHeld is what the call took from the key's TPM bucket when it was
+	// admitted (its estimate); metering replaces it with the real tokens.
+	tpmHeld int64
 	// done makes metering happen once, whichever of EOF and Close comes
 	// first.
 	done sync.Once
@@ -90,7 +94,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.model, c.strip = info.model, info.strip
-	c.bodyLen, c.maxTokens, c.choices = len(body), info.maxTokens, max(info.choices, 1)
+	c.bodyLen, c.maxTokens, c.choices, c.mediaParts = len(body), info.maxTokens, max(info.choices, 1), info.mediaParts
 	c.listModels = r.Method == http.MethodGet && isModelList(r.URL.Path) && access.Restricted(pr)
 	if err := p.opts.Decide(pr, decisionRequest(r, body)); err != nil {
 		p.fail(w, r, err)
@@ -105,14 +109,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, apperr.Unavailable("Usage cannot be recorded right now (the database is unavailable), so requests are refused; try again shortly."))
 		return
 	}
-	if err := p.limits.admit(pr, p.opts.Now()); err != nil {
+	prompt, output := p.estimatedTokens(c)
+	held, err := p.limits.admit(pr, p.opts.Now(), prompt, output)
+	if err != nil {
 		p.fail(w, r, err)
 		return
+	}
+	if held > 0 {
+		c.tpmHeld = held
+		// Metering (finish) settles the reservation with the real tokens;
+		// a call that never got that far gives it back.
+		defer c.done.Do(func() { p.limits.charge(pr, -held, p.opts.Now()) })
 	}
 	if pr.Access != nil && len(pr.Access.Budgets) > 0 {
 		// Reserve what the call may cost before it is sent, so concurrent
 		// calls cannot all pass a budget check each would pass alone.
-		est := p.estimate(c.model, len(body), info.maxTokens, c.choices)
+		est := p.estimate(c)
 		hold, err := p.ledger.Reserve(pr.Access.Budgets, est, since)
 		if errors.Is(err, budget.ErrStale) {
 			// The figures are older than the ledger remembers (a body
