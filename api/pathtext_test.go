@@ -73,3 +73,22 @@ func TestCacheTTLBoundsAnUnheardChange(t *testing.T) {
 	e.now.Advance(2 * time.Second)
 	requireError(t, e.do(http.MethodGet, "/auth/verify", key, nil), http.StatusUnauthorized)
 }
+
+// TestPassThroughThroughVerify: a model-limited key writing through a
+// provider pass-through route must name a model Keygate can read.
+func TestPassThroughThroughVerify(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, databases()[0].open(t))
+	e.userWithRole("ann", rbac.RoleInternalUser)
+	key := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "ann", "models": []string{"cheap"}}))["key"].(string)
+	free := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "ann"}))["key"].(string)
+	json := map[string]string{"Content-Type": "application/json"}
+	for _, route := range []string{"/vertex_ai/v1/projects/p/locations/l/endpoints/123:predict", "/bedrock/agents/a1/agentAliases/x/sessions/s/text"} {
+		r := e.verifyAs(http.MethodPost, "/auth/verify"+route, key, json, `{"instances":[{"prompt":"hi"}]}`)
+		requireError(t, r, http.StatusForbidden)
+		require.Contains(t, r.Body.String(), "Cannot tell which model", route)
+		require.Equal(t, http.StatusOK, e.verifyAs(http.MethodPost, "/auth/verify"+route, free, json, `{}`).Code, route)
+	}
+	require.Equal(t, http.StatusOK, e.verifyAs(http.MethodPost, "/auth/verify/anthropic/v1/complete", key, json, `{"model":"cheap","prompt":"hi"}`).Code)
+	requireError(t, e.verifyAs(http.MethodPost, "/auth/verify/anthropic/v1/complete", key, json, `{"model":"gpt-4o","prompt":"hi"}`), http.StatusForbidden)
+}

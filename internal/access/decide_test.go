@@ -361,3 +361,24 @@ func TestRunsAndAssistantsNeedTheirModel(t *testing.T) {
 	}
 	require.NoError(t, access.Decide(restricted, req("/v1/threads/t1/runs/r1/cancel")), "continuing a run names no model")
 }
+
+// TestPassThroughWritesNeedTheirModel: a write through a provider's
+// pass-through prefix invokes a model named the provider's way, so it is a
+// model-bearing request: a credential limited to some models needs one
+// Keygate can read (an outside test called a Vertex AI endpoint and a
+// Bedrock agent with a key limited to another model). Reads and the
+// OpenAI-shaped prefixes go by the usual rules. (The API test
+// TestPassThroughThroughVerify checks the answer.)
+func TestPassThroughWritesNeedTheirModel(t *testing.T) {
+	for route, want := range map[string]bool{
+		"/vertex_ai/v1/projects/p/locations/l/endpoints/123:predict": true,
+		"/bedrock/agents/a1/agentAliases/x/sessions/s/text":          true,
+		"/anthropic/v1/complete":                                     true,
+		"/cohere/v1/chat":                                            true,
+		"/openai/v1/batches/b1/cancel":                               false,
+		"/v1/batches/b1/cancel":                                      false,
+	} {
+		require.Equal(t, want, access.ModelBearing("POST", route), route)
+		require.False(t, access.ModelBearing("GET", route), route)
+	}
+}

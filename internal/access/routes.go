@@ -191,6 +191,16 @@ func UploadRoute(route string) bool {
 	return false
 }
 
+// providerPassThrough are LiteLLM's pass-through prefixes to providers
+// whose APIs are not OpenAI's shape: a write there invokes a model named
+// in the provider's own way (a path segment, an endpoint id, an agent), so
+// a credential limited to some models needs one Keygate can read (an
+// outside test called Vertex AI endpoints and Bedrock agents with a key
+// limited to another model). The OpenAI-shaped prefixes (/openai, /azure)
+// go by the suffix rules.
+var providerPassThrough = map[string]bool{"bedrock": true, "vertex-ai": true, "vertex_ai": true, "cohere": true, "gemini": true,
+	"anthropic": true, "azure_ai": true, "mistral": true, "vllm": true, "assemblyai": true, "eu.assemblyai": true}
+
 // modelSuffixes are the inference endpoints whose requests name a model.
 var modelSuffixes = []string{
 	"/chat/completions", "/completions", "/embeddings", "/images/generations", "/images/edits", "/images/variations",
@@ -221,6 +231,9 @@ func ModelBearing(method, route string) bool {
 	}
 	if m := strings.ToUpper(method); m != "POST" && m != "" && m != "PUT" && m != "PATCH" {
 		return false
+	}
+	if seg, _ := firstSegment(route); providerPassThrough[seg] {
+		return true
 	}
 	for _, s := range modelSuffixes {
 		if strings.HasSuffix(route, s) {
