@@ -92,3 +92,47 @@ func TestPassThroughThroughVerify(t *testing.T) {
 	require.Equal(t, http.StatusOK, e.verifyAs(http.MethodPost, "/auth/verify/anthropic/v1/complete", key, json, `{"model":"cheap","prompt":"hi"}`).Code)
 	requireError(t, e.verifyAs(http.MethodPost, "/auth/verify/anthropic/v1/complete", key, json, `{"model":"gpt-4o","prompt":"hi"}`), http.StatusForbidden)
 }
+
+// TestOwnerAndTeamRateLimits: a user's rpm_limit binds all their keys
+// together and a team's all the team's keys, as in LiteLLM (an outside
+// test sent 25 + 25 calls on two keys of a user limited to 10 a minute,
+// and 50 on a team key of a team limited to 10: all served).
+func TestOwnerAndTeamRateLimits(t *testing.T) {
+	t.Parallel()
+	up, _ := fakeLLM(t)
+	e := newEnvWith(t, databases()[0].open(t), withForwarding(up))
+	e.mustOK(e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "ann", "user_role": "internal_user", "rpm_limit": 3}))
+	k1 := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "ann"}))["key"].(string)
+	k2 := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "ann"}))["key"].(string)
+	served, limited := 0, 0
+	for i := range 6 {
+		k := k1
+		if i%2 == 1 {
+			k = k2
+		}
+		switch code := chat(e.h, k, 5); code {
+		case http.StatusOK:
+			served++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("call %d: %d", i, code)
+		}
+	}
+	require.Equal(t, 3, served, "the owner's limit counts both keys")
+	require.Equal(t, 3, limited)
+
+	e.mustOK(e.do(http.MethodPost, "/user/new", masterKey, map[string]any{"user_id": "bo", "user_role": "internal_user"}))
+	e.mustOK(e.do(http.MethodPost, "/team/new", masterKey, map[string]any{"team_id": "t1", "rpm_limit": 2,
+		"members_with_roles": []any{map[string]any{"user_id": "bo", "role": "user"}}}))
+	tk := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "bo", "team_id": "t1"}))["key"].(string)
+	tk2 := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "bo", "team_id": "t1"}))["key"].(string)
+	require.Equal(t, http.StatusOK, chat(e.h, tk, 5))
+	require.Equal(t, http.StatusOK, chat(e.h, tk2, 5))
+	require.Equal(t, http.StatusTooManyRequests, chat(e.h, tk, 5), "the team's limit counts all its keys")
+	require.Equal(t, http.StatusTooManyRequests, chat(e.h, tk2, 5))
+	// A minute later the buckets have refilled.
+	e.now.Advance(time.Minute)
+	require.Equal(t, http.StatusOK, chat(e.h, tk2, 5))
+	require.Equal(t, http.StatusOK, chat(e.h, k1, 5))
+}

@@ -203,7 +203,8 @@ func accessEntry(ka store.KeyAccess, now time.Time) Entry {
 	}
 	p := Principal{Method: MethodAPIKey, UserID: k.UserID, KeyHash: k.Hash, KeyAlias: k.Alias, KeyTeamID: k.TeamID,
 		KeyType: k.KeyType, Role: rbac.RoleNone}
-	acc := &Access{KeyModels: k.Models, Routes: k.AllowedRoutes, TPMLimit: k.TPMLimit, RPMLimit: k.RPMLimit}
+	acc := &Access{KeyModels: k.Models, Routes: k.AllowedRoutes}
+	acc.RateLimits = appendRateLimit(acc.RateLimits, "key", BudgetID("key", k.Hash, "", ""), k.TPMLimit, k.RPMLimit)
 	acc.Budgets = appendBudget(acc.Budgets, "key", BudgetID("key", k.Hash, "", ""), k.Spend, k.MaxBudget, k.BudgetResetAt, now)
 	if k.UserID != "" {
 		u := ka.Owner
@@ -216,6 +217,7 @@ func accessEntry(ka store.KeyAccess, now time.Time) Entry {
 			return e
 		}
 		p.Role, p.Email = rbac.Role(u.Role), u.Email
+		acc.RateLimits = appendRateLimit(acc.RateLimits, "user", BudgetID("user", "", u.ID, ""), u.TPMLimit, u.RPMLimit)
 		if k.TeamID == "" {
 			acc.UserModels = u.Models
 			acc.Budgets = appendBudget(acc.Budgets, "user", BudgetID("user", "", u.ID, ""), u.Spend, u.MaxBudget, u.BudgetResetAt, now)
@@ -247,6 +249,7 @@ func accessEntry(ka store.KeyAccess, now time.Time) Entry {
 			return e
 		}
 		acc.TeamModels = t.Models
+		acc.RateLimits = appendRateLimit(acc.RateLimits, "team", BudgetID("team", "", "", t.ID), t.TPMLimit, t.RPMLimit)
 		acc.Budgets = appendBudget(acc.Budgets, "team", BudgetID("team", "", "", t.ID), t.Spend, t.MaxBudget, t.BudgetResetAt, now)
 		for i := range acc.Budgets {
 			// A member's budget runs on the team's period.

@@ -95,10 +95,27 @@ type Access struct {
 	UserModels []string
 	TeamModels []string
 	// Routes are the key's allowed_routes; empty means no limit.
-	Routes   []string
-	Budgets  []Budget
-	TPMLimit *int64
-	RPMLimit *int64
+	Routes  []string
+	Budgets []Budget
+	// RateLimits are the tpm/rpm limits that apply: the key's, its
+	// owner's (across all the owner's keys) and its team's (across the
+	// team's keys), as in LiteLLM.
+	RateLimits []RateLimit
+}
+
+// RateLimit is one tokens-per-minute / requests-per-minute limit; nil
+// means no limit of that kind.
+type RateLimit struct {
+	Scope    string // "key", "user" or "team"
+	ID       string // BudgetID(Scope, ...): one bucket per key, user or team
+	TPM, RPM *int64
+}
+
+func appendRateLimit(l []RateLimit, scope, id string, tpm, rpm *int64) []RateLimit {
+	if tpm == nil && rpm == nil {
+		return l
+	}
+	return append(l, RateLimit{Scope: scope, ID: id, TPM: tpm, RPM: rpm})
 }
 
 // Budget is one spend limit that applies to a request.

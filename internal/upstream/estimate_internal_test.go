@@ -59,7 +59,7 @@ func TestEstimateCountsMediaParts(t *testing.T) {
 func TestTPMBurstIsBounded(t *testing.T) {
 	l := newLimiter()
 	tpm := int64(5000)
-	p := auth.Principal{KeyHash: "k", Access: &auth.Access{TPMLimit: &tpm}}
+	p := auth.Principal{KeyHash: "k", Access: &auth.Access{RateLimits: []auth.RateLimit{{Scope: "key", ID: "key:k", TPM: &tpm}}}}
 	now := time.Unix(1_800_000_000, 0)
 	admitted := 0
 	var held []int64

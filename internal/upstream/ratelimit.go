@@ -55,69 +55,87 @@ type limiter struct {
 
 func newLimiter() *limiter { return &limiter{m: map[string]*keyBuckets{}} }
 
-// limitsOf returns the key's limits; -1 means none. A limit of 0 admits
-// nothing, as in LiteLLM.
-func limitsOf(p auth.Principal) (rpm, tpm int64) {
-	rpm, tpm = -1, -1
-	if p.Access == nil || p.KeyHash == "" {
-		return rpm, tpm
+// limit is a configured limit as a number; -1 means none. A limit of 0
+// admits nothing, as in LiteLLM.
+func limit(v *int64) int64 {
+	if v == nil || *v < 0 {
+		return -1
 	}
-	if l := p.Access.RPMLimit; l != nil && *l >= 0 {
-		rpm = *l
-	}
-	if l := p.Access.TPMLimit; l != nil && *l >= 0 {
-		tpm = *l
-	}
-	return rpm, tpm
+	return *v
 }
 
-// admit takes one request from the key's RPM bucket and refuses while its
-// TPM bucket is overdrawn.
+// rateLimitsOf returns the limits that apply to p's request: its key's,
+// its owner's and its team's (auth.Access.RateLimits). Only API keys are
+// limited, as in LiteLLM.
+func rateLimitsOf(p auth.Principal) []auth.RateLimit {
+	if p.Access == nil || p.KeyHash == "" {
+		return nil
+	}
+	return p.Access.RateLimits
+}
+
+// admit takes one request from the RPM bucket of every limit that applies
+// (key, owner, team) and refuses while any TPM bucket is overdrawn; it
+// takes nothing unless every limit admits.
 //
-// A call admitted under a TPM limit takes its estimate (est) from the
-// bucket at once and returns how much it took: concurrent calls see what
-// the ones before them may use, so a burst cannot all pass on one bucket
-// that each alone would pass. charge settles it with the real tokens.
+// A call admitted under a TPM limit takes its estimate (prompt + output)
+// from each TPM bucket at once and returns how much it took: concurrent
+// calls see what the ones before them may use, so a burst cannot all pass
+// on one bucket that each alone would pass. charge settles it with the
+// real tokens.
 func (l *limiter) admit(p auth.Principal, now time.Time, prompt, output int64) (held int64, err error) {
-	rpm, tpm := limitsOf(p)
-	if rpm < 0 && tpm < 0 {
+	lims := rateLimitsOf(p)
+	if len(lims) == 0 {
 		return 0, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	kb := l.get(p.KeyHash, now)
-	if tpm >= 0 {
-		kb.tpm.sync(tpm, now)
-		if kb.tpm.tokens <= 0 || tpm == 0 {
-			return 0, rateLimited("tokens", tpm, kb.tpm.until(1))
+	bs := make([]*keyBuckets, len(lims))
+	for i, rl := range lims {
+		b := l.get(rl.ID, now)
+		bs[i] = b
+		if tpm := limit(rl.TPM); tpm >= 0 {
+			b.tpm.sync(tpm, now)
+			if b.tpm.tokens <= 0 || tpm == 0 {
+				return 0, rateLimited(rl.Scope, "tokens", tpm, b.tpm.until(1))
+			}
+		}
+		if rpm := limit(rl.RPM); rpm >= 0 {
+			b.rpm.sync(rpm, now)
+			if b.rpm.tokens < 1 {
+				return 0, rateLimited(rl.Scope, "requests", rpm, b.rpm.until(1))
+			}
 		}
 	}
-	if rpm >= 0 {
-		kb.rpm.sync(rpm, now)
-		if kb.rpm.tokens < 1 {
-			return 0, rateLimited("requests", rpm, kb.rpm.until(1))
+	for i, rl := range lims {
+		b := bs[i]
+		if limit(rl.RPM) >= 0 {
+			b.rpm.tokens--
 		}
-		kb.rpm.tokens--
-	}
-	if tpm >= 0 {
-		held = prompt + output
-		kb.tpm.tokens -= float64(held)
+		if limit(rl.TPM) >= 0 {
+			held = prompt + output
+			b.tpm.tokens -= float64(held)
+		}
 	}
 	return held, nil
 }
 
-// charge takes tokens from the key's TPM bucket; negative tokens give
-// back what an admitted call held beyond what it used.
+// charge takes tokens from every TPM bucket that applies to p; negative
+// tokens give back what an admitted call held beyond what it used.
 func (l *limiter) charge(p auth.Principal, tokens int64, now time.Time) {
-	_, tpm := limitsOf(p)
-	if tpm < 0 || tokens == 0 {
+	if tokens == 0 {
 		return
 	}
+	lims := rateLimitsOf(p)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	kb := l.get(p.KeyHash, now)
-	kb.tpm.sync(tpm, now)
-	kb.tpm.tokens -= float64(tokens)
+	for _, rl := range lims {
+		if tpm := limit(rl.TPM); tpm >= 0 {
+			b := l.get(rl.ID, now)
+			b.tpm.sync(tpm, now)
+			b.tpm.tokens -= float64(tokens)
+		}
+	}
 }
 
 // get returns the key's buckets, making room when the map is full. Called
@@ -146,12 +164,19 @@ func (l *limiter) get(key string, now time.Time) *keyBuckets {
 	return kb
 }
 
-func rateLimited(what string, limit int64, wait time.Duration) error {
+func rateLimited(scope, what string, limit int64, wait time.Duration) error {
 	secs := int(math.Ceil(wait.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}
+	whose := "this key"
+	switch scope {
+	case "user":
+		whose = "this key's owner (all their keys together)"
+	case "team":
+		whose = "this key's team (all its keys together)"
+	}
 	return &apperr.Error{Kind: apperr.KindRateLimited, RetryAfterSeconds: secs,
-		Message: "Rate limit exceeded: this key may use " + strconv.FormatInt(limit, 10) + " " + what +
+		Message: "Rate limit exceeded: " + whose + " may use " + strconv.FormatInt(limit, 10) + " " + what +
 			" per minute. Try again in " + strconv.Itoa(secs) + " s."}
 }

@@ -18,8 +18,8 @@ import (
 const keyAccessQuery = `SELECT
  k.hash, k.alias, k.user_id, k.team_id, k.models, k.allowed_routes, k.max_budget, k.budget_reset_at, k.spend,
  k.tpm_limit, k.rpm_limit, k.blocked, k.expires_at, k.key_type,
- u.id, u.email, u.role, u.models, u.max_budget, u.budget_reset_at, u.spend, u.disabled,
- t.id, t.models, t.max_budget, t.budget_reset_at, t.spend, t.blocked,
+ u.id, u.email, u.role, u.models, u.max_budget, u.budget_reset_at, u.spend, u.disabled, u.tpm_limit, u.rpm_limit,
+ t.id, t.models, t.max_budget, t.budget_reset_at, t.spend, t.blocked, t.tpm_limit, t.rpm_limit,
  m.team_id, m.max_budget_in_team, m.spend
 FROM api_keys k
 LEFT JOIN users u ON u.id = k.user_id AND k.user_id <> ''
@@ -148,12 +148,14 @@ type keyAccessRow struct {
 	uReset                      sql.NullTime
 	uSpend                      sql.NullFloat64
 	uDisabled                   sql.NullBool
+	uTPM, uRPM                  sql.NullInt64
 
 	tID, tModels sql.NullString
 	tMax         sql.NullFloat64
 	tReset       sql.NullTime
 	tSpend       sql.NullFloat64
 	tBlocked     sql.NullBool
+	tTPM, tRPM   sql.NullInt64
 
 	mTeam  sql.NullString
 	mMax   sql.NullFloat64
@@ -163,8 +165,8 @@ type keyAccessRow struct {
 func (r *keyAccessRow) dest() []any {
 	return []any{&r.kHash, &r.kAlias, &r.kUser, &r.kTeam, &r.kModels, &r.kRoutes, &r.kMax, &r.kReset, &r.kSpend,
 		&r.kTPM, &r.kRPM, &r.kBlocked, &r.kExpires, &r.kType,
-		&r.uID, &r.uEmail, &r.uRole, &r.uModels, &r.uMax, &r.uReset, &r.uSpend, &r.uDisabled,
-		&r.tID, &r.tModels, &r.tMax, &r.tReset, &r.tSpend, &r.tBlocked,
+		&r.uID, &r.uEmail, &r.uRole, &r.uModels, &r.uMax, &r.uReset, &r.uSpend, &r.uDisabled, &r.uTPM, &r.uRPM,
+		&r.tID, &r.tModels, &r.tMax, &r.tReset, &r.tSpend, &r.tBlocked, &r.tTPM, &r.tRPM,
 		&r.mTeam, &r.mMax, &r.mSpend}
 }
 
@@ -185,11 +187,12 @@ func (r *keyAccessRow) access() (store.KeyAccess, error) {
 	if r.uID.Valid {
 		a.Owner = &store.User{ID: r.uID.String, Email: r.uEmail.String, Role: r.uRole.String,
 			Models: strs(r.uModels, "user models"), MaxBudget: floatPtr(r.uMax), BudgetResetAt: timePtr(r.uReset),
-			Spend: r.uSpend.Float64, Disabled: r.uDisabled.Bool}
+			Spend: r.uSpend.Float64, Disabled: r.uDisabled.Bool, TPMLimit: intPtr(r.uTPM), RPMLimit: intPtr(r.uRPM)}
 	}
 	if r.tID.Valid {
 		a.Team = &store.Team{ID: r.tID.String, Models: strs(r.tModels, "team models"), MaxBudget: floatPtr(r.tMax),
-			BudgetResetAt: timePtr(r.tReset), Spend: r.tSpend.Float64, Blocked: r.tBlocked.Bool}
+			BudgetResetAt: timePtr(r.tReset), Spend: r.tSpend.Float64, Blocked: r.tBlocked.Bool,
+			TPMLimit: intPtr(r.tTPM), RPMLimit: intPtr(r.tRPM)}
 	}
 	return a, errors.Join(errs...)
 }

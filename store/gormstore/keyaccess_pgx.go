@@ -169,12 +169,14 @@ type keyAccessPgRow struct {
 	uReset                      pgtype.Timestamptz
 	uSpend                      pgtype.Float8
 	uDisabled                   pgtype.Bool
+	uTPM, uRPM                  pgtype.Int8
 
 	tID, tModels pgtype.Text
 	tMax         pgtype.Float8
 	tReset       pgtype.Timestamptz
 	tSpend       pgtype.Float8
 	tBlocked     pgtype.Bool
+	tTPM, tRPM   pgtype.Int8
 
 	mTeam  pgtype.Text
 	mMax   pgtype.Float8
@@ -184,8 +186,8 @@ type keyAccessPgRow struct {
 func (r *keyAccessPgRow) dest() []any {
 	return []any{&r.kHash, &r.kAlias, &r.kUser, &r.kTeam, &r.kModels, &r.kRoutes, &r.kMax, &r.kReset, &r.kSpend,
 		&r.kTPM, &r.kRPM, &r.kBlocked, &r.kExpires, &r.kType,
-		&r.uID, &r.uEmail, &r.uRole, &r.uModels, &r.uMax, &r.uReset, &r.uSpend, &r.uDisabled,
-		&r.tID, &r.tModels, &r.tMax, &r.tReset, &r.tSpend, &r.tBlocked,
+		&r.uID, &r.uEmail, &r.uRole, &r.uModels, &r.uMax, &r.uReset, &r.uSpend, &r.uDisabled, &r.uTPM, &r.uRPM,
+		&r.tID, &r.tModels, &r.tMax, &r.tReset, &r.tSpend, &r.tBlocked, &r.tTPM, &r.tRPM,
 		&r.mTeam, &r.mMax, &r.mSpend}
 }
 
@@ -199,8 +201,9 @@ func (r *keyAccessPgRow) std() *keyAccessRow {
 		kExpires: pgTime(r.kExpires), kType: pgText(r.kType),
 		uID: pgText(r.uID), uEmail: pgText(r.uEmail), uRole: pgText(r.uRole), uModels: pgText(r.uModels),
 		uMax: pgFloat(r.uMax), uReset: pgTime(r.uReset), uSpend: pgFloat(r.uSpend), uDisabled: pgBool(r.uDisabled),
+		uTPM: pgInt(r.uTPM), uRPM: pgInt(r.uRPM),
 		tID: pgText(r.tID), tModels: pgText(r.tModels), tMax: pgFloat(r.tMax), tReset: pgTime(r.tReset),
-		tSpend: pgFloat(r.tSpend), tBlocked: pgBool(r.tBlocked),
+		tSpend: pgFloat(r.tSpend), tBlocked: pgBool(r.tBlocked), tTPM: pgInt(r.tTPM), tRPM: pgInt(r.tRPM),
 		mTeam: pgText(r.mTeam), mMax: pgFloat(r.mMax), mSpend: pgFloat(r.mSpend),
 	}
 }

@@ -215,11 +215,12 @@ func testKeyAccess(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	now := at(0)
 	u := store.User{ID: "u1", Email: "ada@example.com", Role: "internal_user", Models: []string{"gpt-4o"},
-		MaxBudget: ptr(9.5), BudgetResetAt: ptr(at(60)), Spend: 1.25, Disabled: true, CreatedAt: now, UpdatedAt: now}
+		MaxBudget: ptr(9.5), BudgetResetAt: ptr(at(60)), Spend: 1.25, Disabled: true, TPMLimit: ptr(int64(700)), RPMLimit: ptr(int64(7)),
+		CreatedAt: now, UpdatedAt: now}
 	require.NoError(t, s.CreateUser(ctx, &u))
 	mkUser(t, s, "u2", "", now) // no memberships
 	require.NoError(t, s.CreateTeam(ctx, &store.Team{ID: "t1", Models: []string{"m1"}, MaxBudget: ptr(50.0),
-		BudgetResetAt: ptr(at(90)), Spend: 3, Blocked: true, CreatedAt: now, UpdatedAt: now}))
+		BudgetResetAt: ptr(at(90)), Spend: 3, Blocked: true, TPMLimit: ptr(int64(900)), RPMLimit: ptr(int64(9)), CreatedAt: now, UpdatedAt: now}))
 	mkTeam(t, s, "t2", now)
 	require.NoError(t, s.PutMembership(ctx, store.Membership{TeamID: "t1", UserID: "u1", Role: "admin", MaxBudgetInTeam: ptr(2.0), Spend: 0.5, CreatedAt: now}))
 	require.NoError(t, s.PutMembership(ctx, store.Membership{TeamID: "t2", UserID: "u1", Role: "user", CreatedAt: now}))
@@ -235,9 +236,9 @@ func testKeyAccess(t *testing.T, s store.Store) {
 	want.CreatedAt, want.UpdatedAt = time.Time{}, time.Time{}
 	require.Equal(t, want, got.Key)
 	require.Equal(t, &store.User{ID: "u1", Email: "ada@example.com", Role: "internal_user", Models: []string{"gpt-4o"},
-		MaxBudget: ptr(9.5), BudgetResetAt: ptr(at(60)), Spend: 1.25, Disabled: true}, got.Owner)
+		MaxBudget: ptr(9.5), BudgetResetAt: ptr(at(60)), Spend: 1.25, Disabled: true, TPMLimit: ptr(int64(700)), RPMLimit: ptr(int64(7))}, got.Owner)
 	require.Equal(t, &store.Team{ID: "t1", Models: []string{"m1"}, MaxBudget: ptr(50.0), BudgetResetAt: ptr(at(90)),
-		Spend: 3, Blocked: true}, got.Team)
+		Spend: 3, Blocked: true, TPMLimit: ptr(int64(900)), RPMLimit: ptr(int64(9))}, got.Team)
 	require.ElementsMatch(t, []store.Membership{
 		{TeamID: "t1", UserID: "u1", MaxBudgetInTeam: ptr(2.0), Spend: 0.5},
 		{TeamID: "t2", UserID: "u1"},
