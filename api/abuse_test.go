@@ -199,6 +199,9 @@ func redirectAttacks() []string {
 		"http:evil.example", "javascript:alert(1)", "//user@evil.example", "/@evil.example/..//x", " //evil.example",
 		"/ui/\\\\evil.example", "//%09evil.example", "/%252F/evil.example", "data:text/html,x", "/\x00/evil.example",
 		"/\u3000/evil.example", "https:/\\evil.example", "//evil.example@good", "/.//evil.example", "\x7f//evil.example",
+		// Local, but not the UI: sign-ins land in the UI, by password and
+		// by SSO alike (SSO once kept these).
+		"/ui@evil.example", "/@evil.example", "/v1/models",
 	}
 }
 

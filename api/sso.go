@@ -70,7 +70,7 @@ func (s *Server) ssoLogin(c *gin.Context) error {
 	if !ok || s.opts.SSO.Codec == nil {
 		return apperr.NotFound("Unknown sign-in provider.")
 	}
-	returnTo, _ := websession.LocalPath(c.Query("return_to"))
+	returnTo, _ := websession.UIPath(c.Query("return_to"))
 	fs, err := sso.NewFlow(rand.Reader, p.Name(), returnTo, s.ssoNow())
 	if err != nil {
 		return err
@@ -124,7 +124,7 @@ func (s *Server) ssoCallback(c *gin.Context) error {
 	s.opts.Web.Start(c.Writer, res)
 	// The sealed return_to was checked when the flow started; checked
 	// again so a flow sealed by an older release cannot redirect away.
-	target, ok := websession.LocalPath(fs.ReturnTo)
+	target, ok := websession.UIPath(fs.ReturnTo)
 	if !ok {
 		target = "/ui/?login=success"
 	}

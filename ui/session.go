@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -62,7 +61,7 @@ func (u *UI) requireSession(c *gin.Context) {
 // origin (websession.LocalPath) as a post-login or post-action target,
 // so no form is an open redirect.
 func safeNext(next string) string {
-	if p, ok := websession.LocalPath(next); ok && strings.HasPrefix(p, "/ui/") {
+	if p, ok := websession.UIPath(next); ok {
 		return p
 	}
 	return "/ui/"

@@ -51,6 +51,15 @@ func LocalPath(p string) (string, bool) {
 	return p, true
 }
 
+// UIPath is LocalPath limited to the web UI (/ui/...): the rule for
+// where a sign-in, by password (next) or SSO (return_to), may land.
+func UIPath(p string) (string, bool) {
+	if lp, ok := LocalPath(p); ok && strings.HasPrefix(lp, "/ui/") {
+		return lp, true
+	}
+	return "", false
+}
+
 // staysLocal: s is a path a browser resolves against this origin. Empty
 // and dot segments are refused outright rather than resolved: browsers
 // resolve "/@x/..//y" to "//y", which a later hop may re-read as a host,
