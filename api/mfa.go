@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -16,9 +17,9 @@ import (
 type MFAOps interface {
 	MyMFA(ctx context.Context, p auth.Principal) (service.MFAStatus, error)
 	SetupTOTP(ctx context.Context, p auth.Principal, token string) (service.TOTPSetup, error)
-	ConfirmTOTP(ctx context.Context, p auth.Principal, token, code string) (service.MFAEnabled, error)
+	ConfirmTOTP(ctx context.Context, p auth.Principal, token, code string, proof service.OwnerProof) (service.MFAEnabled, error)
 	DisableTOTP(ctx context.Context, p auth.Principal, proof service.MFAProof) error
-	BeginPasskeyRegistration(ctx context.Context, p auth.Principal, token string, proof service.PasskeyProof) (service.WebAuthnBegin, error)
+	BeginPasskeyRegistration(ctx context.Context, p auth.Principal, token string, proof service.OwnerProof) (service.WebAuthnBegin, error)
 	FinishPasskeyRegistration(ctx context.Context, p auth.Principal, in service.PasskeyRegistration) (service.MFAEnabled, error)
 	DeletePasskey(ctx context.Context, p auth.Principal, id string, proof service.MFAProof) error
 	BeginMFAStepUp(ctx context.Context, p auth.Principal) (service.WebAuthnBegin, error)
@@ -168,7 +169,7 @@ func (s *Server) enrollTOTPConfirm(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.opts.MFA.ConfirmTOTP(ctxOf(c), auth.Principal{}, token, in.Code)
+	out, err := s.opts.MFA.ConfirmTOTP(ctxOf(c), auth.Principal{}, token, in.Code, service.OwnerProof{})
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func (s *Server) enrollPasskeyBegin(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.opts.MFA.BeginPasskeyRegistration(ctxOf(c), auth.Principal{}, token, service.PasskeyProof{})
+	b, err := s.opts.MFA.BeginPasskeyRegistration(ctxOf(c), auth.Principal{}, token, service.OwnerProof{})
 	if err != nil {
 		return err
 	}
@@ -269,13 +270,20 @@ func (s *Server) mfaTOTPSetup(c *gin.Context) error {
 }
 
 func (s *Server) mfaTOTPConfirm(c *gin.Context) error {
+	// code is the new app's; the proof that it is the user turning it on
+	// is the password, or a current factor under its own names.
 	var in struct {
-		Code string `json:"code"`
+		Code        string          `json:"code"`
+		Password    string          `json:"password"`
+		CurrentCode string          `json:"current_code"`
+		Token       string          `json:"mfa_token"`
+		WebAuthn    json.RawMessage `json:"webauthn"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	out, err := s.opts.MFA.ConfirmTOTP(ctxOf(c), PrincipalOf(c), "", in.Code)
+	proof := service.OwnerProof{MFAProof: service.MFAProof{Code: in.CurrentCode, Token: in.Token, WebAuthn: in.WebAuthn}, Password: in.Password}
+	out, err := s.opts.MFA.ConfirmTOTP(ctxOf(c), PrincipalOf(c), "", in.Code, proof)
 	if err != nil {
 		return err
 	}
@@ -297,7 +305,7 @@ func (s *Server) mfaTOTPDisable(c *gin.Context) error {
 }
 
 func (s *Server) mfaPasskeyBegin(c *gin.Context) error {
-	var proof service.PasskeyProof
+	var proof service.OwnerProof
 	if err := decodeOptionalJSON(c, &proof); err != nil {
 		return err
 	}

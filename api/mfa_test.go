@@ -44,12 +44,12 @@ func (e *testEnv) nextCode(secret string) string {
 
 // enableTOTP sets up and confirms TOTP from a session and returns the
 // secret and the recovery codes.
-func (e *testEnv) enableTOTP(session string) (string, []string) {
+func (e *testEnv) enableTOTP(session, password string) (string, []string) {
 	e.t.Helper()
 	r := e.do(http.MethodPost, "/user/mfa/totp/setup", session, nil)
 	require.Equal(e.t, http.StatusOK, r.Code, r.Body.String())
 	secret := r.JSON(e.t)["secret"].(string)
-	r = e.do(http.MethodPost, "/user/mfa/totp/confirm", session, map[string]any{"code": e.code(secret)})
+	r = e.do(http.MethodPost, "/user/mfa/totp/confirm", session, map[string]any{"code": e.code(secret), "password": password})
 	require.Equal(e.t, http.StatusOK, r.Code, r.Body.String())
 	var codes []string
 	for _, c := range r.JSON(e.t)["recovery_codes"].([]any) {
@@ -137,9 +137,14 @@ func TestMFATOTPLifecycle(t *testing.T) {
 		require.NotContains(t, string(row.SecretSealed), secret)
 
 		// confirm: a wrong code is refused, the right one answers ten recovery codes
-		requireError(t, e.do(http.MethodPost, "/user/mfa/totp/confirm", sess, map[string]any{"code": "000000"}), http.StatusBadRequest)
+		requireError(t, e.do(http.MethodPost, "/user/mfa/totp/confirm", sess, map[string]any{"code": "000000", "password": "mia-password-1"}), http.StatusBadRequest)
 		requireError(t, e.do(http.MethodPost, "/user/mfa/totp/confirm", sess, map[string]any{"code": 123456}), http.StatusBadRequest)
-		r = e.do(http.MethodPost, "/user/mfa/totp/confirm", sess, map[string]any{"code": e.code(secret)})
+		// The session alone cannot turn the app on: the password proves it is
+		// the user (an outside test turned on its own app, then added a
+		// passkey under it, with nothing but a leaked session token).
+		requireError(t, e.do(http.MethodPost, "/user/mfa/totp/confirm", sess, map[string]any{"code": e.code(secret)}), http.StatusBadRequest)
+		requireError(t, e.do(http.MethodPost, "/user/mfa/totp/confirm", sess, map[string]any{"code": e.code(secret), "password": "wrong-password-1"}), http.StatusBadRequest)
+		r = e.do(http.MethodPost, "/user/mfa/totp/confirm", sess, map[string]any{"code": e.code(secret), "password": "mia-password-1"})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		codes := r.JSON(t)["recovery_codes"].([]any)
 		require.Len(t, codes, 10)
@@ -248,7 +253,7 @@ func TestMFADisableNeedsCurrentFactor(t *testing.T) {
 		e.setPassword("dan", "dan-password-1")
 		r, _ := e.login("dan", "dan-password-1")
 		sess := r.JSON(t)["token"].(string)
-		secret, codes := e.enableTOTP(sess)
+		secret, codes := e.enableTOTP(sess, "dan-password-1")
 
 		requireError(t, e.do(http.MethodPost, "/user/mfa/totp/disable", sess, map[string]any{}), http.StatusBadRequest)
 		for range 4 {
@@ -366,7 +371,7 @@ func TestMFALinksDoNotBypass(t *testing.T) {
 	e.userWithRole("lou", rbac.RoleInternalUser)
 	e.setPassword("lou", "lou-password-1")
 	lr, _ := e.login("lou", "lou-password-1")
-	e.enableTOTP(lr.JSON(t)["token"].(string))
+	e.enableTOTP(lr.JSON(t)["token"].(string), "lou-password-1")
 	tok := resetToken(t, e, "lou")
 	r = e.do(http.MethodPost, "/user/reset_password", "", map[string]any{"token": tok, "new_password": "lou-password-2"})
 	mfaRequired(t, r, "mfa_required")
@@ -395,7 +400,7 @@ func TestMFANoticesMailed(t *testing.T) {
 	e.userWithRole("nia", rbac.RoleInternalUser)
 	e.setPassword("nia", "nia-password-1")
 	r, _ := e.login("nia", "nia-password-1")
-	_, codes := e.enableTOTP(r.JSON(t)["token"].(string))
+	_, codes := e.enableTOTP(r.JSON(t)["token"].(string), "nia-password-1")
 	r, _ = e.login("nia", "nia-password-1")
 	tok := mfaRequired(t, r, "mfa_required")
 	require.Equal(t, http.StatusOK, e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": tok, "code": codes[0]}).Code)
@@ -428,7 +433,7 @@ func TestMFAAMRVerifiableFromJWKS(t *testing.T) {
 	e.setPassword("kim", "kim-password-1")
 	r, _ := e.login("kim", "kim-password-1")
 	pwdOnly := r.JSON(t)["token"].(string)
-	secret, _ := e.enableTOTP(pwdOnly)
+	secret, _ := e.enableTOTP(pwdOnly, "kim-password-1")
 	r = e.do(http.MethodPost, "/v2/login", "", map[string]any{"username": "kim", "password": "kim-password-1", "otp": e.nextCode(secret)})
 	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 	withMFA := r.JSON(t)["token"].(string)
@@ -476,7 +481,7 @@ func TestMFABadInput(t *testing.T) {
 	e.userWithRole("bo", rbac.RoleInternalUser)
 	e.setPassword("bo", "bo-password-1")
 	r, _ := e.login("bo", "bo-password-1")
-	e.enableTOTP(r.JSON(t)["token"].(string))
+	e.enableTOTP(r.JSON(t)["token"].(string), "bo-password-1")
 	r, _ = e.login("bo", "bo-password-1")
 	tok := mfaRequired(t, r, "mfa_required")
 
@@ -555,7 +560,7 @@ func TestAddingAPasskeyNeedsProof(t *testing.T) {
 	require.NotEmpty(t, r.JSON(t)["mfa_token"])
 
 	// With a second factor, the password is not enough: a current code is.
-	secret, _ := e.enableTOTP(jwt)
+	secret, _ := e.enableTOTP(jwt, "vic-password-1")
 	r, _ = e.login("vic", "vic-password-1")
 	tok := mfaRequired(t, r, "mfa_required")
 	r = e.do(http.MethodPost, "/v2/login/mfa", "", map[string]any{"mfa_token": tok, "code": e.nextCode(secret)})

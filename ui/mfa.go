@@ -24,7 +24,7 @@ type MFAOps interface {
 	PasskeysAvailable() bool
 	MyMFA(ctx context.Context, p auth.Principal) (service.MFAStatus, error)
 	SetupTOTP(ctx context.Context, p auth.Principal, token string) (service.TOTPSetup, error)
-	ConfirmTOTP(ctx context.Context, p auth.Principal, token, code string) (service.MFAEnabled, error)
+	ConfirmTOTP(ctx context.Context, p auth.Principal, token, code string, proof service.OwnerProof) (service.MFAEnabled, error)
 	DisableTOTP(ctx context.Context, p auth.Principal, proof service.MFAProof) error
 	DeletePasskey(ctx context.Context, p auth.Principal, id string, proof service.MFAProof) error
 	RegenerateRecoveryCodes(ctx context.Context, p auth.Principal, proof service.MFAProof) ([]string, error)
@@ -57,6 +57,10 @@ type totpSetupPage struct {
 	Error   string
 	Passkey bool   // offer a passkey instead (enrollment)
 	Restart string // where "start over" posts; "" hides it
+	// Proof names the field a signed-in user proves it is them with:
+	// "password" (no second factor yet) or "current_code" (a recovery
+	// code, when they have passkeys); "" asks for none (enrollment).
+	Proof string
 }
 
 // recoveryCodesPage shows recovery codes once.
@@ -195,7 +199,7 @@ func (u *UI) enrollSubmit(c *gin.Context) error {
 		return nil
 	}
 	next := safeNext(c.Query("next"))
-	out, err := u.svc.ConfirmTOTP(ctxOf(c), auth.Principal{}, tok, c.PostForm("code"))
+	out, err := u.svc.ConfirmTOTP(ctxOf(c), auth.Principal{}, tok, c.PostForm("code"), service.OwnerProof{})
 	if err != nil {
 		if e, ok := apperr.As(err); ok && e.Kind == apperr.KindInvalid {
 			return u.enrollSetup(c, tok, p, next, e.Message+" A new code is shown below: scan it again.")
@@ -277,16 +281,26 @@ func (u *UI) accountSetup(c *gin.Context, errMsg string) error {
 	if err != nil {
 		return u.securityError(c, err)
 	}
+	st, err := u.svc.MyMFA(ctxOf(c), principalOf(c))
+	if err != nil {
+		return u.securityError(c, err)
+	}
+	proof := "password"
+	if st.Enabled {
+		proof = "current_code"
+	}
 	noStore(c)
 	d := totpSetupPage{page: u.pageFor(c, "Set up an authenticator app", ""), Heading: "Set up an authenticator app",
 		Intro:  "Scan the code with an authenticator app (or type the key), then enter the code it shows.",
-		Action: "/ui/account/security/totp/confirm", QR: qrURL(setup), Secret: setup.Secret, URI: setup.OTPAuthURI, Error: errMsg}
+		Action: "/ui/account/security/totp/confirm", QR: qrURL(setup), Secret: setup.Secret, URI: setup.OTPAuthURI, Error: errMsg,
+		Proof: proof}
 	return u.write(c, http.StatusOK, func(w io.Writer) error { return u.tmpl.totpSetup(w, d) })
 }
 
 // totpConfirm (POST /ui/account/security/totp/confirm) turns TOTP on.
 func (u *UI) totpConfirm(c *gin.Context) error {
-	out, err := u.svc.ConfirmTOTP(ctxOf(c), principalOf(c), "", c.PostForm("code"))
+	proof := service.OwnerProof{MFAProof: service.MFAProof{Code: c.PostForm("current_code")}, Password: c.PostForm("password")}
+	out, err := u.svc.ConfirmTOTP(ctxOf(c), principalOf(c), "", c.PostForm("code"), proof)
 	if err != nil {
 		if e, ok := apperr.As(err); ok && e.Kind == apperr.KindInvalid {
 			return u.accountSetup(c, e.Message+" A new code is shown below: scan it again.")

@@ -82,11 +82,16 @@ func TestUIMFASetupAndSignIn(t *testing.T) {
 	require.Equal(t, "no-store", setup.Header.Get("Cache-Control"))
 	require.Contains(t, setup.Body, `src="data:image/png;base64,`)
 	require.NotEmpty(t, secretRE.FindStringSubmatch(setup.Body)[1], "the setup page shows a secret")
-	bad := b.post("/ui/account/security/totp/confirm", url.Values{"csrf_token": {token(t, setup)}, "code": {"000000"}})
+	require.Contains(t, setup.Body, `name="password"`, "a signed-in user proves it is them with the password")
+	noProof := b.post("/ui/account/security/totp/confirm", url.Values{"csrf_token": {token(t, setup)}, "code": {"000000"}})
+	require.Contains(t, noProof.Body, "current password")
+	bad := b.post("/ui/account/security/totp/confirm", url.Values{"csrf_token": {token(t, noProof)}, "code": {"000000"},
+		"password": {"password-of-sam@example.com"}})
 	require.Equal(t, http.StatusOK, bad.Status)
 	require.Contains(t, bad.Body, "does not match")
 	secret := secretRE.FindStringSubmatch(bad.Body)[1] // a new secret is shown after a miss
-	done := b.post("/ui/account/security/totp/confirm", url.Values{"csrf_token": {token(t, bad)}, "code": {e.totp(secret)}})
+	done := b.post("/ui/account/security/totp/confirm", url.Values{"csrf_token": {token(t, bad)}, "code": {e.totp(secret)},
+		"password": {"password-of-sam@example.com"}})
 	require.Equal(t, http.StatusOK, done.Status, done.Body)
 	codes := codesRE.FindAllStringSubmatch(done.Body, -1)
 	require.Len(t, codes, 10)

@@ -278,11 +278,20 @@ type MFAEnabled struct {
 }
 
 // ConfirmTOTP turns the pending TOTP secret on when code matches it, and
-// makes a new set of recovery codes (the old ones stop working).
-func (s *Service) ConfirmTOTP(ctx context.Context, p auth.Principal, token, code string) (MFAEnabled, error) {
+// makes a new set of recovery codes (the old ones stop working). From a
+// signed-in session the user proves it is them first (proveOwner): a
+// session token alone must not turn on a factor its holder controls —
+// that locks the owner out and, with a passkey added under it, signs in
+// without the password.
+func (s *Service) ConfirmTOTP(ctx context.Context, p auth.Principal, token, code string, proof OwnerProof) (MFAEnabled, error) {
 	u, actor, ch, err := s.enrollee(ctx, p, token)
 	if err != nil {
 		return MFAEnabled{}, err
+	}
+	if ch == nil {
+		if err := s.proveOwner(ctx, p, u, proof); err != nil {
+			return MFAEnabled{}, err
+		}
 	}
 	t, err := s.store.GetTOTP(ctx, u.ID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -356,10 +365,10 @@ func (s *Service) finishEnrollment(ctx context.Context, u store.User, ch store.M
 
 // ---- passkeys ----
 
-// PasskeyProof is how a signed-in user proves a new passkey is theirs to
-// add: a current second factor (MFAProof) when they have one, else their
-// password.
-type PasskeyProof struct {
+// OwnerProof is how a signed-in user proves it is them turning a second
+// factor on (a passkey, an authenticator app): a current second factor
+// (MFAProof) when they have one, else their password.
+type OwnerProof struct {
 	MFAProof
 	Password string `json:"password"`
 }
@@ -370,7 +379,7 @@ type PasskeyProof struct {
 // the change first: a session token alone (it is also handed to API
 // clients and verifiers, and may leak) must not become a permanent,
 // password-free way in.
-func (s *Service) BeginPasskeyRegistration(ctx context.Context, p auth.Principal, token string, proof PasskeyProof) (WebAuthnBegin, error) {
+func (s *Service) BeginPasskeyRegistration(ctx context.Context, p auth.Principal, token string, proof OwnerProof) (WebAuthnBegin, error) {
 	u, _, ch, err := s.enrollee(ctx, p, token)
 	if err != nil {
 		return WebAuthnBegin{}, err
@@ -606,7 +615,7 @@ func (s *Service) proveFactor(ctx context.Context, u store.User, proof MFAProof)
 
 // proveOwner checks that the signed-in user is at the keyboard: a current
 // second factor when they have one, else their password.
-func (s *Service) proveOwner(ctx context.Context, p auth.Principal, u store.User, proof PasskeyProof) error {
+func (s *Service) proveOwner(ctx context.Context, p auth.Principal, u store.User, proof OwnerProof) error {
 	sums, err := s.store.MFASummaries(ctx, []string{u.ID})
 	if err != nil {
 		return fmt.Errorf("service: mfa summary: %w", err)
@@ -615,7 +624,7 @@ func (s *Service) proveOwner(ctx context.Context, p auth.Principal, u store.User
 		return s.proveFactor(ctx, u, proof.MFAProof)
 	}
 	if proof.Password == "" {
-		return apperr.InvalidParam("password", "Confirm adding a passkey with your current password.")
+		return apperr.InvalidParam("password", "Confirm turning on a second factor with your current password.")
 	}
 	return s.checkCurrentPassword(ctx, p, u, proof.Password, "password")
 }
