@@ -464,6 +464,23 @@ func TestPasswordChangeLimitedAndAudited(t *testing.T) {
 		e.now.Advance(15*time.Minute + time.Second)
 		r, _ = e.login("pc@example.com", "pc's real password")
 		tok = r.JSON(t)["token"].(string)
+
+		// One bucket per account: wrong passwords at the sign-in and wrong
+		// current passwords from a session add up to the same 5 (two
+		// buckets gave a stolen session 5 more guesses).
+		for i := range 3 {
+			r, _ := e.login("pc@example.com", "sign-in guess "+itoa(i))
+			requireError(t, r, http.StatusUnauthorized)
+		}
+		for i := range 2 {
+			r := e.do(http.MethodPost, "/user/password/change", tok, map[string]any{"current_password": "guess " + itoa(i), "new_password": "a new password 1"})
+			requireError(t, r, http.StatusBadRequest)
+		}
+		requireError(t, e.do(http.MethodPost, "/user/password/change", tok, map[string]any{"current_password": "pc's real password", "new_password": "a new password 1"}),
+			http.StatusTooManyRequests)
+		r, _ = e.login("pc@example.com", "pc's real password")
+		requireError(t, r, http.StatusTooManyRequests)
+		e.now.Advance(15*time.Minute + time.Second)
 		r = e.do(http.MethodPost, "/user/password/change", tok, map[string]any{"current_password": "pc's real password", "new_password": "a new password 1"})
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 	})

@@ -187,7 +187,11 @@ func (s *Service) checkCurrentPassword(ctx context.Context, p auth.Principal, u 
 	if s.passwords == nil {
 		return apperr.Unavailable("Password login is not available on this server.")
 	}
-	subject := "password-change:" + u.ID
+	// The login's own bucket: at most MaxFailures passwords per account
+	// and window are ever evaluated, whether typed at the sign-in or to
+	// prove a change from a session (a separate bucket gave a stolen
+	// session 5 guesses more).
+	subject := "user:" + u.ID
 	// As at login: an overload refusal comes before the attempt counts.
 	slot, err := s.passwords.Reserve()
 	if err != nil {
