@@ -40,9 +40,20 @@ type bodyInfo struct {
 // can still cost more.
 const mediaPartTokens = 2000
 
-// mediaTypes are the "type" values of content parts that carry media.
-var mediaTypes = map[string]bool{"image_url": true, "input_image": true, "image": true, "input_audio": true, "audio": true,
-	"file": true, "input_file": true, "document": true}
+// mediaType reports whether a content part's "type" carries media: any
+// type naming an image, audio, video, file or document (image_url,
+// input_image, input_audio, video_url, input_file, document, ...), so a
+// provider's new part type is counted rather than missed (an outside
+// test found video_url parts uncounted).
+func mediaType(t string) bool {
+	t = strings.ToLower(t)
+	for _, w := range []string{"image", "audio", "video", "file", "document"} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
+}
 
 // countMediaParts counts the objects anywhere in body whose "type" is a
 // media part's. A string that merely mentions such a type is not
@@ -60,7 +71,7 @@ func countMediaParts(body []byte) int64 {
 	walk = func(v any) {
 		switch x := v.(type) {
 		case map[string]any:
-			if t, ok := x["type"].(string); ok && mediaTypes[t] {
+			if t, ok := x["type"].(string); ok && mediaType(t) {
 				n++
 			}
 			for _, e := range x {

@@ -42,6 +42,7 @@ func TestEstimateCountsMediaParts(t *testing.T) {
 		`{"model":"m","input":[{"role":"user","content":[{"type":"input_image","image_url":"x"},{"type":"input_file","file_id":"f"}]}]}`:                             2,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{}},{"type":"document","source":{}},{"type":"input_audio"}]}]}`:                 3,
 		`{"model":"m","messages":[{"role":"user","content":"say \"type\":\"image_url\""}]}`:                                                                          0,
+		`{"model":"m","messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://x/v.mp4"}},{"type":"text","text":"hi"}]}]}`:              1,
 	} {
 		info, err := inspectBody([]byte(body), "application/json", "/v1/chat/completions")
 		require.NoError(t, err)
