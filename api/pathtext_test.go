@@ -136,3 +136,24 @@ func TestOwnerAndTeamRateLimits(t *testing.T) {
 	require.Equal(t, http.StatusOK, chat(e.h, tk2, 5))
 	require.Equal(t, http.StatusOK, chat(e.h, k1, 5))
 }
+
+// TestForwardedEndpointWithTrailingJunk: forwarding reads
+// /v1/chat/completions;x as the chat endpoint, so a model-limited key
+// sending no model is refused there too, before the upstream.
+func TestForwardedEndpointWithTrailingJunk(t *testing.T) {
+	t.Parallel()
+	up, served := fakeLLM(t)
+	e := newEnvWith(t, databases()[0].open(t), withForwarding(up))
+	e.userWithRole("ann", rbac.RoleInternalUser)
+	key := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "ann", "models": []string{"gpt-test"}}))["key"].(string)
+	for _, target := range []string{"/v1/chat/completions;x", "/v1/chat/completions.json", "/v1/messages/batches;x"} {
+		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(`{"messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		before := served.Load()
+		e.h.ServeHTTP(w, req)
+		require.Equal(t, http.StatusForbidden, w.Code, "%s: %s", target, w.Body.String())
+		require.Equal(t, before, served.Load(), target)
+	}
+}

@@ -382,3 +382,35 @@ func TestPassThroughWritesNeedTheirModel(t *testing.T) {
 		require.False(t, access.ModelBearing("GET", route), route)
 	}
 }
+
+// TestEndpointWithTrailingJunk: an endpoint with junk after it in its last
+// segment (a matrix parameter an upstream or an intermediary may strip, an
+// extension, a space) is still that endpoint (an outside test had
+// /v1/chat/completions;x forwarded with no model for a model-limited key).
+func TestEndpointWithTrailingJunk(t *testing.T) {
+	for route, want := range map[string]bool{
+		"/v1/chat/completions;x":    true,
+		"/v1/chat/completions;":     true,
+		"/v1/chat/completions.json": true,
+		"/v1/chat/completions~":     true,
+		"/v1/chat/completions ":     true,
+		"/v1/messages;x":            true,
+		"/v1/embeddings;a=b":        true,
+		"/v1/chat/completionsX":     false, // another word
+		"/v1/chat/completions/abc":  false, // a stored completion
+		"/v1/messages/batches":      false, // an upload route, below
+		"/v1/batches/b1/cancel;x":   false,
+	} {
+		require.Equal(t, want, access.ModelBearing("POST", route), route)
+	}
+	for route, want := range map[string]bool{
+		"/v1/messages/batches;x": true,
+		"/v1/batches.json":       true,
+		"/files;x":               true,
+		"/v1/files":              true,
+		"/v1/files/f1/content":   false,
+		"/v1/batches/b1/cancel":  false,
+	} {
+		require.Equal(t, want, access.UploadRoute(route), route)
+	}
+}

@@ -184,7 +184,7 @@ func CleanRoute(route string) bool {
 func UploadRoute(route string) bool {
 	route = strings.TrimSuffix(route, "/")
 	for _, s := range []string{"files", "batches", "messages/batches"} {
-		if route == "/"+s || strings.HasSuffix(route, "/v1/"+s) {
+		if endsWithEndpoint(route, "/v1/"+s) || strings.HasPrefix(route, "/"+s) && endsWithEndpoint(route, "/"+s) {
 			return true
 		}
 	}
@@ -236,9 +236,30 @@ func ModelBearing(method, route string) bool {
 		return true
 	}
 	for _, s := range modelSuffixes {
-		if strings.HasSuffix(route, s) {
+		if endsWithEndpoint(route, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// endsWithEndpoint reports whether route ends with endpoint, or with
+// endpoint and trailing junk in its last segment that an upstream or an
+// intermediary may drop: a matrix parameter (";x", which Tomcat, Jetty and
+// Spring strip), an extension (".json"), a space or "~". An outside test
+// had /v1/chat/completions;x forwarded, with no model, for a key limited
+// to some models. A letter or digit after it makes another word
+// (/completionsX is not /completions).
+func endsWithEndpoint(route, endpoint string) bool {
+	i := strings.LastIndex(route, endpoint)
+	if i < 0 {
+		return false
+	}
+	rest := route[i+len(endpoint):]
+	if rest == "" {
+		return true
+	}
+	c := rest[0]
+	alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	return !alnum && c != '/' && !strings.Contains(rest, "/")
 }
