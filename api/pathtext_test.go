@@ -157,3 +157,29 @@ func TestForwardedEndpointWithTrailingJunk(t *testing.T) {
 		require.Equal(t, before, served.Load(), target)
 	}
 }
+
+// TestAskedRouteTextRefused: what a trusted proxy says about the request
+// (X-Original-URI, X-Forwarded-Uri, the method headers, X-Keygate-Model)
+// gets the path's text rule: NUL, invalid UTF-8 or a malformed escape is a
+// 400 (an outside test got answers for X-Original-URI:
+// /v1/chat/completions%00 and X-Keygate-Model: cheap\xff).
+func TestAskedRouteTextRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) { o.TrustedProxies = []string{"192.0.2.0/24"} })
+	e.userWithRole("ann", rbac.RoleInternalUser)
+	key := e.mustOK(e.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "ann", "models": []string{"cheap"}}))["key"].(string)
+	for _, h := range []map[string]string{
+		{"X-Original-URI": "/v1/chat/completions%00"},
+		{"X-Original-URI": "/v1/chat/completions?x=%ff"},
+		{"X-Original-URI": "/v1/chat/completions?x=%0"},
+		{"X-Original-URI": "/v1/chat/\xff"},
+		{"X-Forwarded-Uri": "/v1/chat/\xff"},
+		{"X-Original-URI": "/v1/models", "X-Keygate-Model": "cheap\xff"},
+		{"X-Original-URI": "/v1/models", "X-Original-Method": "G\x00T"},
+	} {
+		r := e.verifyAs(http.MethodGet, "/auth/verify", key, h, "")
+		requireError(t, r, http.StatusBadRequest)
+	}
+	r := e.verifyAs(http.MethodGet, "/auth/verify", key, map[string]string{"X-Original-URI": "/v1/models?limit=5", "X-Original-Method": "GET"}, "")
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+}

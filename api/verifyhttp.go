@@ -5,9 +5,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/keygate/keygate/internal/apperr"
 	"github.com/keygate/keygate/internal/httperr"
 )
 
@@ -84,6 +86,9 @@ func (v *verifyEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	err := URLText(r)
 	if err == nil {
+		err = askedText(r)
+	}
+	if err == nil {
 		err = v.s.serveVerify(&rec, r)
 	}
 	if err == nil {
@@ -99,6 +104,54 @@ func (v *verifyEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	httperr.WriteHTTP(&rec, err)
 }
+
+// askedText holds what a proxy says about the request it asks for — the
+// route headers (decoded path and query too), the method headers and
+// X-Keygate-Model — to URLText's rule: NUL, invalid UTF-8 or a malformed
+// escape is a 400, as it is in the path of the request itself (an outside
+// test sent X-Original-URI: /v1/chat/completions%00 and got an answer).
+// Most requests carry none of them, and the loop costs nothing then.
+func askedText(r *http.Request) error {
+	for _, h := range routeHeaders {
+		for _, v := range r.Header[h] {
+			if !validText(v, 8192) {
+				return textError("The header", h)
+			}
+			u, err := url.ParseRequestURI(v)
+			if err != nil {
+				return apperr.InvalidParam(h, "%s must be a request URI (a path and an optional query).", h)
+			}
+			if !validText(u.Path, 8192) {
+				return textError("The path in", h)
+			}
+			q, err := url.ParseQuery(u.RawQuery)
+			if err != nil {
+				return apperr.InvalidParam(h, "The query in %s is malformed.", h)
+			}
+			for k, vs := range q {
+				if !validText(k, 256) {
+					return textError("A query parameter name in", h)
+				}
+				for _, x := range vs {
+					if !validText(x, maxQueryValue) {
+						return textError("A query parameter in", h)
+					}
+				}
+			}
+		}
+	}
+	for _, h := range namedHeaders {
+		for _, v := range r.Header[h] {
+			if !validText(v, maxQueryValue) {
+				return textError("The header", h)
+			}
+		}
+	}
+	return nil
+}
+
+// namedHeaders are the other headers askedText checks, in canonical form.
+var namedHeaders = append([]string{http.CanonicalHeaderKey(HeaderModel)}, methodHeaders...)
 
 // IsVerifyPath reports whether path is /auth/verify or below it.
 func IsVerifyPath(path string) bool {
