@@ -161,9 +161,8 @@ func (c *Config) checkAuth(v *checker) {
 	if a.TokenTTL > 0 && a.SessionTTL > 0 && a.TokenTTL > a.SessionTTL {
 		v.addf("KEYGATE_TOKEN_TTL", "must not be longer than the session (LITELLM_UI_SESSION_DURATION)")
 	}
-	v.positive("KEYGATE_CACHE_TTL", a.CacheTTL)
-	if a.CacheTTL > time.Hour {
-		v.addf("KEYGATE_CACHE_TTL", "must be at most 1h (it bounds how long a revoked key can be answered from a cut-off replica's cache)")
+	if a.CacheTTL < time.Second || a.CacheTTL > time.Hour {
+		v.addf("KEYGATE_CACHE_TTL", "must be from 1s to 1h (it bounds how long a revoked key can be answered from a cut-off replica's cache)")
 	}
 	if a.JWTAlgorithm != JWTAlgorithmES256 && a.JWTAlgorithm != JWTAlgorithmRS256 {
 		v.addf("KEYGATE_JWT_ALGORITHM", "%q is not ES256 or RS256", a.JWTAlgorithm)

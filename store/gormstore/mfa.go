@@ -122,6 +122,12 @@ func (s *Store) PutTOTP(ctx context.Context, t *store.TOTP) error {
 // ConfirmTOTP confirms the user's unconfirmed TOTP.
 func (s *Store) ConfirmTOTP(ctx context.Context, userID string, step int64, at time.Time) error {
 	err := s.txn(ctx, func(tx *gorm.DB) error {
+		// The user's row first, as DeleteUser takes it: the recovery codes
+		// that follow in the caller's transaction hold it too, and taking
+		// it after this row's lock deadlocked against a delete.
+		if err := holdParents(tx, userID, ""); err != nil {
+			return err
+		}
 		res := tx.Model(&totpRow{}).Where("user_id = ? AND confirmed_at IS NULL", userID).
 			Updates(map[string]any{"confirmed_at": dbTime(at), "last_step": step})
 		if res.Error != nil || res.RowsAffected > 0 {
@@ -260,14 +266,18 @@ func (s *Store) DeletePasskey(ctx context.Context, userID, id string) error {
 // ReplaceRecoveryCodes makes hashes the user's only codes.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, at time.Time) error {
 	err := s.txn(ctx, func(tx *gorm.DB) error {
+		if len(hashes) > 0 {
+			// The user first, before any of its rows (lock order of
+			// DeleteUser).
+			if err := holdParents(tx, userID, ""); err != nil {
+				return err
+			}
+		}
 		if err := tx.Where("user_id = ?", userID).Delete(&recoveryCodeRow{}).Error; err != nil {
 			return err
 		}
 		if len(hashes) == 0 {
 			return nil
-		}
-		if err := holdParents(tx, userID, ""); err != nil {
-			return err
 		}
 		rows := make([]recoveryCodeRow, len(hashes))
 		for i, h := range hashes {

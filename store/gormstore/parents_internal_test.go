@@ -1,0 +1,58 @@
+package gormstore
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/testutil/dbtest"
+	"github.com/keygate/keygate/store"
+)
+
+// TestMFAWritesAndUserDeleteDoNotDeadlock: turning an authenticator app on
+// (confirm, then new recovery codes, in one transaction) while the user
+// is deleted ends with one of the two done and the other finding the user
+// gone — never a deadlock PostgreSQL breaks with a 503 (an outside test
+// saw them: the MFA transaction locked its rows before the user's, the
+// delete the user's before the rows). Both now take the user first.
+func TestMFAWritesAndUserDeleteDoNotDeadlock(t *testing.T) {
+	s, err := Open(t.Context(), Options{DatabaseURL: dbtest.PostgresURL(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	now := time.Now().UTC()
+	for i := range 20 {
+		id := fmt.Sprintf("u%d", i)
+		require.NoError(t, s.CreateUser(ctx, &store.User{ID: id, Email: id + "@example.com", Role: "internal_user", CreatedAt: now, UpdatedAt: now}))
+		require.NoError(t, s.PutTOTP(ctx, &store.TOTP{UserID: id, SecretSealed: []byte("sealed"), CreatedAt: now}))
+		confirmed := make(chan struct{})
+		var wg sync.WaitGroup
+		var mfaErr, delErr error
+		wg.Go(func() {
+			mfaErr = s.Tx(ctx, func(tx store.Store) error {
+				if err := tx.ConfirmTOTP(ctx, id, 1, now); err != nil {
+					close(confirmed)
+					return err
+				}
+				close(confirmed)
+				time.Sleep(50 * time.Millisecond) // the delete starts meanwhile
+				return tx.ReplaceRecoveryCodes(ctx, id, []string{"c1-" + id, "c2-" + id}, now)
+			})
+		})
+		wg.Go(func() {
+			<-confirmed
+			delErr = s.DeleteUser(ctx, id)
+		})
+		wg.Wait()
+		for what, err := range map[string]error{"mfa": mfaErr, "delete": delErr} {
+			if err != nil {
+				require.ErrorIs(t, err, store.ErrNotFound, "round %d, %s", i, what)
+			}
+		}
+		_, err := s.GetUser(ctx, id)
+		require.ErrorIs(t, err, store.ErrNotFound, "round %d: the delete happened", i)
+	}
+}
