@@ -135,6 +135,15 @@ func TestOwnerAndTeamRateLimits(t *testing.T) {
 	e.now.Advance(time.Minute)
 	require.Equal(t, http.StatusOK, chat(e.h, tk2, 5))
 	require.Equal(t, http.StatusOK, chat(e.h, k1, 5))
+
+	// The user's sessions draw on the same bucket as their keys: 2 of 3
+	// left this minute.
+	e.setPassword("ann", "ann-password-1")
+	r, _ := e.login("ann", "ann-password-1")
+	jwt := r.JSON(t)["token"].(string)
+	require.Equal(t, http.StatusOK, chat(e.h, jwt, 5))
+	require.Equal(t, http.StatusOK, chat(e.h, k2, 5))
+	require.Equal(t, http.StatusTooManyRequests, chat(e.h, jwt, 5), "the session counts against ann's limit")
 }
 
 // TestForwardedEndpointWithTrailingJunk: forwarding reads

@@ -154,6 +154,9 @@ func (a *SessionAuthenticator) load(ctx context.Context, sid string) (Entry, err
 	}
 	p.Access = &Access{UserModels: u.Models}
 	p.Access.Budgets = appendBudget(nil, "user", BudgetID("user", "", u.ID, ""), u.Spend, u.MaxBudget, u.BudgetResetAt, a.now())
+	// The user's rate limits bind their sessions too, in the same buckets
+	// as their keys.
+	p.Access.RateLimits = appendRateLimit(nil, "user", BudgetID("user", "", u.ID, ""), u.TPMLimit, u.RPMLimit)
 	e.Principal = p.withHeaderValues()
 	return e, nil
 }

@@ -64,11 +64,11 @@ func limit(v *int64) int64 {
 	return *v
 }
 
-// rateLimitsOf returns the limits that apply to p's request: its key's,
-// its owner's and its team's (auth.Access.RateLimits). Only API keys are
-// limited, as in LiteLLM.
+// rateLimitsOf returns the limits that apply to p's request: an API key's
+// own, its owner's and its team's, or a session's user's
+// (auth.Access.RateLimits).
 func rateLimitsOf(p auth.Principal) []auth.RateLimit {
-	if p.Access == nil || p.KeyHash == "" {
+	if p.Access == nil {
 		return nil
 	}
 	return p.Access.RateLimits
