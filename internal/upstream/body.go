@@ -29,7 +29,7 @@ type bodyInfo struct {
 	// choices is how many answers the request asks for (n, best_of):
 	// each may use maxTokens.
 	choices int64
-	// mediaParts counts image, audio and file parts, whose cost is not
+	// mediaParts counts media content parts (mediaType), whose cost is not
 	// in their bytes (a short image URL costs as many tokens as a page).
 	mediaParts int64
 }

@@ -154,8 +154,8 @@ func (p *Proxy) estimatedUsage(c *call, m metered) usage {
 
 // estimatedTokens is what a call may use at most, for its reservations:
 // the prompt counted as one token per three bytes of body (more than any
-// tokenizer counts text) plus mediaPartTokens per image, audio or file
-// part, and the output bound the request sets — or
+// tokenizer counts text) plus mediaPartTokens per media content
+// part (mediaType), and the output bound the request sets — or
 // Options.EstimateMaxTokens — for each answer it asks for (n, best_of).
 func (p *Proxy) estimatedTokens(c *call) (prompt, output int64) {
 	out := c.maxTokens
