@@ -34,7 +34,7 @@ type bodyInfo struct {
 	mediaParts int64
 }
 
-// mediaPartTokens is what one image, audio or file part counts for in a
+// mediaPartTokens is what one media part counts for in a
 // call's estimate: above what one image costs at OpenAI's and Anthropic's
 // largest sizes (about 1 100 and 1 600 tokens); a long recording or PDF
 // can still cost more.
