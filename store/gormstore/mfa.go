@@ -344,6 +344,13 @@ func (s *Store) MFASummaries(ctx context.Context, userIDs []string) (map[string]
 // DeleteMFA removes every factor, code and challenge of the user.
 func (s *Store) DeleteMFA(ctx context.Context, userID string) error {
 	err := s.txn(ctx, func(tx *gorm.DB) error {
+		// The user's row first, as DeleteUser takes it: an admin's reset
+		// goes on to revoke the user's sessions in the same transaction,
+		// and holding these rows before the user's deadlocked against a
+		// delete.
+		if err := holdParents(tx, userID, ""); err != nil {
+			return err
+		}
 		for _, m := range []any{&totpRow{}, &passkeyRow{}, &recoveryCodeRow{}, &challengeRow{}} {
 			if err := tx.Where("user_id = ?", userID).Delete(m).Error; err != nil {
 				return err
