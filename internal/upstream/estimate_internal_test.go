@@ -43,6 +43,7 @@ func TestEstimateCountsMediaParts(t *testing.T) {
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"image","source":{}},{"type":"document","source":{}},{"type":"input_audio"}]}]}`:                 3,
 		`{"model":"m","messages":[{"role":"user","content":"say \"type\":\"image_url\""}]}`:                                                                          0,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://x/v.mp4"}},{"type":"text","text":"hi"}]}]}`:              1,
+		`{"model":"m","messages":[{"role":"user","content":[{"t\u0079pe":"image_url","image_url":{"url":"x"}}]}]}`:                                                   1,
 	} {
 		info, err := inspectBody([]byte(body), "application/json", "/v1/chat/completions")
 		require.NoError(t, err)
