@@ -90,6 +90,20 @@ func TestPassThroughThroughVerify(t *testing.T) {
 		require.Equal(t, http.StatusOK, e.verifyAs(http.MethodPost, "/auth/verify"+route, free, json, `{}`).Code, route)
 	}
 	require.Equal(t, http.StatusOK, e.verifyAs(http.MethodPost, "/auth/verify/anthropic/v1/complete", key, json, `{"model":"cheap","prompt":"hi"}`).Code)
+	// Cursor's and Milvus's pass-through are provider routes too; Bedrock,
+	// Vertex AI, Gemini, Cursor and Milvus read the model from the path, so
+	// an allowed model in the body is a decoy and establishes nothing.
+	for _, route := range []string{"/cursor/v0/agents", "/milvus/v2/vectordb/entities/search"} {
+		requireError(t, e.verifyAs(http.MethodPost, "/auth/verify"+route, key, json, `{}`), http.StatusForbidden)
+	}
+	for _, route := range []string{"/bedrock/agents/a1/agentAliases/x/sessions/s/text", "/vertex_ai/v1/projects/p/locations/l/endpoints/123:predict"} {
+		r := e.verifyAs(http.MethodPost, "/auth/verify"+route, key, json, `{"model":"cheap"}`)
+		requireError(t, r, http.StatusForbidden)
+	}
+	r := e.verifyAs(http.MethodPost, "/auth/verify/vertex_ai/v1/projects/p/locations/l/publishers/google/models/cheap:generateContent", key, json, `{}`)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	requireError(t, e.verifyAs(http.MethodPost, "/auth/verify/vertex_ai/v1/projects/p/locations/l/publishers/google/models/gpt-4o:generateContent", key, json, `{"model":"cheap"}`),
+		http.StatusForbidden)
 	requireError(t, e.verifyAs(http.MethodPost, "/auth/verify/anthropic/v1/complete", key, json, `{"model":"gpt-4o","prompt":"hi"}`), http.StatusForbidden)
 }
 

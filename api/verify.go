@@ -161,6 +161,12 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 			}
 		}
 	}
+	// On a provider route that reads its model from the path, the other
+	// places still narrow but cannot establish it.
+	urlOnly := false
+	for _, rt := range req.Routes {
+		urlOnly = urlOnly || access.URLModelOnly(rt)
+	}
 	own, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		req.ModelsKnown = false
@@ -168,7 +174,7 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 	for _, m := range own["model"] {
 		if m != "" {
 			req.Models = append(req.Models, m)
-			established = true
+			established = established || !urlOnly
 		}
 	}
 	if !access.Restricted(p) {
@@ -179,7 +185,7 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 		for _, m := range strings.Split(line, ",") {
 			if m = strings.TrimSpace(m); m != "" {
 				req.Models = append(req.Models, m)
-				established = established || trusted
+				established = established || trusted && !urlOnly
 			}
 		}
 	}
@@ -190,7 +196,7 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 	}
 	if len(models) > 0 {
 		req.Models = append(req.Models, models...)
-		established = true
+		established = established || !urlOnly
 	}
 	if !established && req.ModelBearing() {
 		req.ModelsKnown = false

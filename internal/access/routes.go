@@ -199,7 +199,22 @@ func UploadRoute(route string) bool {
 // limited to another model). The OpenAI-shaped prefixes (/openai, /azure)
 // go by the suffix rules.
 var providerPassThrough = map[string]bool{"bedrock": true, "vertex-ai": true, "vertex_ai": true, "cohere": true, "gemini": true,
-	"anthropic": true, "azure_ai": true, "mistral": true, "vllm": true, "assemblyai": true, "eu.assemblyai": true}
+	"anthropic": true, "azure_ai": true, "mistral": true, "vllm": true, "assemblyai": true, "eu.assemblyai": true,
+	"cursor": true, "milvus": true}
+
+// urlModelProviders are the pass-through providers whose APIs take the
+// model from the path, never from a "model" field in the body: there a
+// body naming an allowed model is a decoy the provider ignores (an
+// outside test had a Bedrock agent call pass with {"model":"<allowed>"}).
+var urlModelProviders = map[string]bool{"bedrock": true, "vertex-ai": true, "vertex_ai": true, "gemini": true,
+	"assemblyai": true, "eu.assemblyai": true, "cursor": true, "milvus": true}
+
+// URLModelOnly reports whether only a model in route's path (ModelsInURL)
+// establishes which model a request there uses.
+func URLModelOnly(route string) bool {
+	seg, _ := firstSegment(route)
+	return urlModelProviders[seg]
+}
 
 // modelSuffixes are the inference endpoints whose requests name a model.
 var modelSuffixes = []string{

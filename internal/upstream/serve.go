@@ -169,12 +169,21 @@ func decisionRequest(r *http.Request, body []byte) access.Request {
 	if err != nil {
 		req.ModelsKnown = false
 	}
+	urlOnly := false
 	for _, route := range req.Routes {
 		req.Models = append(req.Models, access.ModelsInURL(route, query)...)
+		urlOnly = urlOnly || access.URLModelOnly(route)
 	}
+	inURL := len(req.Models)
 	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
 	req.Models = append(req.Models, models...)
-	if !known || (len(req.Models) == 0 && req.ModelBearing()) {
+	// On a provider route that reads its model from the path, a body's
+	// model narrows but cannot establish it.
+	established := len(req.Models) > 0
+	if urlOnly {
+		established = inURL > 0
+	}
+	if !known || (!established && req.ModelBearing()) {
 		req.ModelsKnown = false
 	}
 	return req
