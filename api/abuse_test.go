@@ -202,6 +202,8 @@ func redirectAttacks() []string {
 		// Local, but not the UI: sign-ins land in the UI, by password and
 		// by SSO alike (SSO once kept these).
 		"/ui@evil.example", "/@evil.example", "/v1/models",
+		// http.Redirect cleans a fragment before any query as a path.
+		"/ui/x#/../../y", "/ui/a/b#/../../../key/generate",
 	}
 }
 

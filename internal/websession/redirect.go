@@ -31,6 +31,14 @@ func LocalPath(p string) (string, bool) {
 	if low := strings.ToLower(path); strings.Contains(low, "%2f") || strings.Contains(low, "%5c") {
 		return "", false
 	}
+	// Go's http.Redirect cleans everything before the first "?" as a path,
+	// a fragment included: "/ui/x#/../../y" became "/y" (an outside test
+	// left /ui/ that way). A fragment before any query may not hold "/".
+	if h := strings.IndexByte(p, '#'); h >= 0 {
+		if q := strings.IndexByte(p, '?'); (q < 0 || q > h) && strings.Contains(p[h:], "/") {
+			return "", false
+		}
+	}
 	// Each decoding a server or proxy might apply must stay local too.
 	for form, i := p, 0; ; i++ {
 		if !staysLocal(form) {

@@ -70,6 +70,7 @@ func attacks() []string {
 		"/\u3000/evil.example", "https:/\\evil.example", "//evil.example@good", "/.//evil.example", "\x7f//evil.example",
 		"/./%2e/%2F/evil.example", "/%2e%2e//evil.example", "/ui/..%2F..%2F%2Fevil.example", "/ui/../..//evil.example",
 		"/%25252F/evil.example", "", "ui/keys", "?next=//evil.example", "#//evil.example",
+		"/ui/x#/../../y", "/ui/a/b#/../../../key/generate", "/ui/x#/../..//evil.example", "/ui/x#/../../?x",
 	}
 }
 
@@ -79,6 +80,7 @@ func TestLocalPathRefusesWhatBrowsersSendAway(t *testing.T) {
 		require.False(t, ok, "%q accepted as %q", a, got)
 	}
 	for _, good := range []string{"/", "/ui/", "/ui/keys?page=2", "/ui/users?q=a%40b.example&page=3", "/ui/spend?scope=all#top",
+		"/ui/x#top", "/ui/x?a=1#/b",
 		"/ui/users?q=%2F", "/ui/caf%C3%A9"} {
 		got, ok := LocalPath(good)
 		require.True(t, ok, good)
