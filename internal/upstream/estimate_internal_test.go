@@ -72,7 +72,7 @@ func TestTPMBurstIsBounded(t *testing.T) {
 			held = append(held, h)
 		}
 	}
-	require.Equal(t, 5, admitted, "5 000 tokens hold five estimates of 1 100 (the fifth overdraws)")
+	require.Equal(t, 4, admitted, "5 000 tokens hold four estimates of 1 100; the fifth does not fit")
 	// The calls used 100 tokens each: their estimates come back and the
 	// bucket admits again.
 	for _, h := range held {
@@ -80,6 +80,18 @@ func TestTPMBurstIsBounded(t *testing.T) {
 	}
 	_, err := l.admit(p, now, 100, 1000)
 	require.NoError(t, err)
+
+	// A call larger than the whole limit passes only on a full bucket.
+	big := auth.Principal{KeyHash: "b", Access: &auth.Access{RateLimits: []auth.RateLimit{{Scope: "key", ID: "key:b", TPM: &tpm}}}}
+	h, err := l.admit(big, now, 100, 9000)
+	require.NoError(t, err, "nothing used this minute")
+	_, err = l.admit(big, now, 100, 100)
+	require.Error(t, err, "the big call holds the minute")
+	l.charge(big, 200-h, now) // it used 200
+	_, err = l.admit(big, now, 100, 9000)
+	require.Error(t, err, "4 800 of 5 000 left: not full, and 9 100 does not fit")
+	_, err = l.admit(big, now.Add(time.Minute), 100, 9000)
+	require.NoError(t, err, "full again a minute later")
 }
 
 // TestStreamEstimateFollowsTheTextRelayed: an abandoned stream of a few

@@ -91,13 +91,18 @@ func (l *limiter) admit(p auth.Principal, now time.Time, prompt, output int64) (
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	bs := make([]*keyBuckets, len(lims))
+	est := prompt + output
 	for i, rl := range lims {
 		b := l.get(rl.ID, now)
 		bs[i] = b
 		if tpm := limit(rl.TPM); tpm >= 0 {
 			b.tpm.sync(tpm, now)
-			if b.tpm.tokens <= 0 || tpm == 0 {
-				return 0, rateLimited(rl.Scope, "tokens", tpm, b.tpm.until(1))
+			// The estimate must fit in what is left — or, so that a call
+			// larger than the whole limit is not refused for ever, the
+			// bucket must be full (nothing used or held this minute), as a
+			// lone call passes a budget.
+			if tpm == 0 || b.tpm.tokens <= 0 || float64(est) > b.tpm.tokens && !b.tpm.full() {
+				return 0, rateLimited(rl.Scope, "tokens", tpm, b.tpm.until(min(float64(est), float64(tpm))))
 			}
 		}
 		if rpm := limit(rl.RPM); rpm >= 0 {
@@ -113,7 +118,7 @@ func (l *limiter) admit(p auth.Principal, now time.Time, prompt, output int64) (
 			b.rpm.tokens--
 		}
 		if limit(rl.TPM) >= 0 {
-			held = prompt + output
+			held = est
 			b.tpm.tokens -= float64(held)
 		}
 	}
