@@ -441,8 +441,17 @@ func TestVerifyMethodHeadersOnlyNarrow(t *testing.T) {
 				{"HEAD subrequest", "HEAD", chat, nil, 403, 200},
 				{"embeddings", "GET", "/auth/verify/v1/embeddings", nil, 403, 200},
 				{"route from an untrusted header", "GET", "/auth/verify", map[string]string{"X-Original-URI": "/v1/chat/completions"}, 403, 200},
-				{"model on verify's own query", "GET", chat + "?model=gpt-4o", post, 200, 200},
+				// A ?model= must be allowed, but establishes the model only where
+				// the upstream takes it from the query (realtime): an outside test
+				// ran a Vertex AI endpoint and an assistant's run by adding
+				// ?model=<allowed> (with Envoy's path_prefix the client writes it).
+				{"model on verify's own query: names, does not establish", "GET", chat + "?model=gpt-4o", post, 403, 200},
 				{"a disallowed model on the query", "GET", chat + "?model=gpt-5", post, 403, 200},
+				{"realtime takes its model from the query", "GET", "/auth/verify/v1/realtime?model=gpt-4o", nil, 200, 200},
+				{"realtime, a disallowed model", "GET", "/auth/verify/v1/realtime?model=gpt-5", nil, 403, 200},
+				{"a run on the query's model", "GET", "/auth/verify/v1/threads/runs?model=gpt-4o", post, 403, 200},
+				{"a Vertex AI endpoint on the query's model", "GET", "/auth/verify/vertex_ai/v1/projects/p/locations/l/endpoints/1:predict?model=gpt-4o", post, 403, 200},
+				{"Interactions with no model", "GET", "/auth/verify/v1beta/interactions", post, 403, 200},
 				{"a route that names no model", "GET", "/auth/verify/v1/models", post, 200, 200},
 				{"a route that names no model, no header", "GET", "/auth/verify/v1/models", nil, 200, 200},
 			}

@@ -147,6 +147,7 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 		}
 	}
 	established := false
+	queryModelRoute := false // a route whose upstream takes ?model= (realtime)
 	for _, src := range uris {
 		route, query, ok := access.SplitRoute(src.uri)
 		if !ok {
@@ -155,10 +156,16 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 		req.RouteKnown = req.RouteKnown || src.believed
 		for _, v := range access.RouteVariants(route) {
 			req.Routes = append(req.Routes, v)
-			if ms := access.ModelsInURL(v, query); len(ms) > 0 {
-				req.Models = append(req.Models, ms...)
+			inPath, queryCounts := access.URLModels(v)
+			queried := access.ModelsInURL("", query)
+			req.Models = append(req.Models, queried...)
+			if inPath != "" {
+				req.Models = append(req.Models, inPath)
+			}
+			if inPath != "" || queryCounts && len(queried) > 0 {
 				established = established || src.believed
 			}
+			queryModelRoute = queryModelRoute || queryCounts
 		}
 	}
 	// On a provider route that reads its model from the path, the other
@@ -174,7 +181,10 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 	for _, m := range own["model"] {
 		if m != "" {
 			req.Models = append(req.Models, m)
-			established = established || !urlOnly
+			// Verify's own ?model= names a model that must be allowed; it
+			// establishes one only for a route that takes its model there
+			// (with Envoy's path_prefix the client writes this query).
+			established = established || queryModelRoute && !urlOnly
 		}
 	}
 	if !access.Restricted(p) {

@@ -142,6 +142,17 @@ func ModelsInURL(route string, query url.Values) []string {
 	return models
 }
 
+// URLModels splits ModelsInURL: the model the route's path names, and
+// whether the query's ?model= is where the upstream takes the model from
+// (realtime). Elsewhere a ?model= still names a model that must be
+// allowed, but the upstream reads another place, so it establishes
+// nothing (an outside test ran a Vertex AI endpoint and an assistant's
+// run with a key limited to another model by adding ?model=<allowed>).
+func URLModels(route string) (inPath string, queryCounts bool) {
+	r := strings.TrimSuffix(route, "/")
+	return modelInPath(route), strings.HasSuffix(r, "/realtime") || r == "/realtime"
+}
+
 func modelInPath(route string) string {
 	for _, seg := range []string{"/deployments/", "/engines/"} {
 		if i := strings.Index(route, seg); i >= 0 {

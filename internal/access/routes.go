@@ -221,6 +221,9 @@ var modelSuffixes = []string{
 	"/chat/completions", "/completions", "/embeddings", "/images/generations", "/images/edits", "/images/variations",
 	"/audio/transcriptions", "/audio/translations", "/audio/speech", "/moderations", "/responses", "/rerank",
 	"/v1/messages", "/v1/messages/count_tokens", "/fine_tuning/jobs", "/videos", "/ocr",
+	// Google's Interactions API: a body may run an agent instead of
+	// naming a model.
+	"/interactions",
 	// Assistants and runs: a run without a model uses its assistant's,
 	// which may be anyone's on a shared upstream key.
 	"/assistants", "/runs",

@@ -55,6 +55,17 @@ func mediaType(t string) bool {
 	return false
 }
 
+// geminiMedia reports whether x is a Gemini-format part carrying media:
+// those have no "type", only an inline_data or file_data member.
+func geminiMedia(x map[string]any) bool {
+	for _, k := range []string{"inline_data", "inlineData", "file_data", "fileData"} {
+		if _, ok := x[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // countMediaParts counts the objects anywhere in body whose "type" is a
 // media part's. A string that merely mentions such a type is not
 // counted; one counted wrongly only makes the estimate larger.
@@ -62,7 +73,8 @@ func countMediaParts(body []byte) int64 {
 	// The shortcut may skip only bodies that cannot name a type: a key can
 	// be escaped ("t\u0079pe" is "type" to every JSON reader; an outside
 	// test hid its image parts that way).
-	if !bytes.Contains(body, []byte(`"type"`)) && !bytes.Contains(body, []byte(`\u`)) {
+	if !bytes.Contains(body, []byte(`"type"`)) && !bytes.Contains(body, []byte(`\u`)) && !bytes.Contains(body, []byte(`_data"`)) &&
+		!bytes.Contains(body, []byte(`Data"`)) {
 		return 0
 	}
 	var doc any
@@ -75,6 +87,8 @@ func countMediaParts(body []byte) int64 {
 		switch x := v.(type) {
 		case map[string]any:
 			if t, ok := x["type"].(string); ok && mediaType(t) {
+				n++
+			} else if geminiMedia(x) {
 				n++
 			}
 			for _, e := range x {

@@ -44,6 +44,7 @@ func TestEstimateCountsMediaParts(t *testing.T) {
 		`{"model":"m","messages":[{"role":"user","content":"say \"type\":\"image_url\""}]}`:                                                                          0,
 		`{"model":"m","messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"https://x/v.mp4"}},{"type":"text","text":"hi"}]}]}`:              1,
 		`{"model":"m","messages":[{"role":"user","content":[{"t\u0079pe":"image_url","image_url":{"url":"x"}}]}]}`:                                                   1,
+		`{"contents":[{"role":"user","parts":[{"inline_data":{"mime_type":"image/png","data":"iVBOR"}},{"fileData":{"fileUri":"gs://x"}},{"text":"hi"}]}]}`:          2,
 	} {
 		info, err := inspectBody([]byte(body), "application/json", "/v1/chat/completions")
 		require.NoError(t, err)

@@ -169,20 +169,24 @@ func decisionRequest(r *http.Request, body []byte) access.Request {
 	if err != nil {
 		req.ModelsKnown = false
 	}
-	urlOnly := false
+	urlOnly, fromURL := false, false
 	for _, route := range req.Routes {
-		req.Models = append(req.Models, access.ModelsInURL(route, query)...)
 		urlOnly = urlOnly || access.URLModelOnly(route)
+		inPath, queryCounts := access.URLModels(route)
+		queried := access.ModelsInURL("", query)
+		req.Models = append(req.Models, queried...)
+		if inPath != "" {
+			req.Models = append(req.Models, inPath)
+		}
+		// A ?model= must be allowed, but establishes the model only where
+		// the upstream reads it (realtime).
+		fromURL = fromURL || inPath != "" || queryCounts && len(queried) > 0
 	}
-	inURL := len(req.Models)
 	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
 	req.Models = append(req.Models, models...)
 	// On a provider route that reads its model from the path, a body's
 	// model narrows but cannot establish it.
-	established := len(req.Models) > 0
-	if urlOnly {
-		established = inURL > 0
-	}
+	established := fromURL || len(models) > 0 && !urlOnly
 	if !known || (!established && req.ModelBearing()) {
 		req.ModelsKnown = false
 	}

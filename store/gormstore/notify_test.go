@@ -114,7 +114,7 @@ func TestPostgresNotifyListen(t *testing.T) {
 	// lazily, which must not count as a leak.
 	require.NoError(t, a.Notify(ctx, ch, "warm-up"))
 	require.NoError(t, b.Notify(ctx, ch, "warm-up"))
-	before := runtime.NumGoroutine()
+	before := settledGoroutines()
 
 	l := startListener(t, a, ch)
 	listenerPID(t, b, ch, 0)
@@ -371,6 +371,22 @@ func TestChannelNames(t *testing.T) {
 // requireGoroutinesAtMost waits for the goroutine count to drop to n. It
 // polls in the test's own goroutine: require.Eventually runs its
 // condition in an extra goroutine, which would be counted.
+// settledGoroutines waits until the goroutine count holds still for
+// 100 ms (earlier tests' stores may still be winding down) and returns it:
+// the baseline a leak check compares against.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
+}
+
 func requireGoroutinesAtMost(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
