@@ -154,11 +154,11 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 			req.ModelsKnown = false
 		}
 		req.RouteKnown = req.RouteKnown || src.believed
+		queried := access.ModelsInURL("", query) // the route's ?model=
+		req.Models = append(req.Models, queried...)
 		for _, v := range access.RouteVariants(route) {
 			req.Routes = append(req.Routes, v)
 			inPath, queryCounts := access.URLModels(v)
-			queried := access.ModelsInURL("", query)
-			req.Models = append(req.Models, queried...)
 			if inPath != "" {
 				req.Models = append(req.Models, inPath)
 			}

@@ -170,11 +170,11 @@ func decisionRequest(r *http.Request, body []byte) access.Request {
 		req.ModelsKnown = false
 	}
 	urlOnly, fromURL := false, false
+	queried := access.ModelsInURL("", query) // ?model=
+	req.Models = append(req.Models, queried...)
 	for _, route := range req.Routes {
 		urlOnly = urlOnly || access.URLModelOnly(route)
 		inPath, queryCounts := access.URLModels(route)
-		queried := access.ModelsInURL("", query)
-		req.Models = append(req.Models, queried...)
 		if inPath != "" {
 			req.Models = append(req.Models, inPath)
 		}
