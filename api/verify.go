@@ -200,7 +200,7 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 		}
 	}
 	body, complete := readVerifyBody(r)
-	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
+	models, known := access.ModelsInBody(r.Header.Values("Content-Type"), body)
 	if !complete || !known {
 		req.ModelsKnown = false
 	}

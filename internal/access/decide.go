@@ -112,6 +112,11 @@ func Decide(p auth.Principal, r Request) error {
 		e.Reason = ReasonModelUnset
 		return e
 	}
+	if r.mayWrite() && anyRoute(r.Routes, HiddenModelRoute) {
+		e := apperr.Forbidden("This route runs a model it names in a nested field or takes from an earlier call (a realtime session, a run or video being continued), which Keygate does not read; this credential may use only some models.")
+		e.Reason = ReasonModelUnset
+		return e
+	}
 	if !r.ModelsKnown {
 		e := apperr.Forbidden("Cannot tell which model this request uses; this credential may use only some models.")
 		e.Reason = ReasonModelUnset

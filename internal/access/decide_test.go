@@ -226,14 +226,25 @@ func TestModelsInBody(t *testing.T) {
 		{"multipart/form-data", `x`, nil, false},
 		{"multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"x\"; name=\"model\"\r\n\r\ngpt-5\r\n--B--\r\n", nil, false},
 		{"multipart/form-data; boundary=B", "--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt-5\r\n--B--\r\n", []string{"gpt-5"}, true},
-		{"application/x-www-form-urlencoded", `{"a":"&model=gpt-5&","model":"gpt-4o"}`, []string{"gpt-5"}, true},
+		// A form-declared body that is also JSON counts both ways: LiteLLM
+		// reads it as JSON when the header's case differs.
+		{"application/x-www-form-urlencoded", `{"a":"&model=gpt-5&","model":"gpt-4o"}`, []string{"gpt-5", "gpt-4o"}, true},
+		{"application/x-www-FORM-urlencoded", `{"model":"expensive","x":"&model=cheap&"}`, []string{"cheap", "expensive"}, true},
 		{"text/form-ish", `model=a`, []string{"a"}, true},
+		// A part's name counts whatever its disposition type (Starlette
+		// keeps attachment and inline fields).
+		{"multipart/form-data; boundary=BB", "--BB\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ncheap\r\n--BB\r\nContent-Disposition: attachment; name=\"model\"\r\n\r\nexpensive\r\n--BB--\r\n",
+			[]string{"cheap", "expensive"}, true},
 	}
 	for _, c := range cases {
-		models, known := access.ModelsInBody(c.ct, []byte(c.body))
+		models, known := access.ModelsInBody([]string{c.ct}, []byte(c.body))
 		require.Equal(t, c.known, known, "%s %q", c.ct, c.body)
 		require.Equal(t, c.models, models, "%s %q", c.ct, c.body)
 	}
+	// Every Content-Type header counts (servers differ on which one wins).
+	models, known := access.ModelsInBody([]string{"application/x-www-form-urlencoded", "application/json"}, []byte(`{"model":"expensive","x":"&model=cheap&"}`))
+	require.True(t, known)
+	require.ElementsMatch(t, []string{"cheap", "expensive"}, models)
 	require.Equal(t, []string{"gpt-4o"}, access.ModelsInURL("/openai/deployments/gpt-4o/chat/completions", nil))
 	require.Equal(t, []string{"vertex_ai/gemini"}, access.ModelsInURL("/openai/deployments/vertex_ai/gemini/chat/completions", nil))
 	require.Equal(t, []string{"gemini-pro"}, access.ModelsInURL("/v1beta/models/gemini-pro:generateContent", nil))
@@ -413,4 +424,27 @@ func TestEndpointWithTrailingJunk(t *testing.T) {
 	} {
 		require.Equal(t, want, access.UploadRoute(route), route)
 	}
+}
+
+// TestHiddenModelRoutes: writes that run a model the request does not name
+// where Keygate reads it are refused to model-limited credentials (an
+// outside test ran realtime client secrets with a nested session.model,
+// and continued runs, videos and fine-tuning jobs); reads and unrestricted
+// credentials are not affected.
+func TestHiddenModelRoutes(t *testing.T) {
+	restricted, free := personal(auth.Access{KeyModels: []string{"cheap"}}), personal(auth.Access{})
+	for _, route := range []string{"/v1/realtime/client_secrets", "/realtime/client_secrets", "/openai/v1/realtime/client_secrets",
+		"/v1/realtime/sessions", "/v1/realtime/transcription_sessions", "/v1/realtime/translations/client_secrets",
+		"/v1/threads/t/runs/r/submit_tool_outputs", "/v1/videos/v1/remix", "/v1/fine_tuning/jobs/j/resume",
+		"/v1/responses/compact", "/v1/responses/input_tokens"} {
+		r := access.Request{Method: "POST", Routes: []string{route}, RouteKnown: true, Models: []string{"cheap"}, ModelsKnown: true}
+		err := access.Decide(restricted, r)
+		require.Error(t, err, route)
+		require.Contains(t, err.Error(), "does not read", route)
+		require.NoError(t, access.Decide(free, r), route)
+		r.Method = "GET"
+		require.NoError(t, access.Decide(restricted, r), route+" (read)")
+	}
+	// The realtime WebSocket itself takes ?model= and is checked as before.
+	require.False(t, access.HiddenModelRoute("/v1/realtime"))
 }

@@ -28,26 +28,47 @@ import (
 //     twice, two disposition headers) leaves the model unknown, since
 //     servers differ on which name they take.
 //   - An empty body names nothing. Anything else is unknown.
-func ModelsInBody(contentType string, body []byte) (models []string, known bool) {
+//
+// Every reading an upstream may make counts, together: each Content-Type
+// header (a request may carry several, and servers differ on which one
+// wins), matched without regard to case, and the JSON reading of a body
+// that starts like JSON even when a header says form (LiteLLM matches
+// "form" case-sensitively in the last header, so an outside test had
+// Keygate read a form while LiteLLM read JSON naming another model).
+func ModelsInBody(contentTypes []string, body []byte) (models []string, known bool) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, true
 	}
-	mt, params, _ := mime.ParseMediaType(contentType)
-	if mt == "multipart/form-data" {
-		return multipartModels(body, params["boundary"])
-	}
-	if strings.Contains(strings.ToLower(contentType), "form") {
-		q, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, false
+	read := false
+	for _, ct := range contentTypes {
+		mt, params, _ := mime.ParseMediaType(ct)
+		switch {
+		case mt == "multipart/form-data":
+			ms, ok := multipartModels(body, params["boundary"])
+			if !ok {
+				return nil, false
+			}
+			models, read = append(models, ms...), true
+		case strings.Contains(strings.ToLower(ct), "form"):
+			q, err := url.ParseQuery(string(body))
+			if err != nil {
+				return nil, false
+			}
+			models, read = append(models, nonEmpty(q["model"])...), true
 		}
-		return nonEmpty(q["model"]), true
 	}
 	if trimmed[0] != '{' {
+		if !read {
+			return nil, false
+		}
+		return models, true
+	}
+	ms, ok := jsonModels(trimmed)
+	if !ok {
 		return nil, false
 	}
-	return jsonModels(trimmed)
+	return append(models, ms...), true
 }
 
 func jsonModels(body []byte) ([]string, bool) {
@@ -102,10 +123,14 @@ func multipartModels(body []byte, boundary string) ([]string, bool) {
 		if len(cd) != 1 {
 			return nil, false
 		}
-		if _, ps, err := mime.ParseMediaType(cd[0]); err != nil || (ps["name"] == "" && ps["filename"] == "") {
+		_, ps, err := mime.ParseMediaType(cd[0])
+		if err != nil || (ps["name"] == "" && ps["filename"] == "") {
 			return nil, false
 		}
-		if part.FormName() == "model" {
+		// The name counts whatever the disposition type: Starlette (and so
+		// LiteLLM) keeps the field of an "attachment" or "inline" part,
+		// which Go's FormName skips.
+		if ps["name"] == "model" {
 			v, err := io.ReadAll(io.LimitReader(part, 4096))
 			if err != nil {
 				return nil, false

@@ -216,6 +216,31 @@ func URLModelOnly(route string) bool {
 	return urlModelProviders[seg]
 }
 
+// hiddenModelSuffixes are endpoints that run a model the request does not
+// name where Keygate reads it: it comes from an earlier call (a run's
+// tool outputs, a video's remix, a fine-tuning job resumed, a response
+// compacted) or from a nested field.
+var hiddenModelSuffixes = []string{"/submit_tool_outputs", "/remix", "/resume", "/compact", "/input_tokens"}
+
+// HiddenModelRoute reports whether a write to route runs a model the
+// request does not name where Keygate reads it: realtime's session,
+// client-secret, transcription and call routes (the model is nested in
+// session.model or the ephemeral token; an outside test got
+// {"session":{"model":<any>}} past a key limited to another model) and
+// hiddenModelSuffixes. A credential limited to some models may not write
+// there.
+func HiddenModelRoute(route string) bool {
+	if strings.Contains(route, "/realtime/") {
+		return true
+	}
+	for _, s := range hiddenModelSuffixes {
+		if endsWithEndpoint(route, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // modelSuffixes are the inference endpoints whose requests name a model.
 var modelSuffixes = []string{
 	"/chat/completions", "/completions", "/embeddings", "/images/generations", "/images/edits", "/images/variations",

@@ -182,7 +182,7 @@ func decisionRequest(r *http.Request, body []byte) access.Request {
 		// the upstream reads it (realtime).
 		fromURL = fromURL || inPath != "" || queryCounts && len(queried) > 0
 	}
-	models, known := access.ModelsInBody(r.Header.Get("Content-Type"), body)
+	models, known := access.ModelsInBody(r.Header.Values("Content-Type"), body)
 	req.Models = append(req.Models, models...)
 	// On a provider route that reads its model from the path, a body's
 	// model narrows but cannot establish it.
