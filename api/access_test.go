@@ -362,6 +362,13 @@ func TestRedTeamFindings(t *testing.T) {
 			}
 			req = map[string]string{"X-Original-URI": "/v1/chat/completions", "X-Original-Method": " get "}
 			require.Equal(t, 200, status("GET", "/auth/verify", restricted, req, ""), "a trusted GET is a GET")
+			// Only the method header of the route header's family settles it:
+			// an nginx setting X-Original-URI alone passes the client's
+			// X-Forwarded-Method through.
+			req = map[string]string{"X-Original-URI": "/v1/chat/completions", "X-Forwarded-Method": "GET"}
+			require.Equal(t, 403, status("GET", "/auth/verify", restricted, req, ""), "X-Forwarded-Method does not settle an nginx route")
+			req = map[string]string{"X-Forwarded-Uri": "/v1/chat/completions", "X-Forwarded-Method": "GET"}
+			require.Equal(t, 200, status("GET", "/auth/verify", restricted, req, ""), "Traefik's pair does")
 		})
 	}
 }
@@ -489,7 +496,7 @@ func TestVerifyMethodHeadersOnlyNarrow(t *testing.T) {
 			require.Equal(t, 403, via(nil), "a trusted proxy that omits the method")
 			require.Equal(t, 403, via(post))
 			require.Equal(t, 200, via(map[string]string{"X-Original-Method": "GET"}), "a trusted proxy says the client sent GET")
-			require.Equal(t, 200, via(map[string]string{"X-Forwarded-Method": "GET"}))
+			require.Equal(t, 403, via(map[string]string{"X-Forwarded-Method": "GET"}), "only nginx's own method header settles an nginx route")
 			require.Equal(t, 403, via(map[string]string{"X-Original-Method": "GET", "X-Forwarded-Method": "POST"}), "every method named counts")
 			require.Equal(t, 200, via(map[string]string{"X-Original-Method": "POST", "X-Keygate-Model": "gpt-4o"}))
 		})

@@ -130,11 +130,24 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 	// the proxy's GET rather than the client's.
 	req.MethodUnsure = true
 	if trusted {
-		// Only one standard method settles it: a proxy that appends its
-		// own value to the client's ("POST, GET") or passes on something
-		// that is not a method leaves the method unknown.
-		if m := strings.ToUpper(strings.TrimSpace(firstHeader(r, methodHeaders))); standardMethod(m) {
-			req.Method, req.MethodUnsure = m, false
+		// Only the method header of the same proxy family as the route
+		// header it sent settles it (nginx: X-Original-URI with
+		// X-Original-Method; Traefik: X-Forwarded-Uri with
+		// X-Forwarded-Method): an nginx that sets only X-Original-URI
+		// passes the client's own X-Forwarded-Method through (an outside
+		// test made a chat call a GET that way). And only one standard
+		// method: a proxy that appends its value to the client's
+		// ("POST, GET") or passes on junk leaves the method unknown.
+		for i, uh := range routeHeaders {
+			if len(r.Header[uh]) == 0 {
+				continue
+			}
+			if vs := r.Header[methodHeaders[i]]; len(vs) > 0 {
+				if m := strings.ToUpper(strings.TrimSpace(vs[0])); standardMethod(m) {
+					req.Method, req.MethodUnsure = m, false
+				}
+			}
+			break
 		}
 	}
 	for _, h := range methodHeaders {
@@ -237,14 +250,6 @@ func standardMethod(m string) bool {
 	return false
 }
 
-func firstHeader(r *http.Request, names []string) string {
-	for _, n := range names {
-		if vs := r.Header[n]; len(vs) > 0 && vs[0] != "" {
-			return vs[0]
-		}
-	}
-	return ""
-}
 
 func truncateModel(m string) string {
 	if len(m) > 80 {
