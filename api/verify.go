@@ -250,7 +250,6 @@ func standardMethod(m string) bool {
 	return false
 }
 
-
 func truncateModel(m string) string {
 	if len(m) > 80 {
 		return m[:80]
