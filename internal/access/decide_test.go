@@ -231,6 +231,10 @@ func TestModelsInBody(t *testing.T) {
 		{"application/x-www-form-urlencoded", `{"a":"&model=gpt-5&","model":"gpt-4o"}`, []string{"gpt-5", "gpt-4o"}, true},
 		{"application/x-www-FORM-urlencoded", `{"model":"expensive","x":"&model=cheap&"}`, []string{"cheap", "expensive"}, true},
 		{"text/form-ish", `model=a`, []string{"a"}, true},
+		// A body behind a UTF-8 byte-order mark still looks like JSON to
+		// some parsers: it is read as JSON too (an outside test hid a model
+		// behind one while the form reading found an allowed one).
+		{"application/x-www-FORM-urlencoded", "\xEF\xBB\xBF{\"model\":\"gpt-4o\",\"y\":\"&model=cheap&\"}", []string{"cheap", "gpt-4o"}, true},
 		// A part's name counts whatever its disposition type (Starlette
 		// keeps attachment and inline fields).
 		{"multipart/form-data; boundary=BB", "--BB\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ncheap\r\n--BB\r\nContent-Disposition: attachment; name=\"model\"\r\n\r\nexpensive\r\n--BB--\r\n",

@@ -36,7 +36,9 @@ import (
 // "form" case-sensitively in the last header, so an outside test had
 // Keygate read a form while LiteLLM read JSON naming another model).
 func ModelsInBody(contentTypes []string, body []byte) (models []string, known bool) {
-	trimmed := bytes.TrimSpace(body)
+	// A UTF-8 byte-order mark does not stop a body being JSON to some
+	// parsers (Python's json.loads of bytes skips it): it looks like JSON.
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(body), []byte("\xEF\xBB\xBF")))
 	if len(trimmed) == 0 {
 		return nil, true
 	}
