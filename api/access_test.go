@@ -456,6 +456,7 @@ func TestVerifyMethodHeadersOnlyNarrow(t *testing.T) {
 				{"a disallowed model on the query", "GET", chat + "?model=gpt-5", post, 403, 200},
 				{"realtime takes its model from the query", "GET", "/auth/verify/v1/realtime?model=gpt-4o", nil, 200, 200},
 				{"realtime, a disallowed model", "GET", "/auth/verify/v1/realtime?model=gpt-5", nil, 403, 200},
+				{"realtime, an Azure deployment beside an allowed model", "GET", "/auth/verify/v1/realtime?model=gpt-4o&deployment=gpt-5", nil, 403, 200},
 				{"a run on the query's model", "GET", "/auth/verify/v1/threads/runs?model=gpt-4o", post, 403, 200},
 				{"a Vertex AI endpoint on the query's model", "GET", "/auth/verify/vertex_ai/v1/projects/p/locations/l/endpoints/1:predict?model=gpt-4o", post, 403, 200},
 				{"Interactions with no model", "GET", "/auth/verify/v1beta/interactions", post, 403, 200},

@@ -1,6 +1,7 @@
 package access_test
 
 import (
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -249,6 +250,8 @@ func TestModelsInBody(t *testing.T) {
 	models, known := access.ModelsInBody([]string{"application/x-www-form-urlencoded", "application/json"}, []byte(`{"model":"expensive","x":"&model=cheap&"}`))
 	require.True(t, known)
 	require.ElementsMatch(t, []string{"cheap", "expensive"}, models)
+	require.Equal(t, []string{"cheap", "gpt-4o"}, access.ModelsInURL("/v1/realtime", url.Values{"model": {"cheap"}, "deployment": {"gpt-4o"}}),
+		"an Azure-style realtime ?deployment= names a model too")
 	require.Equal(t, []string{"gpt-4o"}, access.ModelsInURL("/openai/deployments/gpt-4o/chat/completions", nil))
 	require.Equal(t, []string{"vertex_ai/gemini"}, access.ModelsInURL("/openai/deployments/vertex_ai/gemini/chat/completions", nil))
 	require.Equal(t, []string{"gemini-pro"}, access.ModelsInURL("/v1beta/models/gemini-pro:generateContent", nil))

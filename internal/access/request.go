@@ -162,7 +162,9 @@ func nonEmpty(vs []string) []string {
 // and friends (Gemini), /v1/models/{m} (model info) and
 // /bedrock/model/{m}/... (Bedrock pass-through).
 func ModelsInURL(route string, query url.Values) []string {
-	models := nonEmpty(query["model"])
+	// ?deployment= is where an Azure-style realtime endpoint takes its
+	// model: it must be allowed too.
+	models := append(nonEmpty(query["model"]), nonEmpty(query["deployment"])...)
 	if m := modelInPath(route); m != "" {
 		models = append(models, m)
 	}
