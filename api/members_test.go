@@ -57,20 +57,22 @@ func TestMemberAddOfAnExistingMember(t *testing.T) {
 		require.Equal(t, 1.0, *budgetOf("lead"))
 
 		// On another member the team admin may change role and budget (within
-		// the team's); a budget not given is kept, for the proxy admin too.
-		r = add(lead, "member", "user", nil)
-		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
-		require.Equal(t, 1.0, *budgetOf("member"))
-		r = add(lead, "member", "user", 2)
-		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
-		require.Equal(t, 2.0, *budgetOf("member"))
-		r = add(masterKey, "member", "user", nil)
-		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
-		require.Equal(t, 2.0, *budgetOf("member"))
-		// A proxy admin may change the team admin's own membership.
-		r = add(masterKey, "lead", "admin", 5)
-		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
-		require.Equal(t, 5.0, *budgetOf("lead"))
+		// the team's); a budget not given is kept, for the proxy admin too;
+		// a proxy admin may change the team admin's own membership.
+		for _, c := range []struct {
+			caller, id, role string
+			budget           any
+			want             float64
+		}{
+			{lead, "member", "user", nil, 1},
+			{lead, "member", "user", 2, 2},
+			{masterKey, "member", "user", nil, 2},
+			{masterKey, "lead", "admin", 5, 5},
+		} {
+			r = add(c.caller, c.id, c.role, c.budget)
+			require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+			require.Equal(t, c.want, *budgetOf(c.id), "%+v", c)
+		}
 	})
 }
 

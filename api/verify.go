@@ -167,7 +167,7 @@ func (s *Server) verifyRequest(r *http.Request, p auth.Principal) access.Request
 			req.ModelsKnown = false
 		}
 		req.RouteKnown = req.RouteKnown || src.believed
-		queried := access.ModelsInURL("", query) // the route's ?model=
+		queried := access.ModelsInQuery(query) // the route's ?model=
 		req.Models = append(req.Models, queried...)
 		for _, v := range access.RouteVariants(route) {
 			req.Routes = append(req.Routes, v)

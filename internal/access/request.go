@@ -162,13 +162,17 @@ func nonEmpty(vs []string) []string {
 // and friends (Gemini), /v1/models/{m} (model info) and
 // /bedrock/model/{m}/... (Bedrock pass-through).
 func ModelsInURL(route string, query url.Values) []string {
-	// ?deployment= is where an Azure-style realtime endpoint takes its
-	// model: it must be allowed too.
-	models := append(nonEmpty(query["model"]), nonEmpty(query["deployment"])...)
+	models := ModelsInQuery(query)
 	if m := modelInPath(route); m != "" {
 		models = append(models, m)
 	}
 	return models
+}
+
+// ModelsInQuery returns the models a query names: ?model=, and
+// ?deployment=, where an Azure-style realtime endpoint takes its model.
+func ModelsInQuery(query url.Values) []string {
+	return append(nonEmpty(query["model"]), nonEmpty(query["deployment"])...)
 }
 
 // URLModels splits ModelsInURL: the model the route's path names, and

@@ -177,7 +177,7 @@ func rateLimited(scope, what string, limit int64, wait time.Duration) error {
 	whose := "this key"
 	switch scope {
 	case "user":
-		whose = "this key's owner (all their keys together)"
+		whose = "this key's owner (all their keys and sessions together)"
 	case "team":
 		whose = "this key's team (all its keys together)"
 	}

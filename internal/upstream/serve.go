@@ -170,7 +170,7 @@ func decisionRequest(r *http.Request, body []byte) access.Request {
 		req.ModelsKnown = false
 	}
 	urlOnly, fromURL := false, false
-	queried := access.ModelsInURL("", query) // ?model=
+	queried := access.ModelsInQuery(query) // ?model=
 	req.Models = append(req.Models, queried...)
 	for _, route := range req.Routes {
 		urlOnly = urlOnly || access.URLModelOnly(route)
