@@ -1,11 +1,19 @@
 package api_test
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/app"
+	"github.com/keygate/keygate/internal/testutil/faultproxy"
+	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store/gormstore"
 )
 
 // TestEveryDecisionInputInvalidatesOnEveryReplica (issue 12, defect 2):
@@ -155,4 +163,121 @@ func TestSpendCountedOnceOnItsOwnReplica(t *testing.T) {
 	require.Equal(t, http.StatusOK, a.verifyAs("GET", "/auth/verify", key, nil, "").Code, "0.6 of 1 spent: counted twice?")
 	a.mustOK(a.do("POST", "/spend/report", masterKey, map[string]any{"request_id": "twice", "api_key": key, "spend": 0.6}))
 	require.Equal(t, http.StatusTooManyRequests, a.verifyAs("GET", "/auth/verify", key, nil, "").Code)
+}
+
+// lateListener is a replica's notifier whose LISTEN starts only when the
+// test says (a slow connect on a loaded machine); Notify is the store's.
+type lateListener struct {
+	app.Notifier
+	start chan struct{}
+}
+
+func (l lateListener) Listen(ctx context.Context, channel string, fn func(string)) error {
+	select {
+	case <-l.start:
+	case <-ctx.Done():
+		return nil
+	}
+	return l.Notifier.Listen(ctx, channel, fn)
+}
+
+// TestReplicaNotYetListening: a replica that serves before its LISTEN is
+// in place cannot hear another replica's revocation, so it must not answer
+// from its cache meanwhile, nor keep what it cached then (seen failing: B
+// answered a key blocked through A with 200 from its cache, before and
+// after its listener subscribed, for the cache TTL).
+func TestReplicaNotYetListening(t *testing.T) {
+	url := dbtestPostgres(t)
+	a := newEnvWithNotifier(t, url)
+	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	late := lateListener{Notifier: st, start: make(chan struct{})}
+	b := newEnvWith(t, st, func(o *app.Options) { o.Notifier = late })
+	ctx, cancel := context.WithCancel(context.Background())
+	b.app.Run(ctx)
+	t.Cleanup(func() { cancel(); b.app.Wait(); _ = st.Close() })
+
+	key := a.userWithRole("ann", rbac.RoleInternalUser)
+	require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
+	a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))
+	requireError(t, b.do(http.MethodGet, "/auth/verify", key, nil), http.StatusUnauthorized)
+
+	a.mustOK(a.do(http.MethodPost, "/key/unblock", masterKey, map[string]any{"key": key}))
+	require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
+	close(late.start)
+	// Once subscribed, B caches again and hears A's changes.
+	require.Eventually(t, func() bool {
+		hits, _ := b.app.KeyCacheStats()
+		b.do(http.MethodGet, "/auth/verify", key, nil)
+		after, _ := b.app.KeyCacheStats()
+		return after > hits
+	}, 10*time.Second, 10*time.Millisecond, "B never answered from its cache after subscribing")
+	a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))
+	require.Eventually(t, func() bool { return b.do(http.MethodGet, "/auth/verify", key, nil).Code == http.StatusUnauthorized },
+		10*time.Second, 5*time.Millisecond, "B did not hear the block")
+}
+
+// TestCacheFailClosed: a replica (B) whose link to PostgreSQL is cut
+// cannot hear a block made through another (A). By default it answers from
+// its cache up to the TTL (documented); with CacheFailClosed it stops
+// using cached answers about keys the moment its listener loses the
+// connection — reading the database when only the listener was cut, and
+// refusing with 503 when the database is cut too. Either way, once the
+// link is back B has dropped its cache.
+func TestCacheFailClosed(t *testing.T) {
+	url := dbtestPostgres(t)
+	a := newEnvWithNotifier(t, url)
+	for i, tc := range []struct {
+		name       string
+		failClosed bool
+		cutStore   bool // the store's connections go through the cut link too
+		whileCut   int
+	}{
+		{"default, listener cut", false, false, http.StatusOK},
+		{"default, database cut", false, true, http.StatusOK},
+		{"fail-closed, listener cut", true, false, http.StatusUnauthorized},
+		{"fail-closed, database cut", true, true, http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, purl := faultproxy.StartForURL(t, url)
+			open := func(u string) *gormstore.Store {
+				st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: u, Logger: slog.New(slog.DiscardHandler)})
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = st.Close() })
+				return st
+			}
+			listener := open(purl.String())
+			st := listener
+			if !tc.cutStore {
+				st = open(url)
+			}
+			b := newEnvWith(t, st, func(o *app.Options) { o.Notifier, o.CacheFailClosed = listener, tc.failClosed })
+			ctx, cancel := context.WithCancel(context.Background())
+			b.app.Run(ctx)
+			t.Cleanup(func() { cancel(); b.app.Wait() })
+
+			key := a.userWithRole(fmt.Sprintf("failclosed%d", i), rbac.RoleInternalUser)
+			fromCache := func() bool {
+				hits, _ := b.app.KeyCacheStats()
+				b.do(http.MethodGet, "/auth/verify", key, nil)
+				after, _ := b.app.KeyCacheStats()
+				return after > hits
+			}
+			require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
+			require.Eventually(t, fromCache, 10*time.Second, 10*time.Millisecond, "B answers from its cache once subscribed")
+
+			p.SetDown(true)
+			if tc.failClosed {
+				// The listener notices a closed connection at once.
+				require.Eventually(t, func() bool { return !fromCache() }, 10*time.Second, 5*time.Millisecond, "B still answers from its cache")
+			}
+			a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))
+			r := b.do(http.MethodGet, "/auth/verify", key, nil)
+			require.Equal(t, tc.whileCut, r.Code, r.Body.String())
+
+			p.SetDown(false)
+			require.Eventually(t, func() bool { return b.do(http.MethodGet, "/auth/verify", key, nil).Code == http.StatusUnauthorized },
+				30*time.Second, 10*time.Millisecond, "B never caught up after the link came back")
+		})
+	}
 }

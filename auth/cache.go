@@ -33,6 +33,12 @@ type Entry struct {
 //   - A load that began before an invalidation touching its key, user or
 //     team is not stored (it may have read the old rows), so an answer
 //     dropped by a write can never be put back by a slow reader.
+//
+// While invalidations cannot be heard (SetUnheard), answers about
+// credentials that exist are neither served nor stored: every check of one
+// reads the database. The ring of unknown credentials still answers (it
+// shields the database from floods; a key created meanwhile is refused at
+// most its short TTL).
 type Cache struct {
 	mu      sync.RWMutex
 	entries map[string]Entry
@@ -51,6 +57,7 @@ type Cache struct {
 	now   func() time.Time
 
 	hits, misses atomic.Uint64
+	unheard      atomic.Bool
 }
 
 type mark struct {
@@ -84,7 +91,9 @@ func (c *Cache) Get(key string) (Entry, bool) {
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[key]
-	if !ok {
+	if ok && c.unheard.Load() {
+		ok = false
+	} else if !ok {
 		e, ok = c.neg.get(key)
 	}
 	c.mu.RUnlock()
@@ -96,13 +105,20 @@ func (c *Cache) Get(key string) (Entry, bool) {
 	return Entry{}, false
 }
 
+// SetUnheard says whether invalidations can go unheard (the replica's
+// change listener is not subscribed); while they can, answers about
+// existing credentials are neither served nor stored.
+func (c *Cache) SetUnheard(unheard bool) { c.unheard.Store(unheard) }
+
 // GetBytes is Get for a key held in a byte slice (a hex digest on the
 // caller's stack): the lookup converts without allocating.
 func (c *Cache) GetBytes(key []byte) (Entry, bool) {
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[string(key)]
-	if !ok {
+	if ok && c.unheard.Load() {
+		ok = false
+	} else if !ok {
 		var ne negEntry
 		ne, ok = c.neg.m[string(key)]
 		e = ne.entry()
@@ -129,10 +145,10 @@ func (c *Cache) Put(key string, e Entry) { c.PutIfFresh(key, e, c.epoch.Load(), 
 // started), or the load took longer than maxLoadAge.
 func (c *Cache) PutIfFresh(key string, e Entry, epoch uint64, started time.Time) bool {
 	now := c.now()
-	if now.Sub(started) > maxLoadAge {
+	unknown := errors.Is(e.Err, ErrInvalid)
+	if now.Sub(started) > maxLoadAge || (!unknown && c.unheard.Load()) {
 		return false
 	}
-	unknown := errors.Is(e.Err, ErrInvalid)
 	ttl := c.ttl
 	if e.Err != nil {
 		ttl = c.negTT

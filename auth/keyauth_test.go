@@ -180,3 +180,38 @@ func TestAddSpendUpdatesCachedBudgetsInPlace(t *testing.T) {
 	require.Equal(t, []float64{2, 0}, spends("colleague"), "the team's total, not the colleague's member budget")
 	require.Zero(t, old.Principal.Access.Budgets[0].Spend, "an answer already handed out is not changed under its reader")
 }
+
+// TestUnheardCacheAnswersNoExistingCredential: while invalidations may go
+// unheard, answers about existing keys (allowed or blocked) are neither
+// served nor stored — each check reads the database — while unknown keys
+// are still answered from the ring, so a flood does not reach it.
+func TestUnheardCacheAnswersNoExistingCredential(t *testing.T) {
+	ka, cs, raw := newKeyAuth(t)
+	ctx := context.Background()
+	_, err := ka.Authenticate(ctx, auth.Credential{Secret: raw})
+	require.NoError(t, err)
+	_, err = ka.Authenticate(ctx, auth.Credential{Secret: "sk-unknown-0123456789abcdef"})
+	require.ErrorIs(t, err, auth.ErrInvalid)
+	lookups := cs.lookups.Load()
+
+	ka.Cache().SetUnheard(true)
+	for range 3 {
+		_, err = ka.Authenticate(ctx, auth.Credential{Secret: raw})
+		require.NoError(t, err)
+		_, err = ka.Authenticate(ctx, auth.Credential{Secret: "sk-unknown-0123456789abcdef"})
+		require.ErrorIs(t, err, auth.ErrInvalid)
+	}
+	require.Equal(t, lookups+3, cs.lookups.Load(), "the known key is read each time, the unknown one never")
+	c := auth.NewCache(time.Minute, time.Minute, 0, nil)
+	c.SetUnheard(true)
+	require.False(t, c.PutIfFresh("blocked", auth.Entry{Err: auth.ErrBlocked}, c.Epoch(), time.Now()), "a refusal about an existing key is not stored either")
+
+	// Heard again, after dropping everything (as the app does).
+	ka.Cache().Clear()
+	ka.Cache().SetUnheard(false)
+	_, err = ka.Authenticate(ctx, auth.Credential{Secret: raw})
+	require.NoError(t, err)
+	_, err = ka.Authenticate(ctx, auth.Credential{Secret: raw})
+	require.NoError(t, err)
+	require.Equal(t, lookups+4, cs.lookups.Load(), "heard again: one read, then the cache")
+}

@@ -90,7 +90,10 @@ type Auth struct {
 	// CacheTTL is how long an answer about a key or session is cached: the
 	// most a replica that cannot hear other replicas' invalidations (its
 	// database link down) can answer from a revoked credential's entry.
-	CacheTTL              time.Duration
+	CacheTTL time.Duration
+	// CacheFailClosed: while the change listener is down, cached answers
+	// about keys and sessions are not used (KEYGATE_CACHE_FAIL_CLOSED).
+	CacheFailClosed       bool
 	JWTAlgorithm          string // JWTAlgorithmES256 or JWTAlgorithmRS256
 	SigningKeyRotation    time.Duration
 	PasswordLoginDisabled bool

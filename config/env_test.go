@@ -42,6 +42,7 @@ func TestDefaultsWithEmptyEnv(t *testing.T) {
 	require.Equal(t, 24*time.Hour, c.Auth.SessionTTL)
 	require.Equal(t, 15*time.Minute, c.Auth.TokenTTL)
 	require.Equal(t, 30*time.Second, c.Auth.CacheTTL)
+	require.False(t, c.Auth.CacheFailClosed)
 	require.Equal(t, JWTAlgorithmES256, c.Auth.JWTAlgorithm)
 	require.Equal(t, 30*24*time.Hour, c.Auth.SigningKeyRotation)
 	require.False(t, c.Auth.PasswordLoginDisabled)
@@ -102,6 +103,7 @@ func allEnv() map[string]string {
 		"LITELLM_UI_SESSION_DURATION":         "30d",
 		"KEYGATE_TOKEN_TTL":                   "10m",
 		"KEYGATE_CACHE_TTL":                   "5s",
+		"KEYGATE_CACHE_FAIL_CLOSED":           "true",
 		"KEYGATE_JWT_ALGORITHM":               "rs256",
 		"KEYGATE_SIGNING_KEY_ROTATION":        "2w",
 		"KEYGATE_PASSWORD_LOGIN_DISABLED":     "True",
@@ -177,7 +179,7 @@ func TestEveryEnvVarParsed(t *testing.T) {
 	want.Auth = Auth{
 		MasterKey: "sk-master-1234", Secret: "0123456789abcdef0123",
 		UIUsername: "root", UIPassword: " pass word ",
-		SessionTTL: 30 * 24 * time.Hour, TokenTTL: 10 * time.Minute, CacheTTL: 5 * time.Second,
+		SessionTTL: 30 * 24 * time.Hour, TokenTTL: 10 * time.Minute, CacheTTL: 5 * time.Second, CacheFailClosed: true,
 		JWTAlgorithm: JWTAlgorithmRS256, SigningKeyRotation: 14 * 24 * time.Hour,
 		PasswordLoginDisabled: true, InvitationTTL: 72 * time.Hour,
 		MFARequiredRoles: []string{"proxy_admin", "proxy_admin_viewer"},

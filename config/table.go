@@ -92,6 +92,8 @@ func settingTable() []setting {
 			func(c *Config) *time.Duration { return &c.Auth.TokenTTL }),
 		durationVar(def("KEYGATE_CACHE_TTL", "auth.cache_ttl", "30s", "how long an answer about a key or session is cached (invalidated at once on every change; the bound for a replica cut off from the database)"),
 			func(c *Config) *time.Duration { return &c.Auth.CacheTTL }),
+		boolVar(def("KEYGATE_CACHE_FAIL_CLOSED", "auth.cache_fail_closed", "false", "while this replica cannot hear other replicas' changes (PostgreSQL listener down), answer no key or session from the cache: read the database, and refuse (503) when it cannot be reached either"),
+			func(c *Config) *bool { return &c.Auth.CacheFailClosed }),
 		stringVarNorm(def("KEYGATE_JWT_ALGORITHM", "auth.jwt_algorithm", JWTAlgorithmES256, "session JWT signature: ES256 or RS256"),
 			func(c *Config) *string { return &c.Auth.JWTAlgorithm }, upperTrim),
 		durationVar(def("KEYGATE_SIGNING_KEY_ROTATION", "auth.signing_key_rotation", "30d", "age at which the JWT signing key is replaced"),

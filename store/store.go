@@ -53,6 +53,20 @@ type Store interface {
 	Notify(ctx context.Context, channel, payload string) error
 }
 
+// What a store's listener hands its callback besides the payloads of
+// notifications. PostgreSQL text cannot hold a NUL byte, so no NOTIFY can
+// forge either.
+const (
+	// ListenSubscribed: the listener has subscribed, the first time or
+	// again after losing its connection. Notifications sent before were
+	// not heard, so the caller drops what it cached; from now on every
+	// change is heard.
+	ListenSubscribed = "\x00subscribed"
+	// ListenLost: the listener lost its connection; notifications are
+	// lost until the next ListenSubscribed.
+	ListenLost = "\x00lost"
+)
+
 // Page selects a slice of a listing. Limit 0 means the implementation's
 // default (25); implementations cap Limit at 1000.
 type Page struct {

@@ -67,7 +67,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		Store: st, Notifier: st, Logger: log, MasterKeyHash: masterHash,
 		TrustedProxies: cfg.Server.TrustedProxies, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Secret: secret, Issuer: base, JWTAlgorithm: cfg.Auth.JWTAlgorithm, TokenTTL: cfg.Auth.TokenTTL,
-		CacheTTL: cfg.Auth.CacheTTL, SessionTTL: cfg.Auth.SessionTTL, SigningKeyRotation: cfg.Auth.SigningKeyRotation,
+		CacheTTL: cfg.Auth.CacheTTL, CacheFailClosed: cfg.Auth.CacheFailClosed, SessionTTL: cfg.Auth.SessionTTL, SigningKeyRotation: cfg.Auth.SigningKeyRotation,
 		PasswordLoginDisabled: cfg.Auth.PasswordLoginDisabled, UIUsername: cfg.Auth.UIUsername, UIPassword: cfg.Auth.UIPassword,
 		SecureCookies: secureCookies(cfg), LogoutURL: urlString(cfg.URLs.ProxyLogoutURL),
 		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist, MetricsToken: cfg.Metrics.Token,

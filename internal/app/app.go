@@ -53,6 +53,12 @@ type Options struct {
 	// CacheTTL bounds verification-cache staleness should an invalidation
 	// be lost (default 30 s).
 	CacheTTL time.Duration
+	// CacheFailClosed: while the Notifier's listener has lost its
+	// connection, answers that admit are not served from the cache (every
+	// check reads the database, and fails while it cannot). Off, they are,
+	// up to CacheTTL. Either way nothing admits from the cache before the
+	// listener first subscribes.
+	CacheFailClosed bool
 	// LastActiveEvery is how often key last-active times are written
 	// (default 10 s).
 	LastActiveEvery time.Duration
@@ -429,6 +435,9 @@ func (a *App) Run(ctx context.Context) {
 		}()
 	}
 	if a.opts.Notifier != nil {
+		// Until the listener has subscribed, a change made on another
+		// replica would go unheard.
+		a.setUnheard(true)
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
@@ -501,20 +510,40 @@ func (a *App) drop(c service.Changes) {
 // Recorded spend from this replica was applied at commit already: raising
 // the figures again would count it twice.
 func (a *App) applyInvalidation(payload string) {
-	c, all := service.DecodeChanges(payload)
-	if c.Origin == a.instance {
-		c.Spent = nil
-	}
-	if all {
-		// The listener reconnected and may have missed notifications.
+	switch payload {
+	case store.ListenSubscribed:
+		// Changes made before were not heard: drop everything, then
+		// trust the cache again (a load begun before the drop is not
+		// stored).
 		a.keyAuth.Cache().Clear()
 		if a.sessAuth != nil {
 			a.sessAuth.Cache().Clear()
 		}
+		a.setUnheard(false)
 		return
+	case store.ListenLost:
+		if a.opts.CacheFailClosed {
+			a.setUnheard(true)
+		}
+		return
+	}
+	c := service.DecodeChanges(payload)
+	if c.Origin == a.instance {
+		c.Spent = nil
 	}
 	a.drop(c)
 }
+
+// setUnheard marks both caches as (not) hearing other replicas' changes.
+func (a *App) setUnheard(unheard bool) {
+	a.keyAuth.Cache().SetUnheard(unheard)
+	if a.sessAuth != nil {
+		a.sessAuth.Cache().SetUnheard(unheard)
+	}
+}
+
+// KeyCacheStats reports the API-key cache's hits and misses (tests).
+func (a *App) KeyCacheStats() (hits, misses uint64) { return a.keyAuth.Cache().Stats() }
 
 // DummyVerifications counts password checks run against the dummy hash
 // (unknown users), so tests can prove the equal-time path ran.

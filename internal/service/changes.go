@@ -113,12 +113,8 @@ func (c Changes) Encode(max int) []string {
 }
 
 // DecodeChanges parses a payload written by Encode. Unknown lines are
-// skipped (a newer replica may send kinds this one does not know); the
-// payload "*" (the listener reconnected) is reported as all.
-func DecodeChanges(payload string) (c Changes, all bool) {
-	if payload == "*" {
-		return Changes{}, true
-	}
+// skipped (a newer replica may send kinds this one does not know).
+func DecodeChanges(payload string) (c Changes) {
 	for _, line := range strings.Split(payload, "\n") {
 		switch {
 		case strings.HasPrefix(line, prefixKey):
@@ -143,5 +139,5 @@ func DecodeChanges(payload string) (c Changes, all bool) {
 			c.Spend(auth.Spent{KeyHash: f[0], UserID: f[1], TeamID: f[2], Amount: amount})
 		}
 	}
-	return c, false
+	return c
 }

@@ -38,9 +38,9 @@ func TestChangesRoundTrip(t *testing.T) {
 	}
 	var got Changes
 	for _, p := range ps {
-		d, all := DecodeChanges(p)
-		if all || d.Origin != "me" {
-			t.Fatalf("payload %q: all=%v origin=%q", p, all, d.Origin)
+		d := DecodeChanges(p)
+		if d.Origin != "me" {
+			t.Fatalf("payload %q: origin=%q", p, d.Origin)
 		}
 		got.Key(d.Keys...)
 		got.User(d.Users...)
@@ -54,7 +54,7 @@ func TestChangesRoundTrip(t *testing.T) {
 		len(got.Spent) != 1 || got.Spent[0].Amount != 0.75 {
 		t.Fatalf("round trip lost something: %+v", got)
 	}
-	if d, _ := DecodeChanges("p:k|u|t|NaN\np:bad"); len(d.Spent) != 0 {
+	if d := DecodeChanges("p:k|u|t|NaN\np:bad"); len(d.Spent) != 0 {
 		t.Fatalf("malformed spend accepted: %+v", d)
 	}
 }

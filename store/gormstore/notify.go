@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/keygate/keygate/store"
 )
 
 // Limits and timings of Notify/Listen.
@@ -35,10 +37,13 @@ const (
 	listenCloseTimeout = 2 * time.Second
 )
 
-// ResetAll is the payload Listen delivers after a reconnect: notifications
-// sent while the listener was disconnected are lost, so the caller should
-// drop its whole cache.
-const ResetAll = "*"
+// What Listen hands fn besides payloads (store.ListenSubscribed and
+// store.ListenLost): before the first ResetAll, and from an Unheard to the
+// next ResetAll, notifications are not heard.
+const (
+	ResetAll = store.ListenSubscribed
+	Unheard  = store.ListenLost
+)
 
 // validChannel checks that channel is a plain identifier. LISTEN takes no
 // parameters, so the name ends up in SQL text; restricting it to letters,
@@ -87,13 +92,15 @@ func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 // When that connection fails it reconnects at once, then with backoff
 // from 100 ms to 5 s, logging each failure; the backoff is cut short as
 // soon as one of this store's own statements succeeds (the database is
-// back: every moment away loses other replicas' invalidations). After
-// every connection that is not the first attempt's it calls fn(ResetAll)
-// once, because notifications sent meanwhile are lost. A listener that is idle pings the server now and
-// then, so a silently dropped connection is noticed too.
+// back: every moment away loses other replicas' invalidations). It calls
+// fn(ResetAll) once after every subscription, the first included (what
+// the caller cached before it may miss changes nobody told it of), and
+// fn(Unheard) when a subscribed connection is lost. A listener that is
+// idle pings the server now and then, so a silently dropped connection is
+// noticed too.
 //
-// On SQLite there is only one instance and nothing to hear: Listen waits
-// for ctx and returns nil.
+// On SQLite there is only one instance and nothing to miss: Listen calls
+// fn(ResetAll), waits for ctx and returns nil.
 func (s *Store) Listen(ctx context.Context, channel string, fn func(payload string)) error {
 	if err := validChannel(channel); err != nil {
 		return fmt.Errorf("gormstore: listen: %w", err)
@@ -102,6 +109,7 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func(payload stri
 		return errors.New("gormstore: listen: nil callback")
 	}
 	if s.dialect != DialectPostgres {
+		fn(ResetAll)
 		<-ctx.Done()
 		return nil
 	}
@@ -133,11 +141,11 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func(payload stri
 		}
 		s.wake.down.Store(false)
 		if attempt > 1 {
-			// Subscribed again before the caller drops its cache, so no
-			// change after the drop can go unheard.
 			s.log.InfoContext(ctx, "notification listener reconnected", "channel", channel, "attempt", attempt)
-			fn(ResetAll)
 		}
+		// Subscribed before the caller drops its cache, so no change
+		// after the drop can go unheard.
+		fn(ResetAll)
 		connected := time.Now()
 		err = s.listenLoop(ctx, conn, fn)
 		closeListenConn(conn)
@@ -145,6 +153,7 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func(payload stri
 			return nil
 		}
 		s.wake.down.Store(true)
+		fn(Unheard)
 		// A connection that lived a while starts the backoff afresh and
 		// reconnects at once (a restarted server, a failover); one that
 		// drops right after connecting (a flapping server) keeps growing

@@ -5,19 +5,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	neturl "net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/keygate/internal/testutil/dbtest"
+	"github.com/keygate/keygate/internal/testutil/faultproxy"
 	"github.com/keygate/keygate/internal/testutil/syncbuf"
 	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/store/gormstore"
@@ -34,7 +32,8 @@ func testChannel(t *testing.T) string {
 	return "KgTest_" + hex.EncodeToString(b)
 }
 
-// listener runs Listen in a goroutine and collects payloads.
+// listener runs Listen in a goroutine and collects payloads; it returns
+// once Listen has said it is subscribed (ResetAll).
 type listener struct {
 	got    chan string
 	done   chan error
@@ -50,6 +49,7 @@ func startListener(t *testing.T, s *gormstore.Store, channel string) *listener {
 		cancel()
 		<-l.done
 	})
+	require.Equal(t, gormstore.ResetAll, l.next(t, 10*time.Second), "the first thing a listener says is that it subscribed")
 	return l
 }
 
@@ -179,6 +179,7 @@ func TestPostgresListenReconnects(t *testing.T) {
 		var killed bool
 		require.NoError(t, b.DB().QueryRowContext(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&killed))
 		require.True(t, killed)
+		require.Equal(t, gormstore.Unheard, l.next(t, 5*time.Second), "round %d: the caller is told notifications are lost", round)
 		require.Equal(t, gormstore.ResetAll, l.next(t, 5*time.Second),
 			"round %d: after reconnecting the caller is told to drop its cache", round)
 		pid = listenerPID(t, b, ch, pid)
@@ -198,27 +199,28 @@ func TestPostgresListenReconnects(t *testing.T) {
 // during the backoff ends it.
 func TestPostgresListenServerDown(t *testing.T) {
 	url := dbtest.PostgresURL(t)
-	p := startProxy(t, url)
+	p, purl := startProxy(t, url)
 	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	a := openT(t, gormstore.Options{DatabaseURL: p.url})
+	a := openT(t, gormstore.Options{DatabaseURL: purl})
 	b := openT(t, gormstore.Options{DatabaseURL: url})
 	ctx := t.Context()
 	ch := testChannel(t)
 
 	// Logger only on the listener side: a store on the proxy with a
 	// logger would log its own pool's failures too.
-	la := openT(t, gormstore.Options{DatabaseURL: p.url, Logger: log})
+	la := openT(t, gormstore.Options{DatabaseURL: purl, Logger: log})
 	l := startListener(t, la, ch)
 	pid := listenerPID(t, b, ch, 0)
 	require.NoError(t, a.Notify(ctx, ch, "via proxy"))
 	require.Equal(t, "via proxy", l.next(t, time.Second))
 
-	p.setDown(true)
+	p.SetDown(true)
+	require.Equal(t, gormstore.Unheard, l.next(t, 10*time.Second))
 	require.Eventually(t, func() bool { return strings.Count(logs.String(), "cannot connect") >= 3 },
 		10*time.Second, 20*time.Millisecond, "failed attempts are retried and logged")
 	l.requireNothing(t, 0)
-	p.setDown(false)
+	p.SetDown(false)
 	require.Equal(t, gormstore.ResetAll, l.next(t, 10*time.Second))
 	listenerPID(t, b, ch, pid)
 	require.NoError(t, b.Notify(ctx, ch, "back"))
@@ -226,108 +228,22 @@ func TestPostgresListenServerDown(t *testing.T) {
 	require.NotContains(t, logs.String(), "hunter2", "logs never show the DSN's password")
 
 	// Cancel while waiting out a backoff.
-	p.setDown(true)
+	p.SetDown(true)
 	require.Eventually(t, func() bool { return strings.Count(logs.String(), "lost its connection") >= 2 },
 		10*time.Second, 20*time.Millisecond)
 	l.stop(t)
 }
 
-// proxy forwards TCP to PostgreSQL and can play dead: while down it
-// closes every connection it holds or accepts.
-type proxy struct {
-	url    string
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]struct{}
-}
-
-func startProxy(t *testing.T, dbURL string) *proxy {
+// startProxy puts a faultproxy between a store and PostgreSQL; the URL
+// through it carries a password (the test server trusts loopback, so any
+// works) for the tests to check that logs never show it.
+func startProxy(t *testing.T, dbURL string) (*faultproxy.Proxy, string) {
 	t.Helper()
-	u, err := neturl.Parse(dbURL)
-	if err != nil || u.Host == "" {
-		t.Skipf("the proxy test needs a postgres:// URL, not a keyword DSN")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &proxy{target: u.Host, conns: map[net.Conn]struct{}{}}
-	if u.Port() == "" {
-		p.target = net.JoinHostPort(u.Hostname(), "5432")
-	}
-	u.Host = ln.Addr().String()
+	p, u := faultproxy.StartForURL(t, dbURL)
 	if _, set := u.User.Password(); !set && u.User != nil {
-		// The test server trusts loopback, so any password works; it is
-		// there to check that logs never show it.
 		u.User = neturl.UserPassword(u.User.Username(), "hunter2")
 	}
-	p.url = u.String()
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.setDown(true)
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { p.serve(c) })
-		}
-	})
-	return p
-}
-
-func (p *proxy) serve(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	if !p.track(c, up) {
-		_ = c.Close()
-		_ = up.Close()
-		return
-	}
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		_ = dst.Close()
-		_ = src.Close()
-		done <- struct{}{}
-	}
-	go pipe(up, c)
-	go pipe(c, up)
-	<-done
-	<-done
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, up)
-	p.mu.Unlock()
-}
-
-func (p *proxy) track(cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		return false
-	}
-	for _, c := range cs {
-		p.conns[c] = struct{}{}
-	}
-	return true
-}
-
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for c := range p.conns {
-			_ = c.Close()
-		}
-	}
+	return p, u.String()
 }
 
 func TestSQLiteNotifyListen(t *testing.T) {
@@ -338,14 +254,20 @@ func TestSQLiteNotifyListen(t *testing.T) {
 
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() {
-		done <- s.Listen(lctx, "keygate_cache", func(p string) { t.Errorf("unexpected payload %q", p) })
-	}()
+	got := make(chan string, 4)
+	go func() { done <- s.Listen(lctx, "keygate_cache", func(p string) { got <- p }) }()
+	select {
+	case p := <-got:
+		require.Equal(t, gormstore.ResetAll, p, "a single instance misses nothing: its cache may be trusted at once")
+	case <-time.After(5 * time.Second):
+		t.Fatal("SQLite's Listen never said it was ready")
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("Listen returned before cancel: %v", err)
 	case <-time.After(100 * time.Millisecond):
 	}
+	require.Len(t, got, 0, "and nothing else")
 	cancel()
 	select {
 	case err := <-done:

@@ -1,0 +1,123 @@
+// Package faultproxy is a loopback TCP proxy a test can cut: while down it
+// closes every connection it holds and every one it accepts, as a network
+// partition or a dead server would. Tests put it between Keygate and
+// PostgreSQL.
+package faultproxy
+
+import (
+	"io"
+	"net"
+	neturl "net/url"
+	"sync"
+	"testing"
+)
+
+// Proxy forwards TCP connections to a target address.
+type Proxy struct {
+	addr   string
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]struct{}
+}
+
+// Start listens on a loopback port and forwards to target (host:port)
+// until the test ends.
+func Start(t testing.TB, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("faultproxy: %v", err)
+	}
+	p := &Proxy{addr: ln.Addr().String(), target: target, conns: map[net.Conn]struct{}{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.SetDown(true)
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { p.serve(c) })
+		}
+	})
+	return p
+}
+
+// StartForURL starts a proxy to the host of a postgres:// URL and returns
+// it with the URL rewritten to go through it. A keyword DSN (no URL) makes
+// the test skip: there is no host to rewrite.
+func StartForURL(t testing.TB, dbURL string) (*Proxy, *neturl.URL) {
+	t.Helper()
+	u, err := neturl.Parse(dbURL)
+	if err != nil || u.Host == "" {
+		t.Skipf("this test needs a postgres:// URL, not a keyword DSN")
+	}
+	target := u.Host
+	if u.Port() == "" {
+		target = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	p := Start(t, target)
+	u.Host = p.Addr()
+	return p, u
+}
+
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return p.addr }
+
+// SetDown cuts (true) or restores (false) the link. Cutting closes every
+// connection the proxy holds; while down, new ones are closed at once.
+func (p *Proxy) SetDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for c := range p.conns {
+			_ = c.Close()
+		}
+	}
+}
+
+func (p *Proxy) serve(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	if !p.track(c, up) {
+		_ = c.Close()
+		_ = up.Close()
+		return
+	}
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		_ = dst.Close()
+		_ = src.Close()
+		done <- struct{}{}
+	}
+	go pipe(up, c)
+	go pipe(c, up)
+	<-done
+	<-done
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, up)
+	p.mu.Unlock()
+}
+
+func (p *Proxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = struct{}{}
+	}
+	return true
+}
