@@ -1,11 +1,15 @@
 package api_test
 
 import (
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/keygate/internal/app"
+	"github.com/keygate/keygate/internal/testutil/syncbuf"
 )
 
 // TestBadInput sends malformed, mistyped and oversized requests to every
@@ -111,4 +115,25 @@ func TestWrongTypeMessagesNameTheField(t *testing.T) {
 		requireError(t, e.do(http.MethodGet, "/user/list?"+q, masterKey, nil), http.StatusBadRequest)
 	}
 	require.Equal(t, http.StatusOK, e.do(http.MethodGet, "/user/list?page=1&page_size=1", masterKey, nil).Code)
+}
+
+// TestDisabledFeatureIsNoServerFault: a feature this server's
+// configuration turns off answers 503 saying so, but it is not a failure:
+// anyone may call it (these routes are public), so it must not write an
+// ERROR line per request for an operator to be paged on (seen failing: a
+// passwordless sign-in on a server without passkeys logged "request
+// failed" at ERROR, twice).
+func TestDisabledFeatureIsNoServerFault(t *testing.T) {
+	t.Parallel()
+	var logs syncbuf.Buffer
+	e := newEnvWith(t, databases()[0].open(t), func(o *app.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		o.BaseURL = "http://127.0.0.1:4100" // an IP address: no passkeys
+	})
+	origin := map[string]string{"Origin": "http://127.0.0.1:4100", "Content-Type": "application/json"}
+	r := e.verifyAs(http.MethodPost, "/v2/login/mfa/webauthn?passwordless=true", "", origin, `{}`)
+	requireError(t, r, http.StatusServiceUnavailable)
+	require.Contains(t, r.Body.String(), "Passkeys need a host name")
+	require.NotContains(t, logs.String(), "level=ERROR")
+	require.Contains(t, logs.String(), "status=503", "the refusal is still logged")
 }

@@ -210,7 +210,7 @@ func (u *UI) fail(c *gin.Context, err error) {
 	if _, public := apperr.As(err); !public && status < 500 {
 		// Resolve mapped a sentinel; keep its generic wording.
 		log.Debug("ui: request rejected", "status", status, "err", err)
-	} else if status >= 500 {
+	} else if httperr.ServerFault(status, err) {
 		log.Error("ui: request failed", "status", status, "err", err)
 	}
 	if retry > 0 {

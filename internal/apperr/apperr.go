@@ -28,6 +28,10 @@ const (
 	KindBadGateway                  // 502 upstream error
 	KindGatewayTimeout              // 504 upstream timeout
 	KindUnsupported                 // 415 bad_request_error (media type)
+	// KindDisabled: 503 service_unavailable too, but the feature is off
+	// by this server's configuration — an answer, not a failure (not
+	// logged as one).
+	KindDisabled
 )
 
 // Error is an error with a public message.
@@ -99,6 +103,9 @@ func Conflict(format string, a ...any) *Error { return newf(KindConflict, format
 
 // Unavailable is a 503.
 func Unavailable(format string, a ...any) *Error { return newf(KindUnavailable, format, a...) }
+
+// Disabled is a 503 for a feature this server's configuration turns off.
+func Disabled(format string, a ...any) *Error { return newf(KindDisabled, format, a...) }
 
 // Wrap attaches an internal cause to a public error.
 func (e *Error) Wrap(err error) *Error {

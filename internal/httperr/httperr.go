@@ -159,7 +159,7 @@ func kindStatus(k apperr.Kind) (int, string) {
 		return http.StatusTooManyRequests, "rate_limit_error"
 	case apperr.KindBudgetExceeded:
 		return http.StatusTooManyRequests, "budget_exceeded"
-	case apperr.KindUnavailable:
+	case apperr.KindUnavailable, apperr.KindDisabled:
 		return http.StatusServiceUnavailable, "service_unavailable"
 	case apperr.KindBadGateway:
 		return http.StatusBadGateway, "upstream_error"
@@ -169,13 +169,26 @@ func kindStatus(k apperr.Kind) (int, string) {
 	return http.StatusInternalServerError, "internal_server_error"
 }
 
+// ServerFault reports whether an answer of status for err is a failure of
+// this server, to log at error level: a 5xx, unless the feature asked for
+// is off by configuration.
+func ServerFault(status int, err error) bool { return status >= 500 && !disabled(err) }
+
+func disabled(err error) bool {
+	e, ok := apperr.As(err)
+	return ok && e.Kind == apperr.KindDisabled
+}
+
 // Write sends err as a JSON error response and logs it: server-side
 // failures at error level with the cause, client errors at debug.
 func Write(c *gin.Context, err error) {
 	err = NotByClient(c.Request.Context(), err)
 	status, typ, msg, param, retry := Resolve(err)
-	if status >= 500 {
+	if ServerFault(status, err) {
 		Logger(c).Error("request failed", "status", status, "err", err)
+	} else if disabled(err) {
+		c.Set(disabledKey, true)
+		Logger(c).Info("request refused: the feature is off", "status", status, "err", err)
 	} else if debugEnabled(c) {
 		Logger(c).Debug("request rejected", "status", status, "err", err)
 	}

@@ -72,7 +72,7 @@ func RequestContext(base *slog.Logger, logAll AccessLog) gin.HandlerFunc {
 			status := c.Writer.Status()
 			level := slog.LevelInfo
 			switch {
-			case status >= http.StatusInternalServerError:
+			case status >= http.StatusInternalServerError && !c.GetBool(disabledKey):
 				level = slog.LevelError
 			case logAll != nil && !logAll(c.Request):
 				if !base.Enabled(c.Request.Context(), slog.LevelDebug) {
@@ -159,6 +159,10 @@ func MethodNotAllowed(c *gin.Context) {
 
 // errorTypeKey holds the "type" of the error body Write sent.
 const errorTypeKey = "keygate.error_type"
+
+// disabledKey marks an answer about a feature turned off by configuration
+// (Write), which the request log does not count as a server failure.
+const disabledKey = "keygate.disabled"
 
 // Observer receives every finished request: the matched route template
 // ("" when none matched), the status, the error body's type when Write

@@ -89,7 +89,7 @@ func AsMFARequired(err error) (*MFARequiredError, bool) {
 var (
 	errMFAChallenge = apperr.Unauthenticated("This sign-in step has expired or was already used; sign in again.")
 	errBadCode      = apperr.Unauthenticated("Invalid code.")
-	errMFADisabled  = apperr.Unavailable("Two-factor authentication is not available: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
+	errMFADisabled  = apperr.Disabled("Two-factor authentication is not available: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
 )
 
 func (s *Service) mfaEnabled() bool { return s.mfa.Sealer != nil }
@@ -513,7 +513,7 @@ func (s *Service) passwordless(ctx context.Context, c store.MFAChallenge, in MFA
 const passwordlessPerMinute = 30
 
 var (
-	errPasskeysOff = apperr.Unavailable("Passkeys need a host name in PROXY_BASE_URL (browsers refuse an IP address).")
+	errPasskeysOff = apperr.Disabled("Passkeys need a host name in PROXY_BASE_URL (browsers refuse an IP address).")
 	errBadPasskey  = apperr.Unauthenticated("This passkey is not registered here or could not be verified.")
 )
 

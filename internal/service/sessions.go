@@ -76,7 +76,7 @@ var errBadCredentials = apperr.Unauthenticated("Invalid credentials.")
 
 func (s *Service) sessionsEnabled() error {
 	if s.sessions.Tokens == nil {
-		return apperr.Unavailable("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY) so Keygate can keep signing keys.")
+		return apperr.Disabled("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY) so Keygate can keep signing keys.")
 	}
 	return nil
 }
@@ -96,7 +96,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (LoginResult, error)
 		return LoginResult{}, apperr.Forbidden("Password login is disabled on this server; sign in with SSO.")
 	}
 	if s.passwords == nil {
-		return LoginResult{}, apperr.Unavailable("Password login is not available on this server.")
+		return LoginResult{}, apperr.Disabled("Password login is not available on this server.")
 	}
 	username := strings.TrimSpace(in.Username)
 	if username == "" || in.Password == "" {
@@ -185,7 +185,7 @@ func (s *Service) loginFailed(ctx context.Context, ip string, w store.AttemptWin
 // misses are audited.
 func (s *Service) checkCurrentPassword(ctx context.Context, p auth.Principal, u store.User, pw, param string) error {
 	if s.passwords == nil {
-		return apperr.Unavailable("Password login is not available on this server.")
+		return apperr.Disabled("Password login is not available on this server.")
 	}
 	// The login's own bucket: at most MaxFailures passwords per account
 	// and window are ever evaluated, whether typed at the sign-in or to
@@ -377,7 +377,7 @@ func (s *Service) ChangePassword(ctx context.Context, p auth.Principal, in Passw
 		return apperr.Forbidden("Only a user can change a password; the master key has none.")
 	}
 	if s.passwords == nil {
-		return apperr.Unavailable("Password login is not available on this server.")
+		return apperr.Disabled("Password login is not available on this server.")
 	}
 	if err := ValidatePassword(in.NewPassword); err != nil {
 		return err

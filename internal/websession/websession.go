@@ -358,7 +358,7 @@ func (m *Manager) Login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return service.LoginResult{}, err
 	}
 	if m.o.Sessions == nil {
-		return service.LoginResult{}, apperr.Unavailable("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
+		return service.LoginResult{}, apperr.Disabled("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
 	}
 	in.TrustedDevice = m.DeviceUser(r)
 	res, err := m.o.Sessions.Login(ctx, in)
@@ -445,7 +445,7 @@ func (m *Manager) CompleteMFA(ctx context.Context, w http.ResponseWriter, r *htt
 		return service.LoginResult{}, err
 	}
 	if m.o.Sessions == nil {
-		return service.LoginResult{}, apperr.Unavailable("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
+		return service.LoginResult{}, apperr.Disabled("Logins are disabled: set KEYGATE_SECRET (or LITELLM_SALT_KEY).")
 	}
 	if in.Token == "" {
 		in.Token = m.MFAToken(r)
