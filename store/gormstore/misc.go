@@ -152,9 +152,23 @@ SELECT ?, ? WHERE (SELECT COUNT(*) FROM login_failures WHERE subject = ? AND at 
 // READ COMMITTED lets two concurrent INSERT ... SELECTs both see the old
 // count, takers of one subject first queue on a transaction-scoped
 // advisory lock, which every replica on the database shares.
+//
+// A window already full is refused from a read, before that queue (or
+// SQLite's write lock): in a burst of guesses at one account, every
+// request past the limit would otherwise hold a pooled connection while
+// it waited, and fail with 503 once the wait passed the statement bound.
+// Failures only leave the window by ageing out or being cleared, and a
+// refusal read a moment early is still a refusal the limit allows.
 func (s *Store) TakeLoginAttempt(ctx context.Context, subject string, at, since time.Time, limit int64) (store.AttemptWindow, error) {
 	var out store.AttemptWindow
-	err := s.txn(ctx, func(tx *gorm.DB) error {
+	n, oldest, err := countAttempts(s.read(ctx), subject, since)
+	if err != nil {
+		return store.AttemptWindow{}, fmt.Errorf("gormstore: take login attempt: %w", translate(err))
+	}
+	if n >= limit {
+		return store.AttemptWindow{Count: n, Oldest: oldest}, nil
+	}
+	err = s.txn(ctx, func(tx *gorm.DB) error {
 		if s.dialect == DialectPostgres {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keygate_login_attempts'), hashtext(?))", subject).Error; err != nil {
 				return err
