@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -266,10 +267,17 @@ func TestCacheFailClosed(t *testing.T) {
 			require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
 			require.Eventually(t, fromCache, 10*time.Second, 10*time.Millisecond, "B answers from its cache once subscribed")
 
+			trusted := func() string {
+				m := regexp.MustCompile(`(?m)^keygate_auth_cache_trusted\{cache="api_key"\} (\S+)$`).FindStringSubmatch(b.do(http.MethodGet, "/metrics", "", nil).Body.String())
+				require.NotNil(t, m, "keygate_auth_cache_trusted is not in /metrics")
+				return m[1]
+			}
+			require.Equal(t, "1", trusted())
 			p.SetDown(true)
 			if tc.failClosed {
 				// The listener notices a closed connection at once.
 				require.Eventually(t, func() bool { return !fromCache() }, 10*time.Second, 5*time.Millisecond, "B still answers from its cache")
+				require.Equal(t, "0", trusted(), "the metric says the cache is not used")
 			}
 			a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))
 			r := b.do(http.MethodGet, "/auth/verify", key, nil)
@@ -278,6 +286,7 @@ func TestCacheFailClosed(t *testing.T) {
 			p.SetDown(false)
 			require.Eventually(t, func() bool { return b.do(http.MethodGet, "/auth/verify", key, nil).Code == http.StatusUnauthorized },
 				30*time.Second, 10*time.Millisecond, "B never caught up after the link came back")
+			require.Eventually(t, func() bool { return trusted() == "1" }, 10*time.Second, 10*time.Millisecond)
 		})
 	}
 }

@@ -110,6 +110,10 @@ func (c *Cache) Get(key string) (Entry, bool) {
 // existing credentials are neither served nor stored.
 func (c *Cache) SetUnheard(unheard bool) { c.unheard.Store(unheard) }
 
+// Trusted reports whether answers about existing credentials are served
+// (not SetUnheard).
+func (c *Cache) Trusted() bool { return !c.unheard.Load() }
+
 // GetBytes is Get for a key held in a byte slice (a hex digest on the
 // caller's stack): the lookup converts without allocating.
 func (c *Cache) GetBytes(key []byte) (Entry, bool) {

@@ -253,8 +253,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	a.metrics.AddCache("api_key", a.keyAuth.Cache().Stats)
+	a.metrics.AddCacheTrust("api_key", a.keyAuth.Cache().Trusted)
 	if a.sessAuth != nil {
 		a.metrics.AddCache("session", a.sessAuth.Cache().Stats)
+		a.metrics.AddCacheTrust("session", a.sessAuth.Cache().Trusted)
 	}
 	a.api.Add(api.PublicHTTP(http.MethodGet, "/metrics", a.metrics.Handler()))
 	a.api.Add(scim.New(scim.Options{Ops: a.svc, BaseURL: o.BaseURL}).Routes()...)
@@ -524,6 +526,7 @@ func (a *App) applyInvalidation(payload string) {
 	case store.ListenLost:
 		if a.opts.CacheFailClosed {
 			a.setUnheard(true)
+			a.log.Warn("cache not used until the change listener reconnects: every key and session is checked in the database (KEYGATE_CACHE_FAIL_CLOSED)")
 		}
 		return
 	}

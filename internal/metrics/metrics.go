@@ -143,6 +143,21 @@ func (m *Metrics) AddCache(name string, stats func() (hits, misses uint64)) {
 			Help: "Verification cache misses (database lookups).", ConstLabels: labels}, func() float64 { _, mi := stats(); return float64(mi) }))
 }
 
+// AddCacheTrust adds keygate_auth_cache_trusted{cache=name}: 1 while the
+// cache may answer for existing credentials, 0 while this replica cannot
+// hear other replicas' changes and reads the database instead (start-up,
+// or KEYGATE_CACHE_FAIL_CLOSED with the listener down).
+func (m *Metrics) AddCacheTrust(name string, trusted func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "auth_cache_trusted",
+		Help: "1 while cached answers about existing keys or sessions are used; 0 while changes may go unheard.",
+		ConstLabels: prometheus.Labels{"cache": name}}, func() float64 {
+		if trusted() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // DBOf returns the *sql.DB of a store that exposes one
 // (store/gormstore.Store.DB), or nil, for Options.DB.
 func DBOf(st any) *sql.DB {
