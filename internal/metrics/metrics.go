@@ -149,7 +149,7 @@ func (m *Metrics) AddCache(name string, stats func() (hits, misses uint64)) {
 // or KEYGATE_CACHE_FAIL_CLOSED with the listener down).
 func (m *Metrics) AddCacheTrust(name string, trusted func() bool) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "auth_cache_trusted",
-		Help: "1 while cached answers about existing keys or sessions are used; 0 while changes may go unheard.",
+		Help:        "1 while cached answers about existing keys or sessions are used; 0 while changes may go unheard.",
 		ConstLabels: prometheus.Labels{"cache": name}}, func() float64 {
 		if trusted() {
 			return 1
