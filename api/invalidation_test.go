@@ -290,3 +290,108 @@ func TestCacheFailClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleReplicaRefusesWrites: a replica that cannot hear other
+// replicas (its listener cut; the documented window in which it still
+// answers /auth/verify from its cache) must not let a revoked credential
+// change anything: a write re-reads the caller's credential from the
+// database. Seen failing (an outside test): through such a replica a
+// deleted key minted a new key, a demoted admin's key made its owner
+// proxy_admin again, and a logged-out session was refreshed into a new
+// token.
+func TestStaleReplicaRefusesWrites(t *testing.T) {
+	url := dbtestPostgres(t)
+	a := newEnvWithNotifier(t, url)
+	p, purl := faultproxy.StartForURL(t, url)
+	listener, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: purl.String(), Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	b := newEnvWith(t, st, func(o *app.Options) { o.Notifier = listener })
+	ctx, cancel := context.WithCancel(context.Background())
+	b.app.Run(ctx)
+	t.Cleanup(func() { cancel(); b.app.Wait(); _ = st.Close(); _ = listener.Close() })
+
+	annKey := a.userWithRole("ann", rbac.RoleInternalUser)
+	bossKey := a.userWithRole("boss", rbac.RoleProxyAdmin)
+	a.setPassword("ann", "correct horse battery")
+	r, _ := a.login("ann", "correct horse battery")
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	tok := r.JSON(t)["token"].(string)
+	for _, cred := range []string{annKey, bossKey, tok} {
+		require.Eventually(t, func() bool {
+			hits, _ := b.app.KeyCacheStats()
+			require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", cred, nil).Code)
+			after, _ := b.app.KeyCacheStats()
+			return after > hits || cred == tok
+		}, 10*time.Second, 10*time.Millisecond)
+	}
+
+	p.SetDown(true) // B hears nothing more; its own pool still works
+	a.mustOK(a.do(http.MethodPost, "/key/delete", masterKey, map[string]any{"keys": []string{annKey}}))
+	a.mustOK(a.do(http.MethodPost, "/user/update", masterKey, map[string]any{"user_id": "boss", "user_role": "internal_user_viewer"}))
+	require.Equal(t, http.StatusOK, a.do(http.MethodPost, "/session/logout", tok, nil).Code)
+	require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", annKey, nil).Code, "the documented window: B answers reads from its cache")
+
+	requireError(t, b.do(http.MethodPost, "/key/generate", annKey, map[string]any{}), http.StatusUnauthorized)
+	requireError(t, b.do(http.MethodPost, "/key/generate", tok, map[string]any{}), http.StatusUnauthorized)
+	requireError(t, b.do(http.MethodPost, "/session/refresh", tok, nil), http.StatusUnauthorized)
+	requireError(t, b.do(http.MethodPost, "/user/update", bossKey, map[string]any{"user_id": "boss", "user_role": "proxy_admin"}), http.StatusForbidden)
+	requireError(t, b.do(http.MethodPost, "/key/generate", bossKey, map[string]any{"user_id": "ann"}), http.StatusForbidden)
+	info := a.mustOK(a.do(http.MethodGet, "/user/info?user_id=boss", masterKey, nil))["user_info"].(map[string]any)
+	require.Equal(t, "internal_user_viewer", info["user_role"])
+}
+
+// TestCacheFailClosedFrozenLink: a link that freezes (packets dropped, no
+// reset) breaks nothing a listener would notice until its next check; with
+// KEYGATE_CACHE_FAIL_CLOSED the cache is used only while the listener has
+// proved its link alive within a few seconds. Seen failing (an outside
+// test): a frozen link let a key blocked on another replica through for
+// 28–34 s, the idle listener's 30 s ping.
+func TestCacheFailClosedFrozenLink(t *testing.T) {
+	url := dbtestPostgres(t)
+	a := newEnvWithNotifier(t, url)
+	for i, cutStore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("store frozen too: %v", cutStore), func(t *testing.T) {
+			p, purl := faultproxy.StartForURL(t, url)
+			open := func(u string) *gormstore.Store {
+				st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: u, Logger: slog.New(slog.DiscardHandler),
+					ListenHeartbeat: app.FailClosedHeartbeat, Timeout: time.Second, AcquireTimeout: time.Second})
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = st.Close() })
+				return st
+			}
+			listener := open(purl.String())
+			st := listener
+			if !cutStore {
+				st = open(url)
+			}
+			b := newEnvWith(t, st, func(o *app.Options) {
+				o.Notifier, o.CacheFailClosed, o.Now = listener, true, time.Now
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			b.app.Run(ctx)
+			t.Cleanup(func() { cancel(); p.SetDown(true); b.app.Wait() })
+
+			key := a.userWithRole(fmt.Sprintf("frozen%d", i), rbac.RoleInternalUser)
+			require.Eventually(t, func() bool {
+				hits, _ := b.app.KeyCacheStats()
+				require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
+				after, _ := b.app.KeyCacheStats()
+				return after > hits
+			}, 10*time.Second, 10*time.Millisecond, "B answers from its cache once subscribed")
+
+			p.SetFrozen(true)
+			a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))
+			want := http.StatusUnauthorized
+			if cutStore {
+				want = http.StatusServiceUnavailable
+			}
+			start := time.Now()
+			require.Eventually(t, func() bool { return b.do(http.MethodGet, "/auth/verify", key, nil).Code == want },
+				15*time.Second, 20*time.Millisecond, "B kept answering the blocked key from its cache")
+			t.Logf("B stopped admitting the blocked key %v after the freeze", time.Since(start))
+			p.SetFrozen(false)
+		})
+	}
+}

@@ -131,6 +131,7 @@ func (s *Server) guard(rt Route) gin.HandlerFunc {
 			return
 		}
 		cred := auth.CredentialFromRequest(c.Request, s.opts.SessionCookie)
+		cred.Fresh = auth.ChangesState(c.Request.Method)
 		p, err := s.opts.Authenticator.Authenticate(c.Request.Context(), cred)
 		if err != nil && cred.FromCookie && errors.Is(err, auth.ErrExpired) {
 			p, err = s.opts.Web.Refresh(ctxOf(c), c.Writer, c.Request)

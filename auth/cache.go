@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,9 @@ type Cache struct {
 	now   func() time.Time
 
 	hits, misses atomic.Uint64
-	unheard      atomic.Bool
+	// distrustAt: from this time (Unix ns, by now) on, answers about
+	// existing credentials are not used; 0 from the start (SetUnheard).
+	distrustAt atomic.Int64
 }
 
 type mark struct {
@@ -82,8 +85,10 @@ func NewCache(ttl, negTTL time.Duration, max int, now func() time.Time) *Cache {
 	if now == nil {
 		now = time.Now
 	}
-	return &Cache{entries: map[string]Entry{}, byUser: map[string]map[string]struct{}{}, byTeam: map[string]map[string]struct{}{},
+	c := &Cache{entries: map[string]Entry{}, byUser: map[string]map[string]struct{}{}, byTeam: map[string]map[string]struct{}{},
 		marks: map[string]mark{}, neg: newNegRing(DefaultNegativeEntries), ttl: ttl, negTT: negTTL, max: max, now: now}
+	c.distrustAt.Store(math.MaxInt64)
+	return c
 }
 
 // Get returns a live entry.
@@ -91,7 +96,7 @@ func (c *Cache) Get(key string) (Entry, bool) {
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[key]
-	if ok && c.unheard.Load() {
+	if ok && !c.trustedAt(now) {
 		ok = false
 	} else if !ok {
 		e, ok = c.neg.get(key)
@@ -108,11 +113,25 @@ func (c *Cache) Get(key string) (Entry, bool) {
 // SetUnheard says whether invalidations can go unheard (the replica's
 // change listener is not subscribed); while they can, answers about
 // existing credentials are neither served nor stored.
-func (c *Cache) SetUnheard(unheard bool) { c.unheard.Store(unheard) }
+func (c *Cache) SetUnheard(unheard bool) {
+	if unheard {
+		c.distrustAt.Store(0)
+	} else {
+		c.distrustAt.Store(math.MaxInt64)
+	}
+}
+
+// TrustUntil makes answers about existing credentials usable until t
+// only: a caller that learns its link is alive at intervals (a listener's
+// heartbeat) extends it each time, so a link that freezes without
+// breaking stops the cache's use when the proof of life runs out.
+func (c *Cache) TrustUntil(t time.Time) { c.distrustAt.Store(t.UnixNano()) }
 
 // Trusted reports whether answers about existing credentials are served
-// (not SetUnheard).
-func (c *Cache) Trusted() bool { return !c.unheard.Load() }
+// now.
+func (c *Cache) Trusted() bool { return c.trustedAt(c.now()) }
+
+func (c *Cache) trustedAt(now time.Time) bool { return now.UnixNano() < c.distrustAt.Load() }
 
 // GetBytes is Get for a key held in a byte slice (a hex digest on the
 // caller's stack): the lookup converts without allocating.
@@ -120,7 +139,7 @@ func (c *Cache) GetBytes(key []byte) (Entry, bool) {
 	now := c.now()
 	c.mu.RLock()
 	e, ok := c.entries[string(key)]
-	if ok && c.unheard.Load() {
+	if ok && !c.trustedAt(now) {
 		ok = false
 	} else if !ok {
 		var ne negEntry
@@ -150,7 +169,7 @@ func (c *Cache) Put(key string, e Entry) { c.PutIfFresh(key, e, c.epoch.Load(), 
 func (c *Cache) PutIfFresh(key string, e Entry, epoch uint64, started time.Time) bool {
 	now := c.now()
 	unknown := errors.Is(e.Err, ErrInvalid)
-	if now.Sub(started) > maxLoadAge || (!unknown && c.unheard.Load()) {
+	if now.Sub(started) > maxLoadAge || (!unknown && !c.trustedAt(now)) {
 		return false
 	}
 	ttl := c.ttl

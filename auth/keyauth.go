@@ -93,6 +93,13 @@ func (a *KeyAuthenticator) Authenticate(ctx context.Context, c Credential) (Prin
 	sum := c.SHA256() // the same digest as apikey.Hash, shared with the master-key check
 	var buf [2 * sha256.Size]byte
 	hex.Encode(buf[:], sum[:])
+	if c.Fresh {
+		p, err := a.fresh(ctx, string(buf[:]))
+		if err == nil {
+			a.touch(p.KeyHash)
+		}
+		return p, err
+	}
 	if e, ok := a.cache.GetBytes(buf[:]); ok {
 		// The hot path: a cached answer, found without allocating.
 		p, err := a.answer(e)
@@ -137,6 +144,21 @@ func (a *KeyAuthenticator) ByHash(ctx context.Context, hash string) (Principal, 
 		}
 		e = v.(Entry)
 	}
+	return a.answer(e)
+}
+
+// fresh answers from the database alone: not from the cache, nor from a
+// load another request began (it may predate a revocation). What it reads
+// is cached like any load.
+func (a *KeyAuthenticator) fresh(ctx context.Context, hash string) (Principal, error) {
+	epoch, started := a.cache.Epoch(), a.now()
+	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	e, err := a.load(lctx, hash)
+	if err != nil {
+		return Principal{}, err
+	}
+	a.cache.PutIfFresh(hash, e, epoch, started)
 	return a.answer(e)
 }
 

@@ -214,12 +214,25 @@ type Credential struct {
 	Secret string
 	// FromCookie is true when Secret came from the session cookie.
 	FromCookie bool
+	// Fresh: the request changes state, so the credential's standing is
+	// read from the database, never from the cache. A replica that cannot
+	// hear other replicas answers checks from its cache for a while
+	// (README, "Caching"); a revoked credential must not use that window
+	// to mint credentials or change roles that outlive it.
+	Fresh bool
 	// sum caches SHA-256(Secret): the master-key check, the API-key
 	// lookup and the session token's signature cache all need it, and
 	// Chain computes it once per request. It is held by value so the
 	// credential stays on the caller's stack.
 	sum    [sha256.Size]byte
 	hasSum bool
+}
+
+// ChangesState reports whether a request of this method may change state,
+// so that its credential is checked Fresh: anything but GET, HEAD and
+// OPTIONS.
+func ChangesState(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
 }
 
 // SHA256 returns SHA-256(Secret), computed at most once per credential

@@ -64,7 +64,7 @@ func (a *SessionAuthenticator) Authenticate(ctx context.Context, c Credential) (
 		}
 		return Principal{}, tokenError(err)
 	}
-	return a.principal(ctx, claims, c.FromCookie)
+	return a.principal(ctx, claims, c.FromCookie, c.Fresh)
 }
 
 // Refreshable resolves an expired (but otherwise valid) token whose
@@ -75,7 +75,7 @@ func (a *SessionAuthenticator) Refreshable(ctx context.Context, token string) (P
 	if err != nil {
 		return Principal{}, tokenError(err)
 	}
-	return a.principal(ctx, claims, true)
+	return a.principal(ctx, claims, true, true)
 }
 
 func tokenError(err error) error {
@@ -88,8 +88,14 @@ func tokenError(err error) error {
 	return fmt.Errorf("%w: %w", ErrInvalid, err)
 }
 
-func (a *SessionAuthenticator) principal(ctx context.Context, claims session.Claims, fromCookie bool) (Principal, error) {
-	e, ok := a.cache.Get(claims.SessionID)
+// principal resolves the token's session; fresh reads it from the
+// database even when it is cached (Credential.Fresh).
+func (a *SessionAuthenticator) principal(ctx context.Context, claims session.Claims, fromCookie, fresh bool) (Principal, error) {
+	var e Entry
+	ok := false
+	if !fresh {
+		e, ok = a.cache.Get(claims.SessionID)
+	}
 	if !ok {
 		epoch, started := a.cache.Epoch(), a.now()
 		var err error

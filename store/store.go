@@ -65,6 +65,9 @@ const (
 	// ListenLost: the listener lost its connection; notifications are
 	// lost until the next ListenSubscribed.
 	ListenLost = "\x00lost"
+	// ListenAlive: an idle listener's connection answered just now (sent
+	// at its heartbeat), so nothing sent until then was missed.
+	ListenAlive = "\x00alive"
 )
 
 // Page selects a slice of a listing. Limit 0 means the implementation's

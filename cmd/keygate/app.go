@@ -35,12 +35,17 @@ type built struct {
 // base of every link that leaves the server.
 // The caller runs prepareDataDir first.
 func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterHash [sha256.Size]byte, base string) (*built, error) {
-	st, err := gormstore.Open(ctx, gormstore.Options{
+	so := gormstore.Options{
 		DatabaseURL: cfg.Database.URL, SQLitePath: cfg.SQLitePath(),
 		MaxOpenConns: cfg.Database.MaxOpenConns, MaxIdleConns: cfg.Database.MaxIdleConns,
 		ConnMaxLifetime: cfg.Database.ConnMaxLifetime, Logger: log,
 		Timeout: cfg.Database.Timeout, AcquireTimeout: cfg.Database.AcquireTimeout,
-	})
+	}
+	if cfg.Auth.CacheFailClosed {
+		// The cache is trusted only while the listener proves it is alive.
+		so.ListenHeartbeat = app.FailClosedHeartbeat
+	}
+	st, err := gormstore.Open(ctx, so)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

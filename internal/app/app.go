@@ -34,6 +34,15 @@ import (
 	"github.com/keygate/keygate/ui"
 )
 
+// FailClosedHeartbeat is how often the listener must prove its link alive
+// (store.ListenAlive) under Options.CacheFailClosed; failClosedGrace is
+// how long each proof keeps the cache in use: a link that freezes without
+// breaking stops the cache's use within it.
+const (
+	FailClosedHeartbeat = time.Second
+	failClosedGrace     = 3 * FailClosedHeartbeat
+)
+
 // Notifier carries cache invalidations between replicas (PostgreSQL
 // LISTEN/NOTIFY). Nil means a single instance.
 type Notifier interface {
@@ -53,11 +62,14 @@ type Options struct {
 	// CacheTTL bounds verification-cache staleness should an invalidation
 	// be lost (default 30 s).
 	CacheTTL time.Duration
-	// CacheFailClosed: while the Notifier's listener has lost its
-	// connection, answers that admit are not served from the cache (every
-	// check reads the database, and fails while it cannot). Off, they are,
-	// up to CacheTTL. Either way nothing admits from the cache before the
-	// listener first subscribes.
+	// CacheFailClosed: answers about existing keys and sessions are used
+	// from the cache only while the Notifier's listener is subscribed and
+	// has proved its link alive within failClosedGrace (its heartbeat,
+	// FailClosedHeartbeat, must be set on the store); otherwise every
+	// check reads the database, and fails while it cannot. Off, a replica
+	// whose listener is down answers from its cache up to CacheTTL. Either
+	// way nothing is answered from the cache before the listener first
+	// subscribes.
 	CacheFailClosed bool
 	// LastActiveEvery is how often key last-active times are written
 	// (default 10 s).
@@ -521,7 +533,10 @@ func (a *App) applyInvalidation(payload string) {
 		if a.sessAuth != nil {
 			a.sessAuth.Cache().Clear()
 		}
-		a.setUnheard(false)
+		a.trustCache()
+		return
+	case store.ListenAlive:
+		a.trustCache()
 		return
 	case store.ListenLost:
 		if a.opts.CacheFailClosed {
@@ -530,11 +545,29 @@ func (a *App) applyInvalidation(payload string) {
 		}
 		return
 	}
+	if a.opts.CacheFailClosed {
+		a.trustCache() // a notification proves the link alive too
+	}
 	c := service.DecodeChanges(payload)
 	if c.Origin == a.instance {
 		c.Spent = nil
 	}
 	a.drop(c)
+}
+
+// trustCache puts the caches back in use after the listener subscribed or
+// proved its link alive: for good, or under CacheFailClosed until the
+// next proof is due.
+func (a *App) trustCache() {
+	if !a.opts.CacheFailClosed {
+		a.setUnheard(false)
+		return
+	}
+	until := a.opts.Now().Add(failClosedGrace)
+	a.keyAuth.Cache().TrustUntil(until)
+	if a.sessAuth != nil {
+		a.sessAuth.Cache().TrustUntil(until)
+	}
 }
 
 // setUnheard marks both caches as (not) hearing other replicas' changes.

@@ -208,7 +208,7 @@ func (m *Manager) Session(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err != nil || ck.Value == "" {
 		return auth.Principal{}, auth.ErrNoCredential
 	}
-	p, err := m.o.Authenticator.Authenticate(ctx, auth.Credential{Secret: ck.Value, FromCookie: true})
+	p, err := m.o.Authenticator.Authenticate(ctx, auth.Credential{Secret: ck.Value, FromCookie: true, Fresh: auth.ChangesState(r.Method)})
 	if errors.Is(err, auth.ErrExpired) {
 		p, err = m.Refresh(ctx, w, r)
 	}

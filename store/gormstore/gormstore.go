@@ -9,6 +9,7 @@
 package gormstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -73,6 +74,11 @@ type Options struct {
 	// AcquireTimeout bounds the wait for a pooled connection (default
 	// DefaultAcquireTimeout).
 	AcquireTimeout time.Duration
+	// ListenHeartbeat is how often an idle Listen checks its connection
+	// and, when it answers, tells its caller store.ListenAlive (default
+	// 30 s). A caller that must not trust a link that froze without
+	// breaking sets it short.
+	ListenHeartbeat time.Duration
 }
 
 // Store is the GORM implementation of store.Store. The zero value is not
@@ -111,6 +117,8 @@ type Store struct {
 	listenPause [2]time.Duration
 	// wake cuts the listener's backoff short when a statement succeeds.
 	wake *listenWake
+	// heartbeat: Options.ListenHeartbeat or listenIdleCheck.
+	heartbeat time.Duration
 }
 
 var _ store.Store = (*Store)(nil)
@@ -170,7 +178,8 @@ func open(ctx context.Context, o Options, steps []migration) (*Store, error) {
 	}
 	configurePool(sqlDB, dialect, o)
 
-	s := &Store{db: db, rdb: db, dialect: dialect, log: log, dsn: o.DatabaseURL, timeout: o.Timeout, acquireTimeout: o.AcquireTimeout, wake: wake}
+	s := &Store{db: db, rdb: db, dialect: dialect, log: log, dsn: o.DatabaseURL, timeout: o.Timeout, acquireTimeout: o.AcquireTimeout, wake: wake,
+		heartbeat: cmp.Or(o.ListenHeartbeat, listenIdleCheck)}
 	if dialect == DialectPostgres {
 		s.keyAccessBatch = s.newKeyAccessBatcher(sqlDB.Stats().MaxOpenConnections)
 	}

@@ -217,7 +217,7 @@ func (s *Store) listenConnect(ctx context.Context, cfg *pgx.ConnConfig, channel 
 // connection fails (the error).
 func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, fn func(string)) error {
 	for {
-		wctx, cancel := context.WithTimeout(ctx, listenIdleCheck)
+		wctx, cancel := context.WithTimeout(ctx, s.heartbeat)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
@@ -235,6 +235,9 @@ func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, fn func(string))
 			pcancel()
 			if perr != nil && ctx.Err() == nil {
 				return fmt.Errorf("idle ping: %w", translate(perr))
+			}
+			if perr == nil {
+				fn(store.ListenAlive)
 			}
 		default:
 			return translate(err)

@@ -1,11 +1,12 @@
-// Package faultproxy is a loopback TCP proxy a test can cut: while down it
-// closes every connection it holds and every one it accepts, as a network
-// partition or a dead server would. Tests put it between Keygate and
+// Package faultproxy is a loopback TCP proxy a test can cut or freeze.
+// While down it closes every connection it holds and every one it
+// accepts, as a dead server would; while frozen it keeps them open but
+// passes nothing on, as a link that black-holes packets would (no reset,
+// so only a timeout notices). Tests put it between Keygate and
 // PostgreSQL.
 package faultproxy
 
 import (
-	"io"
 	"net"
 	neturl "net/url"
 	"sync"
@@ -18,6 +19,8 @@ type Proxy struct {
 	target string
 	mu     sync.Mutex
 	down   bool
+	frozen bool
+	thawed *sync.Cond
 	conns  map[net.Conn]struct{}
 }
 
@@ -30,6 +33,7 @@ func Start(t testing.TB, target string) *Proxy {
 		t.Fatalf("faultproxy: %v", err)
 	}
 	p := &Proxy{addr: ln.Addr().String(), target: target, conns: map[net.Conn]struct{}{}}
+	p.thawed = sync.NewCond(&p.mu)
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -76,9 +80,31 @@ func (p *Proxy) SetDown(down bool) {
 	defer p.mu.Unlock()
 	p.down = down
 	if down {
+		p.frozen = false
+		p.thawed.Broadcast()
 		for c := range p.conns {
 			_ = c.Close()
 		}
+	}
+}
+
+// SetFrozen stops (true) or resumes (false) passing bytes on, without
+// closing anything: what arrives meanwhile is held and delivered after.
+func (p *Proxy) SetFrozen(frozen bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = frozen
+	if !frozen {
+		p.thawed.Broadcast()
+	}
+}
+
+// waitThawed returns once the proxy is not frozen.
+func (p *Proxy) waitThawed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.frozen {
+		p.thawed.Wait()
 	}
 }
 
@@ -95,7 +121,19 @@ func (p *Proxy) serve(c net.Conn) {
 	}
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.waitThawed()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
 		_ = dst.Close()
 		_ = src.Close()
 		done <- struct{}{}
