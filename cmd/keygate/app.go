@@ -41,7 +41,10 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		ConnMaxLifetime: cfg.Database.ConnMaxLifetime, Logger: log,
 		Timeout: cfg.Database.Timeout, AcquireTimeout: cfg.Database.AcquireTimeout,
 	}
-	if cfg.Auth.CacheFailClosed {
+	// On SQLite there is one instance and nothing to miss: fail-closed is
+	// about replicas' notifications, so it applies to PostgreSQL only.
+	failClosed := cfg.Auth.CacheFailClosed && cfg.Database.URL != ""
+	if failClosed {
 		// The cache is trusted only while the listener proves it is alive.
 		so.ListenHeartbeat = app.FailClosedHeartbeat
 	}
@@ -72,7 +75,7 @@ func buildApp(ctx context.Context, cfg *config.Config, log *slog.Logger, masterH
 		Store: st, Notifier: st, Logger: log, MasterKeyHash: masterHash,
 		TrustedProxies: cfg.Server.TrustedProxies, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Secret: secret, Issuer: base, JWTAlgorithm: cfg.Auth.JWTAlgorithm, TokenTTL: cfg.Auth.TokenTTL,
-		CacheTTL: cfg.Auth.CacheTTL, CacheFailClosed: cfg.Auth.CacheFailClosed, SessionTTL: cfg.Auth.SessionTTL, SigningKeyRotation: cfg.Auth.SigningKeyRotation,
+		CacheTTL: cfg.Auth.CacheTTL, CacheFailClosed: failClosed, SessionTTL: cfg.Auth.SessionTTL, SigningKeyRotation: cfg.Auth.SigningKeyRotation,
 		PasswordLoginDisabled: cfg.Auth.PasswordLoginDisabled, UIUsername: cfg.Auth.UIUsername, UIPassword: cfg.Auth.UIPassword,
 		SecureCookies: secureCookies(cfg), LogoutURL: urlString(cfg.URLs.ProxyLogoutURL),
 		LogoutAllowlist: cfg.URLs.LogoutRedirectAllowlist, MetricsToken: cfg.Metrics.Token,
