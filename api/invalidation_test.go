@@ -343,16 +343,28 @@ func TestStaleReplicaRefusesWrites(t *testing.T) {
 }
 
 // TestCacheFailClosedFrozenLink: a link that freezes (packets dropped, no
-// reset) breaks nothing a listener would notice until its next check; with
+// reset), or that loses notifications while the connection stays healthy,
+// breaks nothing a listener would notice until its next check; with
 // KEYGATE_CACHE_FAIL_CLOSED the cache is used only while the listener has
-// proved its link alive within a few seconds. Seen failing (an outside
-// test): a frozen link let a key blocked on another replica through for
-// 28–34 s, the idle listener's 30 s ping.
+// proved, within a few seconds, that its own notification comes back.
+// Seen failing (outside tests): a frozen link let a key blocked on another
+// replica through for 28–34 s, the idle listener's 30 s ping; a proxy
+// dropping only notifications let it through for good, as the ping kept
+// answering.
 func TestCacheFailClosedFrozenLink(t *testing.T) {
 	url := dbtestPostgres(t)
 	a := newEnvWithNotifier(t, url)
-	for i, cutStore := range []bool{false, true} {
-		t.Run(fmt.Sprintf("store frozen too: %v", cutStore), func(t *testing.T) {
+	for i, tc := range []struct {
+		name     string
+		cutStore bool
+		fault    func(p *faultproxy.Proxy, on bool)
+	}{
+		{"listener frozen", false, (*faultproxy.Proxy).SetFrozen},
+		{"database frozen", true, (*faultproxy.Proxy).SetFrozen},
+		{"notifications dropped", false, (*faultproxy.Proxy).SetDropNotifications},
+	} {
+		cutStore := tc.cutStore
+		t.Run(tc.name, func(t *testing.T) {
 			p, purl := faultproxy.StartForURL(t, url)
 			open := func(u string) *gormstore.Store {
 				st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: u, Logger: slog.New(slog.DiscardHandler),
@@ -381,7 +393,7 @@ func TestCacheFailClosedFrozenLink(t *testing.T) {
 				return after > hits
 			}, 10*time.Second, 10*time.Millisecond, "B answers from its cache once subscribed")
 
-			p.SetFrozen(true)
+			tc.fault(p, true)
 			a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))
 			want := http.StatusUnauthorized
 			if cutStore {
@@ -390,8 +402,8 @@ func TestCacheFailClosedFrozenLink(t *testing.T) {
 			start := time.Now()
 			require.Eventually(t, func() bool { return b.do(http.MethodGet, "/auth/verify", key, nil).Code == want },
 				15*time.Second, 20*time.Millisecond, "B kept answering the blocked key from its cache")
-			t.Logf("B stopped admitting the blocked key %v after the freeze", time.Since(start))
-			p.SetFrozen(false)
+			t.Logf("B stopped admitting the blocked key %v after the fault", time.Since(start))
+			tc.fault(p, false)
 		})
 	}
 }

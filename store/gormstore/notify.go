@@ -2,6 +2,8 @@ package gormstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -28,10 +30,12 @@ const (
 	// black-holed server costs a retry rather than a hung listener.
 	listenConnectTimeout = 10 * time.Second
 	// listenIdleCheck: after this long without a notification the
-	// listener pings the server. A connection dropped without a TCP reset
-	// (NAT timeout, failover) would otherwise wait forever and miss every
-	// invalidation.
-	listenIdleCheck   = 30 * time.Second
+	// listener notifies itself (the default Options.ListenHeartbeat). A
+	// connection dropped without a TCP reset (NAT timeout, failover), or
+	// one that loses notifications, would otherwise wait forever and miss
+	// every invalidation.
+	listenIdleCheck = 30 * time.Second
+	// listenPingTimeout bounds sending that probe.
 	listenPingTimeout = 5 * time.Second
 	// listenCloseTimeout bounds closing the connection after ctx ended.
 	listenCloseTimeout = 2 * time.Second
@@ -147,7 +151,7 @@ func (s *Store) Listen(ctx context.Context, channel string, fn func(payload stri
 		// after the drop can go unheard.
 		fn(ResetAll)
 		connected := time.Now()
-		err = s.listenLoop(ctx, conn, fn)
+		err = s.listenLoop(ctx, conn, channel, fn)
 		closeListenConn(conn)
 		if ctx.Err() != nil {
 			return nil
@@ -213,9 +217,27 @@ func (s *Store) listenConnect(ctx context.Context, cfg *pgx.ConnConfig, channel 
 	return conn, nil
 }
 
+// probePrefix starts the payload a listener sends itself to prove that
+// notifications reach it; other listeners skip it like any line they do
+// not know.
+const probePrefix = "probe:"
+
+// maxUnansweredProbes: this many probes in a row that did not come back
+// count as a lost connection.
+const maxUnansweredProbes = 2
+
 // listenLoop delivers notifications until ctx ends (nil) or the
-// connection fails (the error).
-func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, fn func(string)) error {
+// connection fails (the error). After s.heartbeat without a notification
+// it notifies itself on the channel: the probe's return is what proves the
+// link alive (store.ListenAlive) — a ping would answer through a pooler or
+// middlebox that loses notifications — and probes that do not return end
+// the connection, so the caller is told (ListenLost) and the listener
+// subscribes again.
+func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, channel string, fn func(string)) error {
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	probe := probePrefix + hex.EncodeToString(nonce[:])
+	unanswered := 0
 	for {
 		wctx, cancel := context.WithTimeout(ctx, s.heartbeat)
 		n, err := conn.WaitForNotification(wctx)
@@ -224,21 +246,31 @@ func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, fn func(string))
 		case ctx.Err() != nil:
 			return nil
 		case err == nil:
-			if n != nil {
-				fn(n.Payload)
+			if n == nil {
+				continue
 			}
+			if n.Payload == probe {
+				unanswered = 0
+				fn(store.ListenAlive)
+				continue
+			}
+			fn(n.Payload)
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
 			// Idle: the read timed out and the connection is still
-			// usable. Check that the server is still there.
+			// usable. Check that notifications still arrive.
+			if unanswered >= maxUnansweredProbes {
+				return fmt.Errorf("%d probes sent on the channel did not come back: notifications are not delivered on this connection (a connection pooler in transaction mode does not carry LISTEN)", unanswered)
+			}
 			pctx, pcancel := context.WithTimeout(ctx, listenPingTimeout)
-			perr := conn.Ping(pctx)
+			_, perr := conn.Exec(pctx, "SELECT pg_notify($1, $2)", channel, probe)
 			pcancel()
-			if perr != nil && ctx.Err() == nil {
-				return fmt.Errorf("idle ping: %w", translate(perr))
+			if perr != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("idle probe: %w", translate(perr))
 			}
-			if perr == nil {
-				fn(store.ListenAlive)
-			}
+			unanswered++
 		default:
 			return translate(err)
 		}

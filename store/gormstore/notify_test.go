@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	neturl "net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -319,4 +320,51 @@ func requireGoroutinesAtMost(t *testing.T, n int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestListenerNoticesLostNotifications: a link that keeps the connection
+// healthy but loses notifications (a pooler that does not carry LISTEN, a
+// middlebox) must not pass for alive. The listener proves delivery by
+// notifying itself at its heartbeat: ListenAlive comes only when its probe
+// comes back, and probes that do not come back count as a lost connection
+// (seen failing: a ping kept answering, so ListenAlive kept coming while
+// every notification was dropped).
+func TestListenerNoticesLostNotifications(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	p, purl := startProxy(t, url)
+	s := openT(t, gormstore.Options{DatabaseURL: purl, ListenHeartbeat: 100 * time.Millisecond})
+	ch := testChannel(t)
+	l := startListener(t, s, ch)
+	alive := func(within time.Duration) bool {
+		deadline := time.After(within)
+		for {
+			select {
+			case got := <-l.got:
+				if got == store.ListenAlive {
+					return true
+				}
+			case <-deadline:
+				return false
+			}
+		}
+	}
+	require.True(t, alive(5*time.Second), "a healthy listener proves itself")
+
+	p.SetDropNotifications(true)
+	for len(l.got) > 0 {
+		<-l.got
+	}
+	var seen []string
+	deadline := time.After(10 * time.Second)
+	for !slices.Contains(seen, gormstore.Unheard) {
+		select {
+		case got := <-l.got:
+			require.NotEqual(t, store.ListenAlive, got, "alive while every notification is dropped")
+			seen = append(seen, got)
+		case <-deadline:
+			t.Fatalf("lost notifications never counted as a lost connection; got %q", seen)
+		}
+	}
+	p.SetDropNotifications(false)
+	require.True(t, alive(10*time.Second), "alive again once notifications flow")
 }

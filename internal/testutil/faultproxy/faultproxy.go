@@ -7,6 +7,9 @@
 package faultproxy
 
 import (
+	"bufio"
+	"encoding/binary"
+	"io"
 	"net"
 	neturl "net/url"
 	"sync"
@@ -20,8 +23,12 @@ type Proxy struct {
 	mu     sync.Mutex
 	down   bool
 	frozen bool
-	thawed *sync.Cond
-	conns  map[net.Conn]struct{}
+	// dropNotify: PostgreSQL's NotificationResponse messages from the
+	// server are not passed on (a pooler that loses LISTEN's messages
+	// while the connection stays healthy).
+	dropNotify bool
+	thawed     *sync.Cond
+	conns      map[net.Conn]struct{}
 }
 
 // Start listens on a loopback port and forwards to target (host:port)
@@ -99,6 +106,22 @@ func (p *Proxy) SetFrozen(frozen bool) {
 	}
 }
 
+// SetDropNotifications makes the proxy swallow (true) or pass on (false)
+// PostgreSQL's asynchronous notifications on every connection it holds,
+// leaving everything else alone. It assumes a plaintext PostgreSQL
+// session (sslmode=disable), whose server messages are all typed.
+func (p *Proxy) SetDropNotifications(drop bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropNotify = drop
+}
+
+func (p *Proxy) droppingNotifications() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropNotify
+}
+
 // waitThawed returns once the proxy is not frozen.
 func (p *Proxy) waitThawed() {
 	p.mu.Lock()
@@ -139,13 +162,47 @@ func (p *Proxy) serve(c net.Conn) {
 		done <- struct{}{}
 	}
 	go pipe(up, c)
-	go pipe(c, up)
+	go p.serverToClient(c, up, done)
 	<-done
 	<-done
 	p.mu.Lock()
 	delete(p.conns, c)
 	delete(p.conns, up)
 	p.mu.Unlock()
+}
+
+// serverToClient passes PostgreSQL's server messages on one at a time
+// (type byte, 4-byte length including itself, body), so that
+// notifications ('A') can be dropped.
+func (p *Proxy) serverToClient(dst, src net.Conn, done chan<- struct{}) {
+	defer func() {
+		_ = dst.Close()
+		_ = src.Close()
+		done <- struct{}{}
+	}()
+	r := bufio.NewReaderSize(src, 32<<10)
+	head := make([]byte, 5)
+	for {
+		if _, err := io.ReadFull(r, head); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint32(head[1:])) - 4
+		if n < 0 {
+			return
+		}
+		msg := make([]byte, 5+n)
+		copy(msg, head)
+		if _, err := io.ReadFull(r, msg[5:]); err != nil {
+			return
+		}
+		if head[0] == 'A' && p.droppingNotifications() {
+			continue
+		}
+		p.waitThawed()
+		if _, err := dst.Write(msg); err != nil {
+			return
+		}
+	}
 }
 
 func (p *Proxy) track(cs ...net.Conn) bool {
