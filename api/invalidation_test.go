@@ -332,12 +332,19 @@ func TestStaleReplicaRefusesWrites(t *testing.T) {
 	a.mustOK(a.do(http.MethodPost, "/user/update", masterKey, map[string]any{"user_id": "boss", "user_role": "internal_user_viewer"}))
 	require.Equal(t, http.StatusOK, a.do(http.MethodPost, "/session/logout", tok, nil).Code)
 	require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", annKey, nil).Code, "the documented window: B answers reads from its cache")
+	require.Equal(t, http.StatusOK, b.verifyAs(http.MethodGet, "/auth/verify/key/list", bossKey, nil, "").Code,
+		"a read of the LLM proxy's admin API is in that window too")
+	// But B must not vouch, through /auth/verify, for a write to the LLM
+	// proxy's own admin API (seen failing: 200 for the demoted admin's key).
+	requireError(t, b.verifyAs(http.MethodPost, "/auth/verify/key/generate", bossKey, map[string]string{"Content-Type": "application/json"}, `{}`),
+		http.StatusForbidden)
 
 	requireError(t, b.do(http.MethodPost, "/key/generate", annKey, map[string]any{}), http.StatusUnauthorized)
 	requireError(t, b.do(http.MethodPost, "/key/generate", tok, map[string]any{}), http.StatusUnauthorized)
 	requireError(t, b.do(http.MethodPost, "/session/refresh", tok, nil), http.StatusUnauthorized)
 	requireError(t, b.do(http.MethodPost, "/user/update", bossKey, map[string]any{"user_id": "boss", "user_role": "proxy_admin"}), http.StatusForbidden)
 	requireError(t, b.do(http.MethodPost, "/key/generate", bossKey, map[string]any{"user_id": "ann"}), http.StatusForbidden)
+
 	info := a.mustOK(a.do(http.MethodGet, "/user/info?user_id=boss", masterKey, nil))["user_info"].(map[string]any)
 	require.Equal(t, "internal_user_viewer", info["user_role"])
 }

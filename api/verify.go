@@ -58,12 +58,25 @@ func (s *Server) verify(c *gin.Context) error { return s.serveVerify(c.Writer, c
 // serveVerify answers one forward-auth request, or returns the error to
 // answer with. It is the body of both the Gin route and VerifyHandler.
 func (s *Server) serveVerify(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.opts.Authenticator.Authenticate(r.Context(), auth.CredentialFromRequest(r, s.opts.SessionCookie))
+	cred := auth.CredentialFromRequest(r, s.opts.SessionCookie)
+	p, err := s.opts.Authenticator.Authenticate(r.Context(), cred)
 	if err != nil {
 		return err
 	}
-	if err := service.Decide(p, s.verifyRequest(r, p)); err != nil {
+	req := s.verifyRequest(r, p)
+	if err := service.Decide(p, req); err != nil {
 		return err
+	}
+	if access.AdminWrite(req) {
+		// A write to the upstream's admin API outlives any cache window:
+		// decide again on the credential as the database has it.
+		cred.Fresh = true
+		if p, err = s.opts.Authenticator.Authenticate(r.Context(), cred); err != nil {
+			return err
+		}
+		if err := service.Decide(p, s.verifyRequest(r, p)); err != nil {
+			return err
+		}
 	}
 	// The values are built once per cached principal (they are the
 	// access.IdentityOf fields), so no slice is allocated per request.

@@ -224,6 +224,24 @@ func upstreamRouteAllowed(p auth.Principal, r Request) error {
 
 func anyLLMRoute(routes []string) bool { return anyRoute(routes, LLMRoute) }
 
+// AdminWrite reports whether r may change something through the upstream
+// proxy's own admin API: a route that is not an LLM route, with a method
+// that is not a read by the same reckoning as upstreamRouteAllowed's (a
+// method the request cannot vouch for is taken at its word there too,
+// README "/auth/verify"). Such a request is vouched for only after the
+// credential is read from the database (auth.Credential.Fresh), as a write
+// to Keygate's own API is.
+func AdminWrite(r Request) bool {
+	if r.Management || !anyRoute(r.Routes, func(route string) bool { return !LLMRoute(route) }) {
+		return false
+	}
+	safe := safeMethod(r.Method)
+	for _, m := range r.MethodClaims {
+		safe = safe && safeMethod(m)
+	}
+	return !safe
+}
+
 func anyRoute(routes []string, is func(string) bool) bool {
 	for _, r := range routes {
 		if is(r) {

@@ -455,3 +455,27 @@ func TestHiddenModelRoutes(t *testing.T) {
 	// The realtime WebSocket itself takes ?model= and is checked as before.
 	require.False(t, access.HiddenModelRoute("/v1/realtime"))
 }
+
+// TestAdminWrite: which verified requests are re-checked against the
+// database before Keygate vouches for them (writes to the upstream's
+// admin API).
+func TestAdminWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    access.Request
+		want bool
+	}{
+		{"chat call", access.Request{Method: "POST", Routes: []string{"/v1/chat/completions"}}, false},
+		{"admin write", access.Request{Method: "POST", Routes: []string{"/key/generate"}}, true},
+		{"admin delete", access.Request{Method: "DELETE", Routes: []string{"/team/delete"}}, true},
+		{"admin read", access.Request{Method: "GET", Routes: []string{"/key/list"}}, false},
+		{"a read claimed to be a write", access.Request{Method: "GET", MethodClaims: []string{"POST"}, Routes: []string{"/key/generate"}}, true},
+		{"LLM and admin variants", access.Request{Method: "POST", Routes: []string{"/v1/models", "/key/generate"}}, true},
+		{"Keygate's own route", access.Request{Method: "POST", Routes: []string{"/key/generate"}, Management: true}, false},
+		{"no route", access.Request{Method: "POST"}, false},
+	} {
+		if got := access.AdminWrite(tc.r); got != tc.want {
+			t.Errorf("%s: AdminWrite = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
