@@ -307,18 +307,23 @@ func TestStaleReplicaRefusesWrites(t *testing.T) {
 	require.NoError(t, err)
 	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	b := newEnvWith(t, st, func(o *app.Options) { o.Notifier = listener })
+	up, served := fakeLLM(t)
+	b := newEnvWith(t, st, func(o *app.Options) { o.Notifier = listener; withForwarding(up)(o) })
 	ctx, cancel := context.WithCancel(context.Background())
 	b.app.Run(ctx)
 	t.Cleanup(func() { cancel(); b.app.Wait(); _ = st.Close(); _ = listener.Close() })
 
 	annKey := a.userWithRole("ann", rbac.RoleInternalUser)
 	bossKey := a.userWithRole("boss", rbac.RoleProxyAdmin)
+	// Each refused write below re-reads its key, refreshing B's entry for
+	// it, so the upstream-admin cases each use a key of their own.
+	bossFwd := a.mustOK(a.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "boss"}))["key"].(string)
+	bossVerify := a.mustOK(a.do(http.MethodPost, "/key/generate", masterKey, map[string]any{"user_id": "boss"}))["key"].(string)
 	a.setPassword("ann", "correct horse battery")
 	r, _ := a.login("ann", "correct horse battery")
 	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 	tok := r.JSON(t)["token"].(string)
-	for _, cred := range []string{annKey, bossKey, tok} {
+	for _, cred := range []string{annKey, bossKey, bossFwd, bossVerify, tok} {
 		require.Eventually(t, func() bool {
 			hits, _ := b.app.KeyCacheStats()
 			require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", cred, nil).Code)
@@ -332,11 +337,18 @@ func TestStaleReplicaRefusesWrites(t *testing.T) {
 	a.mustOK(a.do(http.MethodPost, "/user/update", masterKey, map[string]any{"user_id": "boss", "user_role": "internal_user_viewer"}))
 	require.Equal(t, http.StatusOK, a.do(http.MethodPost, "/session/logout", tok, nil).Code)
 	require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", annKey, nil).Code, "the documented window: B answers reads from its cache")
-	require.Equal(t, http.StatusOK, b.verifyAs(http.MethodGet, "/auth/verify/key/list", bossKey, nil, "").Code,
+	require.Equal(t, http.StatusOK, b.verifyAs(http.MethodGet, "/auth/verify/key/list", bossVerify, nil, "").Code,
 		"a read of the LLM proxy's admin API is in that window too")
-	// But B must not vouch, through /auth/verify, for a write to the LLM
-	// proxy's own admin API (seen failing: 200 for the demoted admin's key).
-	requireError(t, b.verifyAs(http.MethodPost, "/auth/verify/key/generate", bossKey, map[string]string{"Content-Type": "application/json"}, `{}`),
+	// B must not forward a write to the LLM proxy's own admin API
+	// (forwarding mode, an admin route under /v1/; seen failing: sent
+	// upstream for the demoted admin's key) ...
+	before := served.Load()
+	r = b.do(http.MethodPost, "/v1/key/generate", bossFwd, map[string]any{})
+	requireError(t, r, http.StatusForbidden)
+	require.Equal(t, before, served.Load(), "the upstream was sent the demoted admin's write")
+	// ... nor vouch for one through /auth/verify (seen failing: 200 for
+	// the demoted admin's key).
+	requireError(t, b.verifyAs(http.MethodPost, "/auth/verify/key/generate", bossVerify, map[string]string{"Content-Type": "application/json"}, `{}`),
 		http.StatusForbidden)
 
 	requireError(t, b.do(http.MethodPost, "/key/generate", annKey, map[string]any{}), http.StatusUnauthorized)

@@ -96,9 +96,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.model, c.strip = info.model, info.strip
 	c.bodyLen, c.maxTokens, c.choices, c.mediaParts = len(body), info.maxTokens, max(info.choices, 1), info.mediaParts
 	c.listModels = r.Method == http.MethodGet && isModelList(r.URL.Path) && access.Restricted(pr)
-	if err := p.opts.Decide(pr, decisionRequest(r, body)); err != nil {
+	req := decisionRequest(r, body)
+	if err := p.opts.Decide(pr, req); err != nil {
 		p.fail(w, r, err)
 		return
+	}
+	if access.AdminWrite(req) {
+		// A write to the upstream's admin API outlives any cache window:
+		// decide again on the credential as the database has it.
+		cred.Fresh = true
+		if pr, err = p.opts.Authenticator.Authenticate(r.Context(), cred); err == nil {
+			err = p.opts.Decide(pr, req)
+		}
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		c.principal = pr
 	}
 	if c.model == "" {
 		if ms := access.ModelsInURL(r.URL.Path, r.URL.Query()); len(ms) > 0 {
