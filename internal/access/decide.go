@@ -232,14 +232,16 @@ func anyLLMRoute(routes []string) bool { return anyRoute(routes, LLMRoute) }
 // credential is read from the database (auth.Credential.Fresh), as a write
 // to Keygate's own API is.
 func AdminWrite(r Request) bool {
-	if r.Management || !anyRoute(r.Routes, func(route string) bool { return !LLMRoute(route) }) {
+	if r.Management {
 		return false
 	}
+	// The method first: it is cheap, and forward-auth subrequests are
+	// mostly GETs with no method claimed.
 	safe := safeMethod(r.Method)
 	for _, m := range r.MethodClaims {
 		safe = safe && safeMethod(m)
 	}
-	return !safe
+	return !safe && anyRoute(r.Routes, func(route string) bool { return !LLMRoute(route) })
 }
 
 func anyRoute(routes []string, is func(string) bool) bool {
