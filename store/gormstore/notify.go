@@ -41,9 +41,10 @@ const (
 	listenCloseTimeout = 2 * time.Second
 )
 
-// What Listen hands fn besides payloads (store.ListenSubscribed and
-// store.ListenLost): before the first ResetAll, and from an Unheard to the
-// next ResetAll, notifications are not heard.
+// What Listen hands fn besides payloads (store.ListenSubscribed,
+// store.ListenLost, and store.ListenAlive at each returned probe): before
+// the first ResetAll, and from an Unheard to the next ResetAll,
+// notifications are not heard.
 const (
 	ResetAll = store.ListenSubscribed
 	Unheard  = store.ListenLost
@@ -100,8 +101,9 @@ func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 // fn(ResetAll) once after every subscription, the first included (what
 // the caller cached before it may miss changes nobody told it of), and
 // fn(Unheard) when a subscribed connection is lost. A listener that is
-// idle pings the server now and then, so a silently dropped connection is
-// noticed too.
+// idle notifies itself at its heartbeat (Options.ListenHeartbeat) and
+// needs that notification back (then fn(store.ListenAlive)), so a silently
+// dropped connection, or one that loses notifications, is noticed too.
 //
 // On SQLite there is only one instance and nothing to miss: Listen calls
 // fn(ResetAll), waits for ctx and returns nil.
