@@ -200,17 +200,8 @@ func newEnvWithNotifier(t *testing.T, url string) *testEnv {
 // newEnvWithNotifierOpts is newEnvWithNotifier with adjust applied too.
 func newEnvWithNotifierOpts(t *testing.T, url string, adjust func(*app.Options)) *testEnv {
 	t.Helper()
-	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	e := newEnvWith(t, st, func(o *app.Options) {
-		o.Notifier = st
-		if adjust != nil {
-			adjust(o)
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	e.app.Run(ctx)
-	t.Cleanup(func() { cancel(); e.app.Wait(); _ = st.Close() })
+	st := replicaStore(t, url, gormstore.Options{})
+	e := runReplica(t, st, st, adjust)
 	time.Sleep(100 * time.Millisecond) // let LISTEN start
 	return e
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/keygate/keygate/internal/app"
 	"github.com/keygate/keygate/internal/testutil/faultproxy"
 	"github.com/keygate/keygate/rbac"
+	"github.com/keygate/keygate/store"
 	"github.com/keygate/keygate/store/gormstore"
 )
 
@@ -182,6 +183,53 @@ func (l lateListener) Listen(ctx context.Context, channel string, fn func(string
 	return l.Notifier.Listen(ctx, channel, fn)
 }
 
+// replicaStore opens a store of a replica's own on url (through a fault
+// proxy, say); it is closed when the test ends.
+func replicaStore(t *testing.T, url string, o gormstore.Options) *gormstore.Store {
+	t.Helper()
+	o.DatabaseURL, o.Logger = url, slog.New(slog.DiscardHandler)
+	st, err := gormstore.Open(context.Background(), o)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// runReplica is a replica over st that hears other replicas through n,
+// its background work (the listener) running until the test ends.
+func runReplica(t *testing.T, st store.Store, n app.Notifier, adjust func(*app.Options)) *testEnv {
+	t.Helper()
+	e := newEnvWith(t, st, func(o *app.Options) {
+		o.Notifier = n
+		if adjust != nil {
+			adjust(o)
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	e.app.Run(ctx)
+	t.Cleanup(func() { cancel(); e.app.Wait() })
+	return e
+}
+
+// fromCache verifies key on e and reports whether the key cache answered
+// it, and with what status.
+func (e *testEnv) fromCache(key string) (bool, int) {
+	hits, _ := e.app.KeyCacheStats()
+	code := e.do(http.MethodGet, "/auth/verify", key, nil).Code
+	after, _ := e.app.KeyCacheStats()
+	return after > hits, code
+}
+
+// waitCached waits until e answers key (allowed) from its cache: the
+// replica has subscribed and cached it.
+func (e *testEnv) waitCached(key string) {
+	e.t.Helper()
+	require.Eventually(e.t, func() bool {
+		cached, code := e.fromCache(key)
+		require.Equal(e.t, http.StatusOK, code)
+		return cached
+	}, 10*time.Second, 10*time.Millisecond, "the replica never answered from its cache")
+}
+
 // TestReplicaNotYetListening: a replica that serves before its LISTEN is
 // in place cannot hear another replica's revocation, so it must not answer
 // from its cache meanwhile, nor keep what it cached then (seen failing: B
@@ -190,13 +238,9 @@ func (l lateListener) Listen(ctx context.Context, channel string, fn func(string
 func TestReplicaNotYetListening(t *testing.T) {
 	url := dbtestPostgres(t)
 	a := newEnvWithNotifier(t, url)
-	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
+	st := replicaStore(t, url, gormstore.Options{})
 	late := lateListener{Notifier: st, start: make(chan struct{})}
-	b := newEnvWith(t, st, func(o *app.Options) { o.Notifier = late })
-	ctx, cancel := context.WithCancel(context.Background())
-	b.app.Run(ctx)
-	t.Cleanup(func() { cancel(); b.app.Wait(); _ = st.Close() })
+	b := runReplica(t, st, late, nil)
 
 	key := a.userWithRole("ann", rbac.RoleInternalUser)
 	require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
@@ -207,12 +251,7 @@ func TestReplicaNotYetListening(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
 	close(late.start)
 	// Once subscribed, B caches again and hears A's changes.
-	require.Eventually(t, func() bool {
-		hits, _ := b.app.KeyCacheStats()
-		b.do(http.MethodGet, "/auth/verify", key, nil)
-		after, _ := b.app.KeyCacheStats()
-		return after > hits
-	}, 10*time.Second, 10*time.Millisecond, "B never answered from its cache after subscribing")
+	b.waitCached(key)
 	a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))
 	require.Eventually(t, func() bool { return b.do(http.MethodGet, "/auth/verify", key, nil).Code == http.StatusUnauthorized },
 		10*time.Second, 5*time.Millisecond, "B did not hear the block")
@@ -241,31 +280,15 @@ func TestCacheFailClosed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, purl := faultproxy.StartForURL(t, url)
-			open := func(u string) *gormstore.Store {
-				st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: u, Logger: slog.New(slog.DiscardHandler)})
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = st.Close() })
-				return st
-			}
-			listener := open(purl.String())
+			listener := replicaStore(t, purl.String(), gormstore.Options{})
 			st := listener
 			if !tc.cutStore {
-				st = open(url)
+				st = replicaStore(t, url, gormstore.Options{})
 			}
-			b := newEnvWith(t, st, func(o *app.Options) { o.Notifier, o.CacheFailClosed = listener, tc.failClosed })
-			ctx, cancel := context.WithCancel(context.Background())
-			b.app.Run(ctx)
-			t.Cleanup(func() { cancel(); b.app.Wait() })
+			b := runReplica(t, st, listener, func(o *app.Options) { o.CacheFailClosed = tc.failClosed })
 
 			key := a.userWithRole(fmt.Sprintf("failclosed%d", i), rbac.RoleInternalUser)
-			fromCache := func() bool {
-				hits, _ := b.app.KeyCacheStats()
-				b.do(http.MethodGet, "/auth/verify", key, nil)
-				after, _ := b.app.KeyCacheStats()
-				return after > hits
-			}
-			require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
-			require.Eventually(t, fromCache, 10*time.Second, 10*time.Millisecond, "B answers from its cache once subscribed")
+			b.waitCached(key)
 
 			trusted := func() string {
 				m := regexp.MustCompile(`(?m)^keygate_auth_cache_trusted\{cache="api_key"\} (\S+)$`).FindStringSubmatch(b.do(http.MethodGet, "/metrics", "", nil).Body.String())
@@ -276,7 +299,8 @@ func TestCacheFailClosed(t *testing.T) {
 			p.SetDown(true)
 			if tc.failClosed {
 				// The listener notices a closed connection at once.
-				require.Eventually(t, func() bool { return !fromCache() }, 10*time.Second, 5*time.Millisecond, "B still answers from its cache")
+				require.Eventually(t, func() bool { cached, _ := b.fromCache(key); return !cached }, 10*time.Second, 5*time.Millisecond,
+					"B still answers from its cache")
 				require.Equal(t, "0", trusted(), "the metric says the cache is not used")
 			}
 			a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))
@@ -303,15 +327,8 @@ func TestStaleReplicaRefusesWrites(t *testing.T) {
 	url := dbtestPostgres(t)
 	a := newEnvWithNotifier(t, url)
 	p, purl := faultproxy.StartForURL(t, url)
-	listener, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: purl.String(), Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: url, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
 	up, served := fakeLLM(t)
-	b := newEnvWith(t, st, func(o *app.Options) { o.Notifier = listener; withForwarding(up)(o) })
-	ctx, cancel := context.WithCancel(context.Background())
-	b.app.Run(ctx)
-	t.Cleanup(func() { cancel(); b.app.Wait(); _ = st.Close(); _ = listener.Close() })
+	b := runReplica(t, replicaStore(t, url, gormstore.Options{}), replicaStore(t, purl.String(), gormstore.Options{}), withForwarding(up))
 
 	annKey := a.userWithRole("ann", rbac.RoleInternalUser)
 	bossKey := a.userWithRole("boss", rbac.RoleProxyAdmin)
@@ -323,14 +340,10 @@ func TestStaleReplicaRefusesWrites(t *testing.T) {
 	r, _ := a.login("ann", "correct horse battery")
 	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 	tok := r.JSON(t)["token"].(string)
-	for _, cred := range []string{annKey, bossKey, bossFwd, bossVerify, tok} {
-		require.Eventually(t, func() bool {
-			hits, _ := b.app.KeyCacheStats()
-			require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", cred, nil).Code)
-			after, _ := b.app.KeyCacheStats()
-			return after > hits || cred == tok
-		}, 10*time.Second, 10*time.Millisecond)
+	for _, key := range []string{annKey, bossKey, bossFwd, bossVerify} {
+		b.waitCached(key)
 	}
+	require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", tok, nil).Code)
 
 	p.SetDown(true) // B hears nothing more; its own pool still works
 	a.mustOK(a.do(http.MethodPost, "/key/delete", masterKey, map[string]any{"keys": []string{annKey}}))
@@ -385,32 +398,17 @@ func TestCacheFailClosedFrozenLink(t *testing.T) {
 		cutStore := tc.cutStore
 		t.Run(tc.name, func(t *testing.T) {
 			p, purl := faultproxy.StartForURL(t, url)
-			open := func(u string) *gormstore.Store {
-				st, err := gormstore.Open(context.Background(), gormstore.Options{DatabaseURL: u, Logger: slog.New(slog.DiscardHandler),
-					ListenHeartbeat: app.FailClosedHeartbeat, Timeout: time.Second, AcquireTimeout: time.Second})
-				require.NoError(t, err)
-				t.Cleanup(func() { _ = st.Close() })
-				return st
-			}
-			listener := open(purl.String())
+			so := gormstore.Options{ListenHeartbeat: app.FailClosedHeartbeat, Timeout: time.Second, AcquireTimeout: time.Second}
+			listener := replicaStore(t, purl.String(), so)
 			st := listener
 			if !cutStore {
-				st = open(url)
+				st = replicaStore(t, url, so)
 			}
-			b := newEnvWith(t, st, func(o *app.Options) {
-				o.Notifier, o.CacheFailClosed, o.Now = listener, true, time.Now
-			})
-			ctx, cancel := context.WithCancel(context.Background())
-			b.app.Run(ctx)
-			t.Cleanup(func() { cancel(); p.SetDown(true); b.app.Wait() })
+			b := runReplica(t, st, listener, func(o *app.Options) { o.CacheFailClosed, o.Now = true, time.Now })
+			t.Cleanup(func() { p.SetDown(true) }) // runs first: nothing waits on a frozen link
 
 			key := a.userWithRole(fmt.Sprintf("frozen%d", i), rbac.RoleInternalUser)
-			require.Eventually(t, func() bool {
-				hits, _ := b.app.KeyCacheStats()
-				require.Equal(t, http.StatusOK, b.do(http.MethodGet, "/auth/verify", key, nil).Code)
-				after, _ := b.app.KeyCacheStats()
-				return after > hits
-			}, 10*time.Second, 10*time.Millisecond, "B answers from its cache once subscribed")
+			b.waitCached(key)
 
 			tc.fault(p, true)
 			a.mustOK(a.do(http.MethodPost, "/key/block", masterKey, map[string]any{"key": key}))

@@ -127,17 +127,9 @@ func (a *KeyAuthenticator) ByHash(ctx context.Context, hash string) (Principal, 
 		// The epoch is part of the flight's name: a request arriving after
 		// an invalidation must not share a load that began before it.
 		v, err, _ := a.flights.Do(hash+"@"+strconv.FormatUint(epoch, 10), func() (any, error) {
-			started := a.now()
 			// The load serves every caller of the flight, so one caller
 			// going away must not fail the others.
-			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
-			defer cancel()
-			e, err := a.load(lctx, hash)
-			if err != nil {
-				return Entry{}, err // unavailable: never cached, never allowed
-			}
-			a.cache.PutIfFresh(hash, e, epoch, started)
-			return e, nil
+			return a.loadAndCache(context.WithoutCancel(ctx), hash, epoch)
 		})
 		if err != nil {
 			return Principal{}, err
@@ -148,18 +140,28 @@ func (a *KeyAuthenticator) ByHash(ctx context.Context, hash string) (Principal, 
 }
 
 // fresh answers from the database alone: not from the cache, nor from a
-// load another request began (it may predate a revocation). What it reads
-// is cached like any load.
+// load another request began (it may predate a revocation).
 func (a *KeyAuthenticator) fresh(ctx context.Context, hash string) (Principal, error) {
-	epoch, started := a.cache.Epoch(), a.now()
+	e, err := a.loadAndCache(ctx, hash, a.cache.Epoch())
+	if err != nil {
+		return Principal{}, err
+	}
+	return a.answer(e)
+}
+
+// loadAndCache reads hash's answer from the database and caches it unless
+// an invalidation since epoch touched it. An unavailable database is an
+// error, never cached, never an allow.
+func (a *KeyAuthenticator) loadAndCache(ctx context.Context, hash string, epoch uint64) (Entry, error) {
+	started := a.now()
 	lctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
 	e, err := a.load(lctx, hash)
 	if err != nil {
-		return Principal{}, err
+		return Entry{}, err
 	}
 	a.cache.PutIfFresh(hash, e, epoch, started)
-	return a.answer(e)
+	return e, nil
 }
 
 // answer turns a cached entry into the principal or its error, checking
