@@ -41,6 +41,7 @@ type Store interface {
 	LoginAttempts
 	Audit
 	MFA
+	BudgetHolds
 	// Tx runs fn in one database transaction; fn receives a Store bound to
 	// it. An error (or panic) from fn rolls everything back. Calling Tx on a
 	// Store that is already inside a transaction joins it.
@@ -341,6 +342,10 @@ type SpendEntry struct {
 	CompletionTokens int64
 	Spend            float64
 	CreatedAt        time.Time
+	// HoldID names the call's reservation in BudgetHolds, if it has one:
+	// recording the entry deletes it in the same transaction, so the cost
+	// is never counted twice (spend and hold) nor missing from both.
+	HoldID string
 }
 
 // SpendFilter narrows ListSpend. Empty fields do not filter.
@@ -378,6 +383,68 @@ type Spend interface {
 	// on any error nothing is stored.
 	RecordSpendBatch(ctx context.Context, es []SpendEntry) ([]SpendEntry, error)
 	ListSpend(ctx context.Context, f SpendFilter) ([]SpendEntry, int64, error)
+}
+
+// ---- budget holds ----
+
+// BudgetRef names one budget and the row whose spend it limits.
+type BudgetRef struct {
+	// ID is the budget's name, the same on every instance: "key:<hash>",
+	// "user:<id>", "team:<id>" or "member:<team>:<user>".
+	ID string
+	// Scope says which row's spend the budget limits: "key" (KeyHash),
+	// "user" (UserID), "team" (TeamID) or "team member" (TeamID and
+	// UserID).
+	Scope   string
+	KeyHash string
+	UserID  string
+	TeamID  string
+}
+
+// BudgetFigure is one budget as the database has it when a hold is taken.
+type BudgetFigure struct {
+	// Spend is the row's recorded spend (0 when the row is gone).
+	Spend float64
+	// Held is what the unexpired holds of calls in flight reserve against
+	// the budget, every instance's (their estimates).
+	Held float64
+	// Settled is the real cost of finished calls whose spend is not yet
+	// recorded (their holds, settled).
+	Settled float64
+}
+
+// BudgetHold is one call's reservation against the budgets that apply to
+// it.
+type BudgetHold struct {
+	ID      string
+	Amount  float64
+	Budgets []BudgetRef
+	// At is when the hold is taken: holds expired by then no longer count.
+	At time.Time
+	// Expires ends the hold unless it is renewed (RenewBudgetHolds): the
+	// reservations of an instance that died do not outlive it for long.
+	Expires time.Time
+}
+
+// BudgetHolds keeps reservations against budgets in the database, where
+// every instance sees every other's.
+type BudgetHolds interface {
+	// HoldBudgets serialises with every other HoldBudgets on any of h's
+	// budgets, reads their figures in one snapshot (figures[i] is
+	// h.Budgets[i]'s), and stores the hold when admit returns nil, all in
+	// one transaction. admit's error is returned, wrapped, and nothing is
+	// stored. Recording a SpendEntry with HoldID h.ID deletes the hold in
+	// the spend's own transaction.
+	HoldBudgets(ctx context.Context, h BudgetHold, admit func(figures []BudgetFigure) error) error
+	// SettleBudgetHold replaces a hold's estimate by the call's real cost,
+	// which then counts as spent (Settled), not in flight, until the spend
+	// is recorded.
+	SettleBudgetHold(ctx context.Context, id string, amount float64) error
+	// ReleaseBudgetHolds deletes the holds (a call that ends unbilled).
+	ReleaseBudgetHolds(ctx context.Context, ids ...string) error
+	// RenewBudgetHolds moves the holds' expiry to until, and deletes every
+	// hold expired at now (an instance that died left them).
+	RenewBudgetHolds(ctx context.Context, now, until time.Time, ids ...string) error
 }
 
 // ---- invitations ----

@@ -45,9 +45,14 @@ func (a *App) buildForwarding(authn auth.Authenticator) error {
 	if f.URL == nil {
 		return nil
 	}
-	p, err := upstream.New(upstream.Options{Target: f.URL, UpstreamKey: f.Key, Timeout: f.Timeout, Paths: f.Paths,
+	o := upstream.Options{Target: f.URL, UpstreamKey: f.Key, Timeout: f.Timeout, Paths: f.Paths,
 		Authenticator: authn, Decide: service.Decide, Spend: usageRecorder{a.svc}, Prices: f.Prices, Logger: a.log, Now: a.opts.Now,
-		SessionCookie: auth.DefaultSessionCookie, SpoolDir: f.SpoolDir, FailClosed: f.FailClosed, EstimateMaxTokens: f.EstimateMaxTokens})
+		SessionCookie: auth.DefaultSessionCookie, SpoolDir: f.SpoolDir, FailClosed: f.FailClosed, EstimateMaxTokens: f.EstimateMaxTokens}
+	if a.opts.Notifier != nil {
+		// Replicas share the database: they share reservations there too.
+		o.SharedHolds = a.opts.Store
+	}
+	p, err := upstream.New(o)
 	if err != nil {
 		return fmt.Errorf("app: forwarding (KEYGATE_UPSTREAM_URL): %w", err)
 	}

@@ -3,9 +3,9 @@
 // budget that applies (key, owner, team, member) before it is sent, and
 // holds its real cost until the recorded spend is part of the cached
 // budget figures; so concurrent calls cannot all pass a check that each,
-// alone, would pass. Reservations are per instance: with N replicas a
-// budget can be overshot by at most what N instances each admit (README,
-// "Budgets and reservations").
+// alone, would pass. The Ledger holds this instance's reservations; with
+// replicas, Shared also takes each in the database, so that together they
+// keep the bound one instance keeps (README, "Budgets and reservations").
 package budget
 
 import (
@@ -77,6 +77,21 @@ type Hold struct {
 	amount  float64
 	settled bool
 	done    bool
+	// shared and sharedID: the call's hold in the database (Shared.Take),
+	// if it has one.
+	shared   *Shared
+	sharedID string
+}
+
+// SharedID names the call's hold in the database ("" when it has none):
+// the spend entry carries it, so recording the spend ends the hold.
+func (h *Hold) SharedID() string {
+	if h == nil {
+		return ""
+	}
+	h.l.mu.Lock()
+	defer h.l.mu.Unlock()
+	return h.sharedID
 }
 
 // Reserve holds est against every budget in budgets, or refuses (429
@@ -131,8 +146,8 @@ func (h *Hold) Settle(real float64) {
 		return
 	}
 	h.l.mu.Lock()
-	defer h.l.mu.Unlock()
 	if h.done || h.settled {
+		h.l.mu.Unlock()
 		return
 	}
 	for _, id := range h.ids {
@@ -140,6 +155,11 @@ func (h *Hold) Settle(real float64) {
 		h.l.add(h.l.pending, id, real)
 	}
 	h.amount, h.settled = real, true
+	shared, id := h.shared, h.sharedID
+	h.l.mu.Unlock()
+	if shared != nil {
+		shared.settle(id, real) // a database write: not under the ledger's lock
+	}
 }
 
 // Release drops the hold: the call failed, or its spend is now counted in
@@ -154,6 +174,11 @@ func (h *Hold) Release() {
 		return
 	}
 	h.done = true
+	if h.shared != nil {
+		// Unsettled: the call ends unbilled, delete its database hold.
+		// Settled: the spend's recording deleted it (or it expires).
+		h.shared.end(h.sharedID, !h.settled)
+	}
 	if !h.settled {
 		for _, id := range h.ids {
 			h.l.add(h.l.flight, id, -h.amount)

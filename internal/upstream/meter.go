@@ -124,6 +124,7 @@ func (p *Proxy) finish(c *call, read func() metered) {
 			// between the two.
 			c.hold.Settle(e.Spend)
 			p.holds.add(e.RequestID, c.hold)
+			e.HoldID = c.hold.SharedID()
 		}
 		c.metered.Store(true)
 		p.rec.enqueue(e)

@@ -119,8 +119,15 @@ type Options struct {
 	// before the database is back.
 	SpoolDir string
 	// FailClosed refuses requests that name a model (503) while spend is
-	// not being recorded, instead of serving them and spooling their spend.
+	// not being recorded, instead of serving them and spooling their spend;
+	// and, with SharedHolds, a call whose reservation cannot be taken in
+	// the database.
 	FailClosed bool
+	// SharedHolds, when set (replicas on one database), takes every
+	// budget reservation in the database too, so that the replicas
+	// together keep the bound one instance keeps (budget.Shared). Nil: the
+	// reservations are this instance's alone.
+	SharedHolds store.BudgetHolds
 }
 
 // Proxy is the forwarding handler. Create it with New; stop it with Close
@@ -136,6 +143,8 @@ type Proxy struct {
 	// those of calls whose spend waits in the recorder.
 	ledger *budget.Ledger
 	holds  holdTable
+	// shared takes the reservations in the database (nil: Options.SharedHolds unset).
+	shared *budget.Shared
 
 	warnMu sync.Mutex
 	warned map[string]struct{}
@@ -208,6 +217,9 @@ func New(o Options) (*Proxy, error) {
 		return nil, err
 	}
 	p.rec = rec
+	if o.SharedHolds != nil {
+		p.shared = budget.NewShared(o.SharedHolds, o.Logger)
+	}
 	return p, nil
 }
 
@@ -246,6 +258,11 @@ func (p *Proxy) Matches(path string) bool {
 // written synchronously.
 func (p *Proxy) Close(ctx context.Context) error {
 	err := p.rec.close(ctx)
+	if p.shared != nil {
+		// After the recorder: spooled spend keeps its holds renewed
+		// until now, then they expire (budget.HoldLifetime).
+		p.shared.Close()
+	}
 	p.transport.CloseIdleConnections()
 	return err
 }

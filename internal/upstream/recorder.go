@@ -105,18 +105,21 @@ type spoolEntry struct {
 	CompletionTokens int64     `json:"completion_tokens"`
 	Spend            float64   `json:"spend"`
 	CreatedAt        time.Time `json:"created_at"`
+	// HoldID: the call's shared budget hold, ended when the entry is
+	// recorded (absent in spools written before holds were shared).
+	HoldID string `json:"hold_id,omitempty"`
 	// Error says why an entry was set aside (rejects only).
 	Error string `json:"error,omitempty"`
 }
 
 func toSpool(e store.SpendEntry) spoolEntry {
 	return spoolEntry{RequestID: e.RequestID, KeyHash: e.KeyHash, UserID: e.UserID, TeamID: e.TeamID, Model: e.Model,
-		PromptTokens: e.PromptTokens, CompletionTokens: e.CompletionTokens, Spend: e.Spend, CreatedAt: e.CreatedAt}
+		PromptTokens: e.PromptTokens, CompletionTokens: e.CompletionTokens, Spend: e.Spend, CreatedAt: e.CreatedAt, HoldID: e.HoldID}
 }
 
 func (s spoolEntry) entry() store.SpendEntry {
 	return store.SpendEntry{RequestID: s.RequestID, KeyHash: s.KeyHash, UserID: s.UserID, TeamID: s.TeamID, Model: s.Model,
-		PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens, Spend: s.Spend, CreatedAt: s.CreatedAt}
+		PromptTokens: s.PromptTokens, CompletionTokens: s.CompletionTokens, Spend: s.Spend, CreatedAt: s.CreatedAt, HoldID: s.HoldID}
 }
 
 // newRecorder starts the workers and the replayer. With dir set, the

@@ -139,18 +139,35 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Reserve what the call may cost before it is sent, so concurrent
 		// calls cannot all pass a budget check each would pass alone.
 		est := p.estimate(c)
+		budgeted := pr
 		hold, err := p.ledger.Reserve(pr.Access.Budgets, est, since)
 		if errors.Is(err, budget.ErrStale) {
 			// The figures are older than the ledger remembers (a body
 			// read slowly): read them again.
 			since = p.ledger.Epoch()
-			var fresh auth.Principal
-			if fresh, err = p.opts.Authenticator.Authenticate(r.Context(), cred); err == nil {
+			if budgeted, err = p.opts.Authenticator.Authenticate(r.Context(), cred); err == nil {
 				var budgets []auth.Budget
-				if fresh.Access != nil {
-					budgets = fresh.Access.Budgets
+				if budgeted.Access != nil {
+					budgets = budgeted.Access.Budgets
 				}
 				hold, err = p.ledger.Reserve(budgets, est, since)
+			}
+		}
+		if err == nil && p.shared != nil {
+			// This instance's ledger admits it; now every replica's holds
+			// and the spend recorded in the database must.
+			if serr := p.shared.Take(r.Context(), hold, budgeted, est); serr != nil {
+				switch {
+				case errors.Is(serr, budget.ErrUnshared) && !p.opts.FailClosed:
+					p.log.Warn("upstream: budget reservation not shared with other replicas (database unavailable); this replica's own reservation holds the call",
+						"err", serr)
+				case errors.Is(serr, budget.ErrUnshared):
+					hold.Release()
+					err = apperr.Unavailable("The budget reservation cannot be made right now (the database is unavailable), so requests are refused; try again shortly.")
+				default:
+					hold.Release()
+					err = serr
+				}
 			}
 		}
 		if err != nil {

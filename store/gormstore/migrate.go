@@ -29,6 +29,7 @@ func migrations() []migration {
 		{id: "202612010401_scim_directory", up: migrateSCIMDirectory},
 		{id: "202612010701_mfa", up: migrateMFA},
 		{id: "202612020101_key_alias_per_owner", up: migrateKeyAliasPerOwner},
+		{id: "202612020201_budget_holds", up: migrateBudgetHolds},
 	}
 }
 

@@ -110,6 +110,16 @@ type spendRow struct {
 
 func (spendRow) TableName() string { return "spend_logs" }
 
+type budgetHoldRow struct {
+	ID        string    `gorm:"primaryKey"`
+	BudgetID  string    `gorm:"column:budget_id;primaryKey"`
+	Amount    float64   `gorm:"not null"`
+	Settled   bool      `gorm:"not null;default:false"`
+	ExpiresAt time.Time `gorm:"not null"`
+}
+
+func (budgetHoldRow) TableName() string { return "budget_holds" }
+
 type invitationRow struct {
 	IDHash     string `gorm:"column:id_hash;primaryKey"`
 	UserID     string `gorm:"column:user_id"`

@@ -47,6 +47,9 @@ func (s *Store) RecordSpend(ctx context.Context, e store.SpendEntry) error {
 		if err := tx.Create(&row).Error; err != nil {
 			return err
 		}
+		if err := deleteHolds(tx, []string{e.HoldID}); err != nil {
+			return err
+		}
 		if e.Spend == 0 {
 			return nil
 		}
@@ -173,6 +176,15 @@ func (s *Store) RecordSpendBatch(ctx context.Context, es []store.SpendEntry) ([]
 					return fmt.Errorf("request id %q and its derived id are taken by other entries: %w", e.RequestID, store.ErrConflict)
 				}
 			}
+		}
+		// The calls' holds end with their recording (a replayed entry's
+		// too: its hold may have been renewed meanwhile).
+		holds := make([]string, 0, len(es))
+		for _, e := range es {
+			holds = append(holds, e.HoldID)
+		}
+		if err := deleteHolds(tx, holds); err != nil {
+			return err
 		}
 		if len(rows) == 0 {
 			return nil
