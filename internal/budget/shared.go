@@ -25,6 +25,14 @@ const (
 	RenewEvery   = 30 * time.Second
 )
 
+// Bounds on taking holds: at most holdSlots at once per instance, and a
+// call waits at most holdWait for a slot (past it the hold is not shared:
+// ErrUnshared).
+const (
+	holdSlots = 4
+	holdWait  = 2 * time.Second
+)
+
 // ErrUnshared: the hold could not be taken in the database (it is
 // unreachable, or too slow); only this instance's Ledger holds the call.
 var ErrUnshared = errors.New("budget: reservation not shared with other replicas")
@@ -42,6 +50,11 @@ type Shared struct {
 	mu   sync.Mutex
 	live map[string]struct{} // holds to renew: calls running or waiting to be recorded
 
+	// slots bounds the holds taken at once: holders of one budget queue
+	// on its database lock, and a burst must wait here, not on pooled
+	// connections other requests need.
+	slots chan struct{}
+
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -51,7 +64,7 @@ type Shared struct {
 // it with Close.
 func NewShared(holds store.BudgetHolds, log *slog.Logger) *Shared {
 	s := &Shared{holds: holds, log: log, now: time.Now, live: map[string]struct{}{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		slots: make(chan struct{}, holdSlots), stop: make(chan struct{}), done: make(chan struct{})}
 	go s.renewLoop()
 	return s
 }
@@ -97,6 +110,16 @@ func (s *Shared) Take(ctx context.Context, h *Hold, pr auth.Principal, est float
 	}
 	if est < 0 {
 		est = 0
+	}
+	wait := time.NewTimer(holdWait)
+	defer wait.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-wait.C:
+		return fmt.Errorf("%w: %d reservations were being taken for %s", ErrUnshared, holdSlots, holdWait)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrUnshared, ctx.Err())
 	}
 	now := s.now()
 	id := uuid.NewString()

@@ -29,19 +29,29 @@ func (s *Store) HoldBudgets(ctx context.Context, h store.BudgetHold, admit func(
 	for i, b := range h.Budgets {
 		ids[i] = b.ID
 	}
+	locks := slices.Compact(slices.Sorted(slices.Values(ids)))
 	err := s.txn(ctx, func(tx *gorm.DB) error {
 		if s.dialect == DialectPostgres {
-			for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
-				err := tx.Exec("SELECT pg_advisory_xact_lock(hashtext('keygate_budget_holds:' || coalesce(current_schema(), '')), hashtext(?))", id).Error
-				if err != nil {
-					return err
+			// One statement takes every lock, left to right in sorted
+			// order. Expired holds are not counted below; the renewers
+			// delete them (RenewBudgetHolds).
+			var q strings.Builder
+			args := make([]any, len(locks))
+			q.WriteString("SELECT ")
+			for i, id := range locks {
+				if i > 0 {
+					q.WriteString(", ")
 				}
+				q.WriteString("pg_advisory_xact_lock(hashtext('keygate_budget_holds:' || coalesce(current_schema(), '')), hashtext(?))")
+				args[i] = id
 			}
-		}
-		// Forgetting expired holds first also makes this a write
-		// transaction from its first statement on SQLite, so the figures
-		// below cannot go stale before the insert.
-		if err := tx.Where("budget_id IN ? AND expires_at <= ?", ids, dbTime(h.At)).Delete(&budgetHoldRow{}).Error; err != nil {
+			if err := tx.Exec(q.String(), args...).Error; err != nil {
+				return err
+			}
+		} else if err := tx.Where("budget_id IN ? AND expires_at <= ?", ids, dbTime(h.At)).Delete(&budgetHoldRow{}).Error; err != nil {
+			// Forgetting expired holds first makes this a write
+			// transaction from its first statement on SQLite, so the
+			// figures below cannot go stale before the insert.
 			return err
 		}
 		figures, err := budgetFigures(tx, h.Budgets, dbTime(h.At))
@@ -51,8 +61,8 @@ func (s *Store) HoldBudgets(ctx context.Context, h store.BudgetHold, admit func(
 		if err := admit(figures); err != nil {
 			return err
 		}
-		rows := make([]budgetHoldRow, 0, len(ids))
-		for _, id := range slices.Compact(slices.Sorted(slices.Values(ids))) {
+		rows := make([]budgetHoldRow, 0, len(locks))
+		for _, id := range locks {
 			rows = append(rows, budgetHoldRow{ID: h.ID, BudgetID: id, Amount: h.Amount, ExpiresAt: dbTime(h.Expires)})
 		}
 		return tx.Create(&rows).Error
