@@ -16,10 +16,10 @@ import (
 	"github.com/keygate/keygate/store"
 )
 
-// Lifetimes of shared holds. A replica renews its holds every RenewEvery
-// for as long as their calls run or their spend waits to be recorded; a
-// hold not renewed (its replica died, or lost the database) ends
-// HoldLifetime after its last renewal.
+// Default lifetimes of shared holds. A replica renews its holds every
+// RenewEvery for as long as their calls run or their spend waits to be
+// recorded; a hold not renewed (its replica died, or lost the database)
+// ends HoldLifetime after its last renewal.
 const (
 	HoldLifetime = 2 * time.Minute
 	RenewEvery   = 30 * time.Second
@@ -44,7 +44,7 @@ var ErrUnshared = errors.New("budget: reservation not shared with other replicas
 // database round trip.
 type Shared struct {
 	holds store.BudgetHolds
-	log   *slog.Logger
+	o     SharedOptions
 	now   func() time.Time
 
 	mu   sync.Mutex
@@ -55,24 +55,44 @@ type Shared struct {
 	// connections other requests need.
 	slots chan struct{}
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	releasing sync.WaitGroup // deletions of holds in progress
+	stop      chan struct{}
+	done      chan struct{}
+	once      sync.Once
+}
+
+// SharedOptions configures NewShared.
+type SharedOptions struct {
+	Logger *slog.Logger
+	// Lifetime and RenewEvery default to HoldLifetime and RenewEvery.
+	Lifetime   time.Duration
+	RenewEvery time.Duration
 }
 
 // NewShared returns a Shared on holds and starts renewing its holds; stop
 // it with Close.
-func NewShared(holds store.BudgetHolds, log *slog.Logger) *Shared {
-	s := &Shared{holds: holds, log: log, now: time.Now, live: map[string]struct{}{},
+func NewShared(holds store.BudgetHolds, o SharedOptions) *Shared {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Lifetime <= 0 {
+		o.Lifetime = HoldLifetime
+	}
+	if o.RenewEvery <= 0 {
+		o.RenewEvery = RenewEvery
+	}
+	s := &Shared{holds: holds, o: o, now: time.Now, live: map[string]struct{}{},
 		slots: make(chan struct{}, holdSlots), stop: make(chan struct{}), done: make(chan struct{})}
 	go s.renewLoop()
 	return s
 }
 
-// Close stops renewing. Holds still live expire HoldLifetime later.
+// Close stops renewing and waits for deletions in progress. Holds still
+// live expire Lifetime after their last renewal.
 func (s *Shared) Close() {
 	s.once.Do(func() { close(s.stop) })
 	<-s.done
+	s.releasing.Wait()
 }
 
 // Take reserves est in the database against the budgets of pr that h
@@ -124,7 +144,7 @@ func (s *Shared) Take(ctx context.Context, h *Hold, pr auth.Principal, est float
 	now := s.now()
 	id := uuid.NewString()
 	var refusal error
-	err := s.holds.HoldBudgets(ctx, store.BudgetHold{ID: id, Amount: est, Budgets: refs, At: now, Expires: now.Add(HoldLifetime)},
+	err := s.holds.HoldBudgets(ctx, store.BudgetHold{ID: id, Amount: est, Budgets: refs, At: now, Expires: now.Add(s.o.Lifetime)},
 		func(figures []store.BudgetFigure) error {
 			for i, f := range figures {
 				b := budgets[i]
@@ -165,7 +185,7 @@ func (s *Shared) settle(id string, real float64) {
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	if err := s.holds.SettleBudgetHold(ctx, id, real); err != nil {
-		s.log.Warn("budget: could not settle a reservation; its estimate stays held until the spend is recorded", "hold", id, "err", err)
+		s.o.Logger.Warn("budget: could not settle a reservation; its estimate stays held until the spend is recorded", "hold", id, "err", err)
 	}
 }
 
@@ -183,20 +203,20 @@ func (s *Shared) end(id string, drop bool) {
 	}
 	// Off the request's path: the answer is already written, and a hold
 	// that cannot be deleted now expires by itself.
-	go func() {
+	s.releasing.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := s.holds.ReleaseBudgetHolds(ctx, id); err != nil {
-			s.log.Warn("budget: could not release a reservation; it expires by itself", "hold", id, "within", HoldLifetime, "err", err)
+			s.o.Logger.Warn("budget: could not release a reservation; it expires by itself", "hold", id, "within", s.o.Lifetime, "err", err)
 		}
-	}()
+	})
 }
 
 // renewLoop keeps this instance's holds from expiring, and forgets the
 // expired holds of instances that died.
 func (s *Shared) renewLoop() {
 	defer close(s.done)
-	t := time.NewTicker(RenewEvery)
+	t := time.NewTicker(s.o.RenewEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -211,10 +231,10 @@ func (s *Shared) renewLoop() {
 		}
 		s.mu.Unlock()
 		now := s.now()
-		ctx, cancel := context.WithTimeout(context.Background(), RenewEvery)
-		if err := s.holds.RenewBudgetHolds(ctx, now, now.Add(HoldLifetime), ids...); err != nil {
-			s.log.Warn("budget: could not renew reservations; other replicas stop counting them when they expire",
-				"holds", len(ids), "expire_within", HoldLifetime, "err", err)
+		ctx, cancel := context.WithTimeout(context.Background(), s.o.RenewEvery)
+		if err := s.holds.RenewBudgetHolds(ctx, now, now.Add(s.o.Lifetime), ids...); err != nil {
+			s.o.Logger.Warn("budget: could not renew reservations; other replicas stop counting them when they expire",
+				"holds", len(ids), "expire_within", s.o.Lifetime, "err", err)
 		}
 		cancel()
 	}

@@ -218,7 +218,7 @@ func New(o Options) (*Proxy, error) {
 	}
 	p.rec = rec
 	if o.SharedHolds != nil {
-		p.shared = budget.NewShared(o.SharedHolds, o.Logger)
+		p.shared = budget.NewShared(o.SharedHolds, budget.SharedOptions{Logger: o.Logger})
 	}
 	return p, nil
 }
