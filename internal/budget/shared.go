@@ -101,7 +101,9 @@ func (s *Shared) Close() {
 // recorded in the database. An error wrapping ErrUnshared means the
 // database could not be asked; h is unchanged then.
 func (s *Shared) Take(ctx context.Context, h *Hold, pr auth.Principal, est float64) error {
-	if h == nil || pr.Access == nil {
+	if h == nil || pr.Access == nil || est <= 0 {
+		// Nothing to hold: a call that costs nothing (an unpriced model)
+		// spends nothing, and a used-up budget refuses it before this.
 		return nil
 	}
 	var budgets []auth.Budget
@@ -127,9 +129,6 @@ func (s *Shared) Take(ctx context.Context, h *Hold, pr auth.Principal, est float
 	}
 	if len(refs) == 0 {
 		return nil
-	}
-	if est < 0 {
-		est = 0
 	}
 	wait := time.NewTimer(holdWait)
 	defer wait.Stop()
